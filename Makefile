@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON_BOOT ?= $(shell for p in python3.12 python3.11 python3.10 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if (3,10) <= sys.version_info[:2] <= (3,12) else 1)' && echo $$p && break; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+DEPS_STAMP := $(VENV)/.deps-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
+PORT ?= 5000
+SIMNODE_PORT ?= 8080
+SEED ?= 7
+
+.PHONY: run test test-unit release bench deps clean
+
+$(PY):
+	@test -n "$(PYTHON_BOOT)" || { echo "Python 3.10-3.12 is required"; exit 1; }
+	$(PYTHON_BOOT) -m venv $(VENV)
+
+$(DEPS_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	rm -f $(VENV)/.deps-* && touch $@
+
+deps: $(DEPS_STAMP)
+
+run: deps
+	$(PY) -m devtools.run --port $(PORT) --simnode-port $(SIMNODE_PORT) --seed $(SEED)
+
+test: deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: deps
+	$(PY) -m pytest tests/engine tests/unit $(PYTEST_ARGS)
+
+release: deps
+	$(PY) -m devtools.release
+
+clean:
+	rm -rf dist run test-output

@@ -1,0 +1,89 @@
+"""API and storage models (pydantic v1, as LNbits uses)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import BaseModel, Field
+
+from .engine.snapshot import Channel, Policy
+
+
+class PolicyOut(BaseModel):
+    base_msat: int = Field(..., description="Base fee in msat")
+    ppm: int = Field(..., description="Proportional fee in parts per million")
+    cltv_delta: int
+    min_htlc_msat: int
+    max_htlc_msat: int
+    disabled: bool = False
+    inbound_base_msat: int = 0
+    inbound_ppm: int = 0
+
+    @classmethod
+    def of(cls, policy: Optional[Policy]) -> Optional["PolicyOut"]:
+        if policy is None:
+            return None
+        return cls(
+            base_msat=policy.base_msat,
+            ppm=policy.ppm,
+            cltv_delta=policy.cltv_delta,
+            min_htlc_msat=policy.min_htlc_msat,
+            max_htlc_msat=policy.max_htlc_msat,
+            disabled=policy.disabled,
+            inbound_base_msat=policy.inbound_base_msat,
+            inbound_ppm=policy.inbound_ppm,
+        )
+
+
+class ChannelOut(BaseModel):
+    id: str = Field(..., description="LND chan_id (decimal) or CLN channel_id; the outpoint for pending channels")
+    short_id: str = Field(..., description="BLOCKxTXxOUT")
+    channel_point: str
+    peer_id: str
+    peer_alias: str
+    state: str = Field(..., description="active, inactive, pending or closed")
+    capacity_sat: int
+    local_sat: int
+    remote_sat: int
+    private: bool = False
+    funding_height: Optional[int] = None
+    policy: Optional[PolicyOut] = Field(None, description="Our fee policy toward the peer")
+    peer_policy: Optional[PolicyOut] = Field(None, description="The peer's fee policy toward us")
+
+    @classmethod
+    def of(cls, channel: Channel) -> "ChannelOut":
+        return cls(
+            id=channel.chan_id,
+            short_id=channel.short_id,
+            channel_point=channel.channel_point,
+            peer_id=channel.peer_id,
+            peer_alias=channel.peer_alias,
+            state=channel.state,
+            capacity_sat=channel.capacity_sat,
+            local_sat=channel.local_sat,
+            remote_sat=channel.remote_sat,
+            private=channel.private,
+            funding_height=channel.funding_height,
+            policy=PolicyOut.of(channel.local_policy),
+            peer_policy=PolicyOut.of(channel.peer_policy),
+        )
+
+
+class ChannelsOut(BaseModel):
+    node_id: str
+    backend: str
+    channels: list[ChannelOut]
+
+
+class StatusOut(BaseModel):
+    version: str
+    backend: str = Field(..., description="LNbits funding source class")
+    node_api_available: bool
+    node_api_reason: Optional[str] = Field(None, description="Why the node API cannot be used, and what to do")
+    node_id: Optional[str] = None
+    alias: Optional[str] = None
+    block_height: Optional[int] = None
+    channel_counts: dict[str, int] = Field(default_factory=dict, description="Channels by state")
+    sources: dict[str, bool] = Field(default_factory=dict, description="Data source -> usable")
+    source_errors: dict[str, str] = Field(default_factory=dict)
+    networkx_installed: bool = True

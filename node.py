@@ -1,0 +1,389 @@
+"""The only code that talks to the node, through LNbits' own funding source.
+
+The funding source is resolved fresh on every call: LNbits may swap it for a
+VoidWallet at run time, or restart it when an admin saves settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+import httpx
+from loguru import logger
+
+from .engine.ingest_lnd import (
+    aggregate_forwards,
+    closed_channels_from_lnd,
+    edge_policies,
+    fee_report_by_chan,
+    graph_from_describegraph,
+    open_channel_from_lnd,
+    peers_from_lnd,
+    pending_channels_from_lnd,
+    policy_from_fee_report,
+)
+from .engine.snapshot import (
+    ACTIVE,
+    CLOSED,
+    FLOW_WINDOWS_DAYS,
+    INACTIVE,
+    PENDING,
+    Channel,
+    FlowStats,
+    NetworkGraph,
+    NodeSnapshot,
+    Policy,
+)
+
+NODE_TIMEOUT_S = 20.0
+GRAPH_TIMEOUT_S = 120.0
+SWITCH_PAGE_SIZE = 5000
+
+DATA_SOURCES = ("channels", "policies", "forwards", "graph")
+
+
+class NodeUnavailable(Exception):
+    """The node API cannot be used; the message tells the operator what to do."""
+
+
+class NodeCallError(Exception):
+    """A node call failed. `transient` errors are worth retrying."""
+
+    def __init__(self, message: str, *, transient: bool, status: Optional[int] = None):
+        super().__init__(message)
+        self.transient = transient
+        self.status = status
+
+
+@dataclass
+class NodeInfo:
+    node_id: str
+    alias: str
+    block_height: Optional[int]
+    backend: str
+
+
+@dataclass
+class NodeChannels:
+    info: NodeInfo
+    channels: list[Channel]
+    sources: dict[str, bool] = field(default_factory=dict)
+    source_errors: dict[str, str] = field(default_factory=dict)
+
+
+def backend_name() -> str:
+    from lnbits.wallets import get_funding_source
+
+    return type(get_funding_source()).__name__
+
+
+def resolve_node() -> Any:
+    """LNbits' node object for the current funding source, or NodeUnavailable."""
+    from lnbits.wallets import get_funding_source
+    from lnbits.wallets.base import Feature
+
+    source = get_funding_source()
+    name = type(source).__name__
+    node_cls = getattr(source, "__node_cls__", None)
+    if not source.has_feature(Feature.nodemanager) or node_cls is None:
+        if name == "VoidWallet":
+            raise NodeUnavailable(
+                "LNbits runs on VoidWallet: its funding source failed to start. "
+                "Check the LND REST or Core Lightning settings in LNbits "
+                "(Server > Funding) and restart LNbits."
+            )
+        raise NodeUnavailable(
+            f"The funding source {name} has no node API. Fee Autopilot needs "
+            "LndRestWallet (LND REST) or CoreLightningWallet as LNbits' funding "
+            "source."
+        )
+    return node_cls(source)
+
+
+def backend_kind(node: Any) -> str:
+    name = type(node).__name__
+    if name == "LndRestNode":
+        return "lnd"
+    if name == "CoreLightningNode":
+        return "cln"
+    return "generic"
+
+
+class LndClient:
+    """LND REST through the host's own client (same endpoint, macaroon, TLS).
+
+    LNbits' `LndRestNode.request` crashes on non-JSON error bodies and cannot
+    tell a timeout from a refusal; this keeps its client but classifies errors.
+    """
+
+    def __init__(self, node: Any):
+        self.wallet = node.wallet
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Optional[dict[str, Any]] = None,
+        body: Optional[dict[str, Any]] = None,
+        timeout: float = NODE_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        url = f"{self.wallet.endpoint}{path}"
+        try:
+            response = await self.wallet.client.request(
+                method, url, params=params, json=body, timeout=timeout
+            )
+        except httpx.TimeoutException as exc:
+            raise NodeCallError(f"{method} {path}: timed out after {timeout:.0f} s", transient=True) from exc
+        except httpx.TransportError as exc:
+            raise NodeCallError(f"{method} {path}: connection failed ({exc.__class__.__name__})", transient=True) from exc
+        if response.status_code >= 400:
+            message = _lnd_error_message(response)
+            transient = response.status_code >= 500 and response.status_code not in (501,)
+            raise NodeCallError(
+                f"{method} {path}: HTTP {response.status_code} {message}",
+                transient=transient,
+                status=response.status_code,
+            )
+        try:
+            return response.json()
+        except json.JSONDecodeError as exc:
+            raise NodeCallError(f"{method} {path}: the node answered with invalid JSON", transient=True) from exc
+
+    async def get(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return await self.request("POST", path, body=body, **kwargs)
+
+
+def _lnd_error_message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except json.JSONDecodeError:
+        return response.text[:200]
+    error = data.get("error", data) if isinstance(data, dict) else {}
+    return str(error.get("message", "")) if isinstance(error, dict) else str(data)[:200]
+
+
+# --- LND ---------------------------------------------------------------------
+
+
+async def _lnd_info(client: LndClient) -> NodeInfo:
+    info = await client.get("/v1/getinfo")
+    return NodeInfo(
+        node_id=info["identity_pubkey"],
+        alias=info.get("alias", ""),
+        block_height=info.get("block_height"),
+        backend="LndRestWallet",
+    )
+
+
+async def _lnd_channels(client: LndClient, info: NodeInfo) -> NodeChannels:
+    """All channels with full policies in six calls, whatever their number.
+
+    Fees come from the fee report (authoritative); cltv delta and HTLC limits
+    from our node's edges in the graph (the fee report lacks them).
+    """
+    open_raw, pending_raw, closed_raw, fees_raw, node_raw, peers_raw = await asyncio.gather(
+        client.get("/v1/channels", params={"peer_alias_lookup": "true"}),
+        client.get("/v1/channels/pending"),
+        client.get("/v1/channels/closed"),
+        client.get("/v1/fees"),
+        client.get(f"/v1/graph/node/{info.node_id}", params={"include_channels": "true"}),
+        client.get("/v1/peers"),
+    )
+    fees = fee_report_by_chan(fees_raw)
+    edges = {str(edge["channel_id"]): edge for edge in node_raw.get("channels", []) or []}
+    flaps = peers_from_lnd(peers_raw)
+    channels: list[Channel] = []
+    aliases: dict[str, str] = {}
+    for raw in open_raw.get("channels", []) or []:
+        chan_id = str(raw["chan_id"])
+        edge = edges.get(chan_id)
+        ours, theirs = edge_policies(edge, info.node_id) if edge else (None, None)
+        fee = fees.get(chan_id)
+        local = policy_from_fee_report(fee, ours) if fee else ours
+        peer = raw.get("remote_pubkey", "")
+        channel = open_channel_from_lnd(
+            raw,
+            local_policy=local,
+            peer_policy=theirs,
+            peer_online=peer in flaps,
+            peer_flap_count=flaps.get(peer),
+        )
+        aliases[peer] = channel.peer_alias
+        channels.append(channel)
+    channels += pending_channels_from_lnd(pending_raw, aliases)
+    channels += closed_channels_from_lnd(closed_raw, aliases)
+    return NodeChannels(
+        info=info,
+        channels=channels,
+        sources={"channels": True, "policies": True},
+    )
+
+
+async def _lnd_forwards(client: LndClient, now: int, days: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = await client.post(
+            "/v1/switch",
+            {
+                "start_time": str(now - days * 86400),
+                "end_time": str(now),
+                "index_offset": offset,
+                "num_max_events": SWITCH_PAGE_SIZE,
+            },
+        )
+        batch = page.get("forwarding_events", []) or []
+        events += batch
+        if len(batch) < SWITCH_PAGE_SIZE:
+            return events
+        offset = int(page.get("last_offset_index", offset + len(batch)))
+
+
+# --- generic (any backend with LNbits' node API) ---------------------------------
+
+
+def _state_name(state: Any) -> str:
+    value = getattr(state, "value", state)
+    return {"active": ACTIVE, "inactive": INACTIVE, "pending": PENDING, "closed": CLOSED}.get(
+        str(value), INACTIVE
+    )
+
+
+async def _generic_channels(node: Any, backend: str) -> NodeChannels:
+    info_raw = await node.get_info()
+    public = getattr(info_raw, "id", None)
+    node_id = public or await node.get_id()
+    channels: list[Channel] = []
+    has_fees = True
+    for raw in await node.get_channels():
+        policy = None
+        if raw.fee_ppm is not None and raw.fee_base_msat is not None:
+            policy = Policy(
+                base_msat=int(raw.fee_base_msat),
+                ppm=int(raw.fee_ppm),
+                cltv_delta=0,
+                min_htlc_msat=0,
+                max_htlc_msat=0,
+            )
+        elif _state_name(raw.state) == ACTIVE:
+            has_fees = False
+        channels.append(
+            Channel(
+                chan_id=str(raw.id or raw.short_id or ""),
+                short_id=str(raw.short_id or ""),
+                channel_point=(f"{raw.point.funding_txid}:{raw.point.output_index}" if raw.point else ""),
+                peer_id=raw.peer_id,
+                peer_alias=raw.name or "",
+                state=_state_name(raw.state),
+                capacity_sat=raw.balance.total_msat // 1000,
+                local_sat=raw.balance.local_msat // 1000,
+                remote_sat=raw.balance.remote_msat // 1000,
+                local_policy=policy,
+            )
+        )
+    info = NodeInfo(
+        node_id=node_id,
+        alias=getattr(info_raw, "alias", "") or "",
+        block_height=getattr(info_raw, "blockheight", None),
+        backend=backend,
+    )
+    errors = {} if has_fees else {"policies": f"{backend} does not report channel fees"}
+    return NodeChannels(
+        info=info,
+        channels=channels,
+        sources={"channels": True, "policies": has_fees},
+        source_errors=errors,
+    )
+
+
+# --- the façade the services use ------------------------------------------------
+
+
+class NodeGateway:
+    """One resolved node: reads channels and snapshots, whatever the backend."""
+
+    def __init__(self, node: Any, backend: str):
+        self.node = node
+        self.backend = backend
+        self.kind = backend_kind(node)
+        self.lnd = LndClient(node) if self.kind == "lnd" else None
+
+    @classmethod
+    def current(cls) -> "NodeGateway":
+        return cls(resolve_node(), backend_name())
+
+    @property
+    def can_read_forwards(self) -> bool:
+        return self.kind == "lnd"
+
+    @property
+    def can_read_graph(self) -> bool:
+        return self.kind == "lnd"
+
+    async def info(self) -> NodeInfo:
+        if self.lnd:
+            return await _lnd_info(self.lnd)
+        return (await _generic_channels(self.node, self.backend)).info
+
+    async def channels(self) -> NodeChannels:
+        if self.lnd:
+            return await _lnd_channels(self.lnd, await _lnd_info(self.lnd))
+        return await _generic_channels(self.node, self.backend)
+
+    async def graph(self) -> NetworkGraph:
+        if not self.lnd:
+            raise NodeCallError(f"{self.backend}: reading the network graph is not supported", transient=False)
+        raw = await self.lnd.get("/v1/graph", timeout=GRAPH_TIMEOUT_S)
+        # Tens of MB of JSON turn into objects off the event loop.
+        return await asyncio.to_thread(graph_from_describegraph, raw, int(time.time()))
+
+    async def snapshot(self, *, graph: Optional[NetworkGraph], now: Optional[int] = None) -> NodeSnapshot:
+        now = now or int(time.time())
+        base = await self.channels()
+        sources = dict(base.sources)
+        errors = dict(base.source_errors)
+        channels = base.channels
+        if self.lnd:
+            try:
+                events = await _lnd_forwards(self.lnd, now, max(FLOW_WINDOWS_DAYS))
+                flows = await asyncio.to_thread(aggregate_forwards, events, now, FLOW_WINDOWS_DAYS)
+                channels = [_with_flow(c, flows.get(c.chan_id, {})) for c in channels]
+                sources["forwards"] = True
+            except NodeCallError as exc:
+                sources["forwards"] = False
+                errors["forwards"] = str(exc)
+                logger.warning(f"feepilot: forwarding history unavailable: {exc}")
+        else:
+            sources["forwards"] = False
+            errors["forwards"] = f"{self.backend}: forwarding history is not supported"
+        sources["graph"] = graph is not None
+        if graph is None and "graph" not in errors:
+            errors["graph"] = "network graph not loaded yet"
+        return NodeSnapshot(
+            node_id=base.info.node_id,
+            alias=base.info.alias,
+            taken_at=now,
+            block_height=base.info.block_height,
+            channels=tuple(channels),
+            graph=graph,
+            backend=self.backend,
+            sources=sources,
+            source_errors=errors,
+        )
+
+
+def _with_flow(channel: Channel, flow: dict) -> Channel:
+    full = {days: flow[days] for days in FLOW_WINDOWS_DAYS if days in flow}
+    if channel.state in (ACTIVE, INACTIVE):
+        # History was read: no forwards is a known zero, not unknown.
+        for days in FLOW_WINDOWS_DAYS:
+            full.setdefault(days, FlowStats(days=days))
+    return replace(channel, flow=full)

@@ -1,0 +1,114 @@
+"""Shared fixtures: a real simnode and real LNbits 1.6.2 processes with the extension.
+
+Session-scoped because starting LNbits takes seconds; tests that change global
+state (settings, pins) restore it or use their own host.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from devtools.host import LnbitsHost
+
+PASSWORD_LENGTH = 18
+
+
+@dataclass
+class HostSession:
+    host: LnbitsHost
+    super_token: str
+    admin_token: str
+    user_token: str
+    admin_id: str
+    user_id: str
+    super_password: str
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return self.host.client(token)
+
+    @property
+    def url(self) -> str:
+        return self.host.url
+
+
+def output_dir() -> Path:
+    path = Path(os.environ.get("FEEPILOT_TEST_OUTPUT", Path(__file__).resolve().parent.parent / "test-output"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def start_host_session(workdir: Path, **host_kwargs) -> HostSession:
+    host = LnbitsHost(workdir, **host_kwargs)
+    host.start()
+    password = secrets.token_urlsafe(PASSWORD_LENGTH)
+    super_token = host.first_install("admin", password)
+    host.enable_extension(super_token)
+    admin = host.create_user("operator", secrets.token_urlsafe(PASSWORD_LENGTH), admin=True)
+    user = host.create_user("alice", secrets.token_urlsafe(PASSWORD_LENGTH))
+    for token in (admin["token"], user["token"]):
+        host.enable_extension(token)
+    host.wait_extension_loaded(super_token)
+    return HostSession(
+        host=host,
+        super_token=super_token,
+        admin_token=admin["token"],
+        user_token=user["token"],
+        admin_id=admin["id"],
+        user_id=user["id"],
+        super_password=password,
+    )
+
+
+@pytest.fixture(scope="session")
+def simnode():
+    from simnode.testing import start_simnode
+
+    with start_simnode(seed=7, speed=0) as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def lnbits(simnode, tmp_path_factory) -> Iterator[HostSession]:
+    workdir = tmp_path_factory.mktemp("lnbits-simnode")
+    session = start_host_session(
+        workdir,
+        backend="LndRestWallet",
+        lnd_endpoint=simnode.url,
+        macaroon=simnode.macaroon,
+    )
+    yield session
+    session.host.stop()
+    _keep_log(session.host, "lnbits-simnode.log")
+
+
+@pytest.fixture(scope="session")
+def fake_lnbits(tmp_path_factory) -> Iterator[HostSession]:
+    """LNbits on FakeWallet: a funding source without a node API."""
+    workdir = tmp_path_factory.mktemp("lnbits-fake")
+    session = start_host_session(workdir, backend="FakeWallet")
+    yield session
+    session.host.stop()
+    _keep_log(session.host, "lnbits-fake.log")
+
+
+def _keep_log(host: LnbitsHost, name: str) -> None:
+    try:
+        shutil.copy(host.log_path, output_dir() / name)
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="feepilot-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
