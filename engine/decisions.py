@@ -1,0 +1,340 @@
+"""From scores and signals to an intent per channel (before guardrails).
+
+A fee intent says which way and how far to move the ppm and why; guardrails later
+clamp or block it. REBALANCE and CLOSE_CHANNEL are advice only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .graph_metrics import effective_ppm
+from .heuristics import ChannelContext
+from .settings import DIRECTION_SCORE, EngineSettings
+from .snapshot import ACTIVE, Channel
+
+NO_ACTION = "NO_ACTION"
+INCREASE_FEES = "INCREASE_FEES"
+DECREASE_FEES = "DECREASE_FEES"
+REBALANCE = "REBALANCE"
+CLOSE_CHANNEL = "CLOSE_CHANNEL"
+ACTIONS = (NO_ACTION, INCREASE_FEES, DECREASE_FEES, REBALANCE, CLOSE_CHANNEL)
+
+
+@dataclass(frozen=True)
+class FeeIntent:
+    action: str  # NO_ACTION / INCREASE_FEES / DECREASE_FEES
+    old_ppm: Optional[int]
+    target_ppm: Optional[int]
+    pressure: float  # -1 (cut hard) .. +1 (raise hard)
+    signals: Dict[str, float] = field(default_factory=dict)
+    facts: Dict[str, Any] = field(default_factory=dict)  # numbers used by the reason
+    why: str = ""  # plain-words cause, e.g. "Outbound 8 % and 1.2 M sat net outflow in 7 days"
+    hold_reason: str = ""  # when NO_ACTION: why nothing is proposed
+
+
+@dataclass(frozen=True)
+class Advice:
+    kind: str  # REBALANCE or CLOSE_CHANNEL
+    reason: str
+    amount_sat: int = 0
+    sources: Tuple[str, ...] = ()  # chan_ids to take liquidity from
+    max_fee_sat: int = 0
+    max_fee_ppm: int = 0
+    evidence: Dict[str, Any] = field(default_factory=dict)
+
+
+def fmt_sat(sat: float) -> str:
+    a = abs(sat)
+    if a >= 1_000_000:
+        return f"{sat / 1_000_000:.1f} M sat"
+    if a >= 10_000:
+        return f"{sat / 1_000:.0f} k sat"
+    return f"{sat:.0f} sat"
+
+
+def pct(x: float) -> str:
+    return f"{x * 100:.0f} %"
+
+
+def in_grace(ctx: ChannelContext) -> bool:
+    age = ctx.age_days
+    return age is not None and age < ctx.settings.anti_oscillation.new_channel_grace_days
+
+
+def competitor_reference(ctx: ChannelContext) -> Optional[float]:
+    peer = ctx.peer
+    if peer is None or peer.competitor_fee_median_ppm is None or peer.competitor_channels == 0:
+        return None
+    return peer.competitor_fee_median_ppm
+
+
+def initial_fee_ppm(ctx: ChannelContext) -> int:
+    """Fee for a new channel: competitors' median into the peer x multiplier, else default."""
+    nc = ctx.settings.new_channels
+    ref = competitor_reference(ctx)
+    if ref is None:
+        return int(nc.default_ppm)
+    return max(0, int(round(ref * nc.reference_multiplier)))
+
+
+# --- signals ------------------------------------------------------------------
+
+
+def _signals(ctx: ChannelContext) -> Tuple[Dict[str, float], Dict[str, Any], List[str]]:
+    """Direction signals in [-1, 1] (positive = raise), the facts, and phrases."""
+    s = ctx.settings
+    dec = s.decisions
+    c = ctx.channel
+    signals: Dict[str, float] = {}
+    facts: Dict[str, Any] = {}
+    words: List[str] = []
+    total = c.local_sat + c.remote_sat
+    share = c.local_sat / total if total > 0 else None
+    low, high = s.liquidity.target_low, s.liquidity.target_high
+
+    if share is not None:
+        facts["local_share"] = round(share, 4)
+        if share < low:
+            signals["liquidity"] = (low - share) / low
+            words.append(f"Outbound {pct(share)}")
+        elif share > high:
+            signals["liquidity"] = -(share - high) / (1 - high)
+            words.append(f"Outbound {pct(share)}")
+        else:
+            signals["liquidity"] = 0.0
+
+    days = s.activity.short_window_days
+    flow = ctx.flow(days)
+    if flow is not None and c.capacity_sat > 0:
+        net = flow.volume_out_sat - flow.volume_in_sat
+        facts.update(net_outflow_sat=net, flow_window_days=days, forwards_out=flow.forwards_out)
+        if flow.forwards_out == 0 and flow.forwards_in == 0 and share is not None and share >= low:
+            signals["flow"] = -dec.idle_cut_pressure
+            words.append(f"no forwards in {days} days")
+        else:
+            weekly = net / c.capacity_sat * 7 / max(1, days)
+            signals["flow"] = max(-1.0, min(1.0, weekly / dec.net_flow_full))
+            if abs(net) >= 0.01 * c.capacity_sat:
+                kind = "net outflow" if net > 0 else "net inflow"
+                words.append(f"{fmt_sat(abs(net))} {kind} in {days} days")
+
+    if c.failed_out_1d is not None and c.failed_out_1d > 0:
+        signals["failed"] = min(1.0, c.failed_out_1d / dec.failed_forwards_full)
+        facts["failed_out_1d"] = c.failed_out_1d
+        words.append(f"{c.failed_out_1d} forwards failed for lack of balance in 1 day")
+
+    ref = competitor_reference(ctx)
+    if ref is not None and c.local_policy is not None:
+        ours = effective_ppm(c.local_policy, s.graph.reference_amount_sat)
+        ratio = (ours + 10) / (ref + 10)
+        facts.update(competitor_median_ppm=round(ref, 1), competitor_ratio=round(ratio, 3))
+        idle_out = flow is not None and flow.forwards_out == 0
+        if ratio > 2 and idle_out:
+            signals["competitiveness"] = -min(1.0, math.log2(ratio) / 3)
+            words.append(f"fee {ratio:.1f}x the competitors' median {ref:.0f} ppm")
+        elif ratio < 0.5 and share is not None and share < low:
+            signals["competitiveness"] = min(1.0, -math.log2(ratio) / 3)
+            words.append(f"fee {ratio:.1f}x the competitors' median {ref:.0f} ppm")
+        else:
+            signals["competitiveness"] = 0.0
+    return signals, facts, words
+
+
+def _pressure(signals: Dict[str, float], settings: EngineSettings) -> float:
+    dec = settings.decisions
+    weights = {
+        "liquidity": dec.liquidity_signal_weight,
+        "flow": dec.flow_signal_weight,
+        "failed": dec.failed_signal_weight,
+        "competitiveness": dec.competitiveness_signal_weight,
+    }
+    total_weight = sum(weights.values())
+    if total_weight <= 0:
+        return 0.0
+    value = sum(weights[k] * v for k, v in signals.items()) / total_weight
+    return max(-1.0, min(1.0, value))
+
+
+def _score_mode_pressure(score: float, settings: EngineSettings) -> float:
+    dec = settings.decisions
+    if score < dec.raise_below_score:
+        span = dec.raise_below_score or 1.0
+        return max(0.2, min(1.0, (dec.raise_below_score - score) / span))
+    if dec.lower_from_score <= score < dec.lower_below_score:
+        span = (dec.lower_below_score - dec.lower_from_score) or 1.0
+        return -max(0.2, min(1.0, (dec.lower_below_score - score) / span))
+    return 0.0
+
+
+def min_change_ppm(old_ppm: int, settings: EngineSettings) -> int:
+    ao = settings.anti_oscillation
+    return max(int(ao.min_change_ppm), int(math.ceil(ao.min_change_pct * old_ppm)))
+
+
+def _target(old_ppm: int, pressure: float, settings: EngineSettings) -> int:
+    """Proportional step on max(old, floor); at least the minimum change."""
+    dec = settings.decisions
+    base = max(old_ppm, dec.step_base_floor_ppm)
+    delta = pressure * dec.step_gain * base
+    need = min_change_ppm(old_ppm, settings)
+    if abs(delta) < need:
+        delta = math.copysign(need, pressure)
+    delta = int(round(delta))
+    return max(0, old_ppm + delta)
+
+
+# --- the decision -------------------------------------------------------------
+
+
+def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
+    s = ctx.settings
+    c = ctx.channel
+    policy = c.local_policy
+    if c.state not in (ACTIVE, "inactive"):
+        return FeeIntent(NO_ACTION, None, None, 0.0, hold_reason=f"{c.state} channel: no fee proposal")
+    if policy is None:
+        return FeeIntent(NO_ACTION, None, None, 0.0, hold_reason="our policy is unknown: nothing to change")
+    old = policy.ppm
+    signals, facts, words = _signals(ctx)
+    why = " and ".join(words[:3]) if words else ""
+    grace = in_grace(ctx)
+    if grace:
+        facts["age_days"] = round(ctx.age_days or 0.0, 2)
+
+    # New channel never priced by us: move to the reference (raise only).
+    if grace and not ctx.history and s.new_channels.set_initial_fee:
+        initial = initial_fee_ppm(ctx)
+        if old < s.new_channels.reprice_below_share * initial and initial - old >= min_change_ppm(old, s):
+            ref = competitor_reference(ctx)
+            basis = (f"competitors' median {ref:.0f} ppm" if ref is not None
+                     else f"the default {s.new_channels.default_ppm} ppm for new channels")
+            facts.update(initial_ppm=initial)
+            return FeeIntent(INCREASE_FEES, old, initial, 1.0, signals, facts,
+                             why=f"New channel ({facts['age_days']:.1f} days) priced at {old} ppm, "
+                                 f"well below {basis}")
+
+    if s.decisions.direction_source == DIRECTION_SCORE:
+        if score is None:
+            return FeeIntent(NO_ACTION, old, old, 0.0, signals, facts, why,
+                             hold_reason="no score (no heuristic had data)")
+        if score >= s.decisions.hold_score:
+            return FeeIntent(NO_ACTION, old, old, 0.0, signals, facts, why,
+                             hold_reason=f"score {score:.2f} is at or above the hold level {s.decisions.hold_score:.2f}")
+        pressure = _score_mode_pressure(score, s)
+        why = f"Score {score:.2f}" + (f" ({why})" if why else "")
+        if pressure == 0.0:
+            return FeeIntent(NO_ACTION, old, old, 0.0, signals, facts, why,
+                             hold_reason=f"score {score:.2f} is in the no-action band")
+    else:
+        if score is not None and score >= s.decisions.hold_score:
+            return FeeIntent(NO_ACTION, old, old, 0.0, signals, facts, why,
+                             hold_reason=f"healthy: score {score:.2f} is at or above {s.decisions.hold_score:.2f}")
+        pressure = _pressure(signals, s)
+        if abs(pressure) < s.decisions.pressure_dead_band:
+            return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, why,
+                             hold_reason=f"signals balance out (pressure {pressure:+.2f} inside the "
+                                         f"±{s.decisions.pressure_dead_band:.2f} dead band)")
+
+    if pressure < 0 and grace:
+        return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, why,
+                         hold_reason=f"new channel ({facts['age_days']:.1f} of "
+                                     f"{s.anti_oscillation.new_channel_grace_days:g} grace days): no cut for lack of flow")
+    target = _target(old, pressure, s)
+    if target == old:
+        return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, why,
+                         hold_reason=f"already at {old} ppm")
+    action = INCREASE_FEES if target > old else DECREASE_FEES
+    return FeeIntent(action, old, target, round(pressure, 4), signals, facts, why or "Signals")
+
+
+def advise_rebalance(ctx: ChannelContext, channels: Sequence[Channel]) -> Optional[Advice]:
+    """Refill a drained channel that has demand, paying at most a share of what the
+    refill can earn back within the payback horizon."""
+    s = ctx.settings
+    rb = s.rebalance
+    c = ctx.channel
+    total = c.local_sat + c.remote_sat
+    if not rb.enabled or c.state != ACTIVE or total <= 0 or c.local_policy is None:
+        return None
+    share = c.local_sat / total
+    if share >= s.liquidity.target_low:
+        return None
+    long_days = s.activity.long_window_days
+    flow = ctx.flow(long_days)
+    out_volume = flow.volume_out_sat if flow is not None else 0
+    failed = c.failed_out_1d or 0
+    if out_volume <= 0 and failed <= 0:
+        return None  # no demand seen: refilling would buy idle liquidity
+    mid = (s.liquidity.target_low + s.liquidity.target_high) / 2
+    amount = min(int(mid * total) - c.local_sat, rb.max_amount_sat)
+    if amount < rb.min_amount_sat:
+        return None
+    our_ppm = c.local_policy.ppm
+    daily_out = out_volume / long_days if out_volume > 0 else (c.failed_out_amount_1d_sat or 0)
+    expected_volume = min(amount, daily_out * rb.payback_days)
+    expected_earn_sat = expected_volume * our_ppm / 1_000_000
+    max_fee_sat = int(expected_earn_sat * rb.max_cost_fraction)
+    evidence = {
+        "local_share": round(share, 4), "amount_sat": amount, "our_ppm": our_ppm,
+        "out_volume_sat": out_volume, "window_days": long_days, "payback_days": rb.payback_days,
+        "expected_volume_sat": int(expected_volume), "expected_earn_sat": round(expected_earn_sat, 1),
+        "max_cost_fraction": rb.max_cost_fraction,
+    }
+    if max_fee_sat < 1:
+        return None
+    sources = []
+    for other in channels:
+        if other.chan_id == c.chan_id or other.state != ACTIVE or other.peer_id == c.peer_id:
+            continue
+        other_total = other.local_sat + other.remote_sat
+        if other_total <= 0:
+            continue
+        other_share = other.local_sat / other_total
+        if other_share < rb.source_min_local_share:
+            continue
+        spare = other.local_sat - int(mid * other_total)
+        ppm = other.local_policy.ppm if other.local_policy is not None else 0
+        sources.append((ppm, -spare, other.chan_id))
+    if not sources:
+        return None
+    sources.sort()
+    chosen = tuple(chan for _, _, chan in sources[: rb.max_sources])
+    max_fee_ppm = int(max_fee_sat * 1_000_000 // amount)
+    return Advice(
+        kind="REBALANCE",
+        reason=(f"Outbound {pct(share)} with {fmt_sat(out_volume)} forwarded out in {long_days} days: "
+                f"move {fmt_sat(amount)} in, paying at most {max_fee_sat} sat ({max_fee_ppm} ppm) — "
+                f"{pct(rb.max_cost_fraction)} of the {expected_earn_sat:.0f} sat it can earn back "
+                f"in {rb.payback_days} days at {our_ppm} ppm"),
+        amount_sat=amount, sources=chosen, max_fee_sat=max_fee_sat, max_fee_ppm=max_fee_ppm,
+        evidence=evidence,
+    )
+
+
+def advise_close(ctx: ChannelContext, score: Optional[float]) -> Optional[Advice]:
+    """Advice only: low score, no forwards in a long window, old enough."""
+    s = ctx.settings
+    dec = s.decisions
+    c = ctx.channel
+    if score is None or score >= dec.close_below_score or c.state not in (ACTIVE, "inactive"):
+        return None
+    windows = sorted((d for d in (c.flow or {}) if d >= dec.close_idle_days))
+    if not windows:
+        return None  # cannot tell it was idle long enough
+    flow = c.flow[windows[0]]
+    if flow.forwards_out or flow.forwards_in:
+        return None
+    age = ctx.age_days
+    if age is None or age < dec.close_min_age_days:
+        return None
+    return Advice(
+        kind="CLOSE_CHANNEL",
+        reason=(f"No forwards in {windows[0]} days, score {score:.2f} (below {dec.close_below_score:.2f}), "
+                f"{age:.0f} days old: closing would free {fmt_sat(c.local_sat)} of local balance"),
+        amount_sat=c.local_sat,
+        evidence={"idle_days": windows[0], "score": round(score, 4), "age_days": round(age, 1),
+                  "local_sat": c.local_sat, "capacity_sat": c.capacity_sat},
+    )

@@ -1,0 +1,311 @@
+"""The engine's entry point: snapshot + settings + history + graph metrics -> Evaluation.
+
+Pure and deterministic. Cheap (milliseconds per channel) when `metrics` is given;
+the expensive part, `compute_graph_metrics`, is done by the caller (in a worker
+thread) and cached by `metrics_key`. Without metrics the graph-based heuristics are
+marked unknown and the rest still works.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .decisions import (
+    CLOSE_CHANNEL,
+    DECREASE_FEES,
+    INCREASE_FEES,
+    NO_ACTION,
+    REBALANCE,
+    Advice,
+    FeeIntent,
+    advise_close,
+    advise_rebalance,
+    decide_fee,
+)
+from .graph_metrics import GraphMetrics, Reach
+from .guardrails import FeeProposal, block_for_run_limit, check
+from .heuristics import ChannelContext, HeuristicResult, run_all
+from .history import records_for
+from .settings import EngineSettings
+from .snapshot import ACTIVE, INACTIVE, Channel, ChangeRecord, NodeSnapshot, Policy
+
+ENGINE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One heuristic's contribution to the total."""
+
+    name: str
+    score: Optional[float]
+    weight: float  # configured weight
+    effective_weight: float  # share of the total after re-weighting the known ones
+    evidence: Dict[str, Any]
+    note: str
+
+
+@dataclass(frozen=True)
+class ChannelAssessment:
+    chan_id: str
+    short_id: str
+    peer_id: str
+    peer_alias: str
+    state: str
+    capacity_sat: int
+    score: Optional[float]  # None when no heuristic had data (or not scored)
+    confidence: float  # share of the configured weight that had data
+    parts: Tuple[Part, ...]
+    action: str  # the headline: fee action, else CLOSE_CHANNEL / REBALANCE advice, else NO_ACTION
+    fee_action: str  # NO_ACTION / INCREASE_FEES / DECREASE_FEES as decided (before guardrails)
+    proposal: Optional[FeeProposal]
+    advice: Tuple[Advice, ...]
+    reason: str
+    pressure: float = 0.0
+    signals: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.proposal is not None and self.proposal.accepted
+
+    @property
+    def blocked_by(self) -> Optional[str]:
+        return self.proposal.blocked_by if self.proposal is not None else None
+
+    @property
+    def old_policy(self) -> Optional[Policy]:
+        return self.proposal.old_policy if self.proposal is not None else None
+
+    @property
+    def new_policy(self) -> Optional[Policy]:
+        return self.proposal.new_policy if self.proposal is not None else None
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = _plain(self)
+        data["accepted"] = self.accepted
+        data["blocked_by"] = self.blocked_by
+        return data
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    node_id: str
+    taken_at: int
+    now: int
+    engine_version: str
+    graph_fingerprint: Optional[str]
+    channels: Tuple[ChannelAssessment, ...]
+    warnings: Tuple[str, ...] = ()
+
+    def channel(self, chan_id: str) -> Optional[ChannelAssessment]:
+        for a in self.channels:
+            if a.chan_id == chan_id:
+                return a
+        return None
+
+    @property
+    def accepted(self) -> Tuple[ChannelAssessment, ...]:
+        return tuple(a for a in self.channels if a.accepted)
+
+    def counts(self) -> Dict[str, int]:
+        out: Dict[str, int] = {"channels": len(self.channels), "accepted": len(self.accepted)}
+        for a in self.channels:
+            out[a.action] = out.get(a.action, 0) + 1
+        return out
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "taken_at": self.taken_at,
+            "now": self.now,
+            "engine_version": self.engine_version,
+            "graph_fingerprint": self.graph_fingerprint,
+            "counts": self.counts(),
+            "warnings": list(self.warnings),
+            "channels": [a.to_dict() for a in self.channels],
+        }
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+# --- scoring ------------------------------------------------------------------
+
+
+def combine(results: Sequence[HeuristicResult], settings: EngineSettings) -> Tuple[Optional[float], float, Tuple[Part, ...]]:
+    """Weighted mean over the known heuristics; confidence = known weight / all weight."""
+    weights = settings.weights.as_dict()
+    total_weight = sum(max(0.0, w) for w in weights.values())
+    known_weight = sum(max(0.0, weights[r.name]) for r in results if r.known)
+    parts = []
+    for r in results:
+        w = max(0.0, weights[r.name])
+        eff = w / known_weight if (r.known and known_weight > 0) else 0.0
+        parts.append(Part(r.name, r.score, w, round(eff, 4), r.evidence, r.note))
+    if known_weight <= 0:
+        return None, 0.0, tuple(parts)
+    score = sum(max(0.0, weights[r.name]) * (r.score or 0.0) for r in results if r.known) / known_weight
+    confidence = known_weight / total_weight if total_weight > 0 else 0.0
+    return round(score, 4), round(confidence, 4), tuple(parts)
+
+
+# --- the cycle ----------------------------------------------------------------
+
+
+def evaluate(
+    snapshot: NodeSnapshot,
+    settings: EngineSettings,
+    history: Sequence[ChangeRecord],
+    metrics: Optional[GraphMetrics],
+    now: int,
+) -> Evaluation:
+    warnings: List[str] = []
+    if metrics is not None and metrics.our_node_id != snapshot.node_id:
+        warnings.append("graph metrics were computed for another node id: ignored")
+        metrics = None
+    if metrics is not None and snapshot.graph is not None and snapshot.graph.fingerprint \
+            and metrics.fingerprint != snapshot.graph.fingerprint:
+        warnings.append("graph metrics are from an older graph snapshot")
+    if metrics is None:
+        warnings.append("no graph metrics: centrality, competitiveness, peer quality and position are unknown")
+    for source, error in sorted((snapshot.source_errors or {}).items()):
+        warnings.append(f"source {source} unavailable: {error}")
+
+    scorable = [c for c in snapshot.channels if c.state in (ACTIVE, INACTIVE)]
+    reach: Dict[str, Reach] = metrics.reach_through(c.peer_id for c in scorable) if metrics else {}
+
+    assessments: List[ChannelAssessment] = []
+    for channel in snapshot.channels:
+        chan_history = records_for(history, channel)
+        if channel.state not in (ACTIVE, INACTIVE):
+            assessments.append(_not_scored(channel))
+            continue
+        ctx = ChannelContext(
+            channel=channel,
+            settings=settings,
+            now=now,
+            block_height=snapshot.block_height,
+            history=chan_history,
+            metrics=metrics,
+            peer=metrics.node(channel.peer_id) if metrics else None,
+            reach=reach.get(channel.peer_id),
+        )
+        score, confidence, parts = combine(run_all(ctx), settings)
+        intent = decide_fee(ctx, score)
+        proposal = check(intent, channel, chan_history, settings, now)
+        advice = tuple(a for a in (advise_close(ctx, score), advise_rebalance(ctx, snapshot.channels)) if a)
+        assessments.append(
+            ChannelAssessment(
+                chan_id=channel.chan_id, short_id=channel.short_id, peer_id=channel.peer_id,
+                peer_alias=channel.peer_alias or (metrics.node(channel.peer_id).alias
+                                                  if metrics and metrics.node(channel.peer_id) else ""),
+                state=channel.state, capacity_sat=channel.capacity_sat,
+                score=score, confidence=confidence, parts=parts,
+                action=_headline(intent, proposal, advice), fee_action=intent.action,
+                proposal=proposal, advice=advice, reason="",
+                pressure=intent.pressure, signals=dict(intent.signals),
+            )
+        )
+        assessments[-1] = dataclasses.replace(assessments[-1], reason=explain(intent, proposal, advice, score))
+
+    assessments = _apply_run_limit(assessments, settings)
+    return Evaluation(
+        node_id=snapshot.node_id,
+        taken_at=snapshot.taken_at,
+        now=now,
+        engine_version=ENGINE_VERSION,
+        graph_fingerprint=metrics.fingerprint if metrics else None,
+        channels=tuple(assessments),
+        warnings=tuple(warnings),
+    )
+
+
+def _not_scored(channel: Channel) -> ChannelAssessment:
+    return ChannelAssessment(
+        chan_id=channel.chan_id, short_id=channel.short_id, peer_id=channel.peer_id,
+        peer_alias=channel.peer_alias, state=channel.state, capacity_sat=channel.capacity_sat,
+        score=None, confidence=0.0, parts=(), action=NO_ACTION, fee_action=NO_ACTION,
+        proposal=None, advice=(), reason=f"{channel.state.capitalize()} channel: not scored, no fee proposal",
+    )
+
+
+def _headline(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence[Advice]) -> str:
+    if proposal is not None and proposal.accepted:
+        return INCREASE_FEES if proposal.direction > 0 else DECREASE_FEES if proposal.direction < 0 else intent.action
+    kinds = [a.kind for a in advice]
+    if CLOSE_CHANNEL in kinds:
+        return CLOSE_CHANNEL
+    if REBALANCE in kinds:
+        return REBALANCE
+    return NO_ACTION
+
+
+def _apply_run_limit(assessments: List[ChannelAssessment], settings: EngineSettings) -> List[ChannelAssessment]:
+    """Keep the most important accepted changes: strongest pressure, then largest capacity."""
+    limit = settings.guardrails.max_changes_per_run
+    accepted = [a for a in assessments if a.accepted]
+    if len(accepted) <= limit:
+        return assessments
+    ranked = sorted(accepted, key=lambda a: (-abs(a.pressure), -a.capacity_sat, a.chan_id))
+    dropped = {a.chan_id for a in ranked[limit:]}
+    out = []
+    for a in assessments:
+        if a.chan_id in dropped and a.proposal is not None:
+            proposal = block_for_run_limit(a.proposal, limit)
+            a = dataclasses.replace(a, proposal=proposal, action=NO_ACTION if not a.advice else a.advice[0].kind)
+            a = dataclasses.replace(a, reason=_blocked_reason_suffix(a.reason, proposal))
+        out.append(a)
+    return out
+
+
+# --- reasons ------------------------------------------------------------------
+
+
+def explain(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence[Advice], score: Optional[float]) -> str:
+    """One or two sentences with the numbers, e.g.
+    "Outbound 8 % and 1.2 M sat net outflow in 7 days: raise 400 → 460 ppm (+15 %, capped by the max step)"."""
+    score_words = f"score {score:.2f}" if score is not None else "no score"
+    if proposal is None:
+        text = (intent.why + ": " if intent.why else "") + (intent.hold_reason or "no action")
+        text = f"{text[0].upper()}{text[1:]} ({score_words})"
+    else:
+        old, new = proposal.old_policy.ppm, proposal.new_policy.ppm
+        verb = "raise" if intent.action == INCREASE_FEES else "lower"
+        if proposal.accepted:
+            change = f"{verb} {old} → {new} ppm ({_signed_pct(old, new)}"
+            clamps = [n.message for n in proposal.notes if n.effect == "clamped"]
+            change += (", " + "; ".join(clamps) if clamps else "") + ")"
+            if proposal.new_policy.base_msat != proposal.old_policy.base_msat:
+                change += f", base {proposal.old_policy.base_msat} → {proposal.new_policy.base_msat} msat"
+        else:
+            change = f"would {verb} {old} → {proposal.requested_ppm} ppm"
+        text = f"{intent.why}: {change} ({score_words})"
+        if not proposal.accepted:
+            text = _blocked_reason_suffix(text, proposal)
+    for a in advice:
+        text += f". {a.kind.replace('_', ' ').capitalize()} advised: {a.reason}"
+    return text
+
+
+def _signed_pct(old: int, new: int) -> str:
+    if old == 0:
+        return f"+{new} ppm"
+    return f"{(new - old) / old * 100:+.0f} %"
+
+
+def _blocked_reason_suffix(text: str, proposal: FeeProposal) -> str:
+    blocking = [n for n in proposal.notes if n.effect == "blocked"]
+    if not blocking:
+        return text
+    last = blocking[-1]
+    return f"{text} — blocked by {last.rule}: {last.message}"

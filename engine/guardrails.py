@@ -1,0 +1,236 @@
+"""The validator every fee proposal passes: clamp or block, and name the rule.
+
+Rules, in order: pinned, deny lists, allow lists, only active, max step (clamp),
+ppm/base bounds (clamp; bounds win over the step), minimum change (dead band),
+cooldown, daily update limit, reversal limit. `limit_changes_per_run` applies the
+per-run cap across channels afterwards. Every accepted proposal satisfies all of
+them: `violations()` re-checks that independently (used by tests).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+from .decisions import DECREASE_FEES, INCREASE_FEES, FeeIntent, min_change_ppm
+from .history import DAY, changes_since, last_change_at, last_direction, reversals_since
+from .settings import ChannelOverride, EngineSettings
+from .snapshot import ACTIVE, Channel, ChangeRecord, Policy
+
+CLAMPED = "clamped"
+BLOCKED = "blocked"
+
+# rule names (stable: stored and shown)
+PINNED = "pinned"
+DENY_CHANNEL = "deny_channels"
+DENY_PEER = "deny_peers"
+ALLOW_LIST = "allow_list"
+ONLY_ACTIVE = "only_active"
+MAX_STEP = "max_step"
+PPM_BOUNDS = "ppm_bounds"
+BASE_BOUNDS = "base_bounds"
+MIN_CHANGE = "min_change"
+NO_CHANGE = "no_change"
+COOLDOWN = "cooldown"
+DAILY_LIMIT = "max_updates_per_day"
+REVERSALS = "max_reversals"
+MAX_PER_RUN = "max_changes_per_run"
+
+
+@dataclass(frozen=True)
+class GuardrailNote:
+    rule: str
+    effect: str  # "clamped" or "blocked"
+    message: str
+
+
+@dataclass(frozen=True)
+class FeeProposal:
+    old_policy: Policy
+    new_policy: Policy  # after guardrails; equal to old_policy when blocked
+    requested_ppm: int  # what the decision asked for
+    accepted: bool
+    blocked_by: Optional[str] = None
+    notes: Tuple[GuardrailNote, ...] = ()
+    pressure: float = 0.0
+
+    @property
+    def direction(self) -> int:
+        new, old = self.new_policy.ppm, self.old_policy.ppm
+        return (new > old) - (new < old)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    min_ppm: int
+    max_ppm: int
+    min_base_msat: int
+    max_base_msat: int
+    pinned: bool
+
+
+def channel_override(channel: Channel, settings: EngineSettings) -> Optional[ChannelOverride]:
+    overrides = settings.guardrails.channel_overrides or {}
+    return overrides.get(channel.chan_id) or (overrides.get(channel.short_id) if channel.short_id else None)
+
+
+def bounds_for(channel: Channel, settings: EngineSettings) -> Bounds:
+    g = settings.guardrails
+    o = channel_override(channel, settings) or ChannelOverride()
+    return Bounds(
+        min_ppm=g.min_ppm if o.min_ppm is None else o.min_ppm,
+        max_ppm=g.max_ppm if o.max_ppm is None else o.max_ppm,
+        min_base_msat=g.min_base_msat if o.min_base_msat is None else o.min_base_msat,
+        max_base_msat=g.max_base_msat if o.max_base_msat is None else o.max_base_msat,
+        pinned=o.pinned,
+    )
+
+
+def max_step_ppm(old_ppm: int, settings: EngineSettings) -> int:
+    g = settings.guardrails
+    return int(min(g.max_step_ppm, max(math.floor(g.max_step_pct * old_ppm), g.step_floor_ppm)))
+
+
+def _ids(channel: Channel) -> set:
+    return {channel.chan_id, channel.short_id} - {""}
+
+
+def _selection_block(channel: Channel, settings: EngineSettings) -> Optional[GuardrailNote]:
+    g = settings.guardrails
+    ids = _ids(channel)
+    if ids & set(g.pinned_channels) or bounds_for(channel, settings).pinned:
+        return GuardrailNote(PINNED, BLOCKED, "channel is pinned: never touched")
+    if ids & set(g.deny_channels):
+        return GuardrailNote(DENY_CHANNEL, BLOCKED, "channel is on the deny list")
+    if channel.peer_id in set(g.deny_peers):
+        return GuardrailNote(DENY_PEER, BLOCKED, "peer is on the deny list")
+    if (g.allow_channels or g.allow_peers) and not (
+        ids & set(g.allow_channels) or channel.peer_id in set(g.allow_peers)
+    ):
+        return GuardrailNote(ALLOW_LIST, BLOCKED, "channel and peer are not on the allow lists")
+    if g.only_active and channel.state != ACTIVE:
+        return GuardrailNote(ONLY_ACTIVE, BLOCKED, f"channel is {channel.state}: only active channels are changed")
+    return None
+
+
+def _blocked(old: Policy, requested: int, notes: List[GuardrailNote], pressure: float) -> FeeProposal:
+    return FeeProposal(old, old, requested, False, notes[-1].rule, tuple(notes), pressure)
+
+
+def check(
+    intent: FeeIntent,
+    channel: Channel,
+    history: Sequence[ChangeRecord],
+    settings: EngineSettings,
+    now: int,
+) -> Optional[FeeProposal]:
+    """Apply the per-channel rules to a fee intent; None when there is nothing to check."""
+    old = channel.local_policy
+    if old is None or intent.target_ppm is None or intent.action not in (INCREASE_FEES, DECREASE_FEES):
+        return None
+    requested = intent.target_ppm
+    notes: List[GuardrailNote] = []
+    block = _selection_block(channel, settings)
+    if block is not None:
+        return _blocked(old, requested, [block], intent.pressure)
+
+    ao = settings.anti_oscillation
+    b = bounds_for(channel, settings)
+    new_ppm = requested
+    step = max_step_ppm(old.ppm, settings)
+    if abs(new_ppm - old.ppm) > step:
+        new_ppm = old.ppm + (step if new_ppm > old.ppm else -step)
+        share = settings.guardrails.max_step_pct
+        notes.append(GuardrailNote(MAX_STEP, CLAMPED,
+                                   f"capped by the max step ({share * 100:g} % or {settings.guardrails.max_step_ppm} ppm, "
+                                   f"at least {settings.guardrails.step_floor_ppm} ppm: {step} ppm here)"))
+    if new_ppm < b.min_ppm or new_ppm > b.max_ppm:
+        clamped = min(max(new_ppm, b.min_ppm), b.max_ppm)
+        notes.append(GuardrailNote(PPM_BOUNDS, CLAMPED,
+                                   f"kept within {b.min_ppm}–{b.max_ppm} ppm ({new_ppm} → {clamped})"))
+        new_ppm = clamped
+    new_base = min(max(old.base_msat, b.min_base_msat), b.max_base_msat)
+    if new_base != old.base_msat:
+        notes.append(GuardrailNote(BASE_BOUNDS, CLAMPED,
+                                   f"base fee kept within {b.min_base_msat}–{b.max_base_msat} msat "
+                                   f"({old.base_msat} → {new_base})"))
+    fixing_bounds = _outside(old, b)
+
+    if new_ppm == old.ppm and new_base == old.base_msat:
+        notes.append(GuardrailNote(NO_CHANGE, BLOCKED, f"nothing left to change after the limits ({old.ppm} ppm)"))
+        return _blocked(old, requested, notes, intent.pressure)
+    need = min_change_ppm(old.ppm, settings)
+    if not fixing_bounds and abs(new_ppm - old.ppm) < need:
+        notes.append(GuardrailNote(MIN_CHANGE, BLOCKED,
+                                   f"change of {abs(new_ppm - old.ppm)} ppm is below the minimum {need} ppm "
+                                   f"(max of {ao.min_change_ppm} ppm and {ao.min_change_pct * 100:g} %)"))
+        return _blocked(old, requested, notes, intent.pressure)
+
+    last = last_change_at(history)
+    cooldown_s = ao.cooldown_hours * 3600
+    if last is not None and now - last < cooldown_s:
+        notes.append(GuardrailNote(COOLDOWN, BLOCKED,
+                                   f"last change {(now - last) / 3600:.1f} h ago; cooldown is {ao.cooldown_hours:g} h"))
+        return _blocked(old, requested, notes, intent.pressure)
+    recent = changes_since(history, now - DAY)
+    if recent >= ao.max_updates_per_day:
+        notes.append(GuardrailNote(DAILY_LIMIT, BLOCKED,
+                                   f"{recent} changes in the last 24 h; at most {ao.max_updates_per_day} per day"))
+        return _blocked(old, requested, notes, intent.pressure)
+    direction = (new_ppm > old.ppm) - (new_ppm < old.ppm)
+    window_start = now - ao.reversal_window_days * DAY
+    previous = last_direction(history, window_start)
+    flips = reversals_since(history, window_start)
+    if direction and previous and direction != previous and flips >= ao.max_reversals:
+        notes.append(GuardrailNote(REVERSALS, BLOCKED,
+                                   f"would be reversal {flips + 1} in {ao.reversal_window_days:g} days; "
+                                   f"at most {ao.max_reversals} allowed"))
+        return _blocked(old, requested, notes, intent.pressure)
+
+    return FeeProposal(old, old.with_fees(new_base, new_ppm), requested, True, None, tuple(notes), intent.pressure)
+
+
+def _outside(policy: Policy, b: Bounds) -> bool:
+    return not (b.min_ppm <= policy.ppm <= b.max_ppm and b.min_base_msat <= policy.base_msat <= b.max_base_msat)
+
+
+def block_for_run_limit(proposal: FeeProposal, limit: int) -> FeeProposal:
+    note = GuardrailNote(MAX_PER_RUN, BLOCKED, f"more important changes used this run's limit of {limit}")
+    return FeeProposal(proposal.old_policy, proposal.old_policy, proposal.requested_ppm, False,
+                       MAX_PER_RUN, proposal.notes + (note,), proposal.pressure)
+
+
+def violations(
+    proposal: FeeProposal,
+    channel: Channel,
+    history: Sequence[ChangeRecord],
+    settings: EngineSettings,
+    now: int,
+) -> List[str]:
+    """Independent re-check of an accepted proposal; empty when it obeys every rule."""
+    if not proposal.accepted:
+        return []
+    problems: List[str] = []
+    old, new = proposal.old_policy, proposal.new_policy
+    if _selection_block(channel, settings) is not None:
+        problems.append(_selection_block(channel, settings).rule)  # type: ignore[union-attr]
+    b = bounds_for(channel, settings)
+    if not (b.min_ppm <= new.ppm <= b.max_ppm):
+        problems.append(PPM_BOUNDS)
+    if not (b.min_base_msat <= new.base_msat <= b.max_base_msat):
+        problems.append(BASE_BOUNDS)
+    fixing = _outside(old, b)
+    if not fixing and abs(new.ppm - old.ppm) > max_step_ppm(old.ppm, settings):
+        problems.append(MAX_STEP)
+    if not fixing and abs(new.ppm - old.ppm) < min_change_ppm(old.ppm, settings):
+        problems.append(MIN_CHANGE)
+    if new.with_fees(old.base_msat, old.ppm) != old:
+        problems.append("non-fee fields changed")
+    ao = settings.anti_oscillation
+    last = last_change_at(history)
+    if last is not None and now - last < ao.cooldown_hours * 3600:
+        problems.append(COOLDOWN)
+    if changes_since(history, now - DAY) + 1 > ao.max_updates_per_day:
+        problems.append(DAILY_LIMIT)
+    return problems

@@ -1,0 +1,434 @@
+"""Engine settings: every knob of scoring, decisions and guardrails, with defaults.
+
+Plain frozen dataclasses so the engine stays pure; the shell's pydantic model wraps
+`to_dict()` / `from_dict()`. Field names are snake_case and stable (they are stored).
+Defaults and the reasons behind them are explained in `engine/README.md`.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+HEURISTIC_NAMES = (
+    "centrality",
+    "liquidity",
+    "activity",
+    "competitiveness",
+    "uptime",
+    "stability",
+    "peer_quality",
+    "network_position",
+)
+
+DIRECTION_SIGNALS = "signals"
+DIRECTION_SCORE = "score"
+
+
+@dataclass(frozen=True)
+class HeuristicWeights:
+    """Weight of each heuristic in the total score; normalised over the known ones."""
+
+    centrality: float = 0.20
+    liquidity: float = 0.25
+    activity: float = 0.20
+    competitiveness: float = 0.15
+    uptime: float = 0.10
+    stability: float = 0.05  # age & stability
+    peer_quality: float = 0.03
+    network_position: float = 0.02
+
+    def as_dict(self) -> Dict[str, float]:
+        return {name: float(getattr(self, name)) for name in HEURISTIC_NAMES}
+
+
+@dataclass(frozen=True)
+class LiquiditySettings:
+    # Local share (local / (local + remote)) inside [target_low, target_high] is healthy.
+    target_low: float = 0.25
+    target_high: float = 0.75
+
+
+@dataclass(frozen=True)
+class ActivitySettings:
+    """The forwarding windows and what counts as "active"."""
+
+    short_window_days: int = 7
+    long_window_days: int = 30
+    # weekly volume / capacity that scores 0.5 (saturating curve x / (x + half))
+    turnover_half_weekly: float = 0.10
+    # annualised fee yield on capacity that scores 0.5 (0.5 % a year)
+    yield_half_annual: float = 0.005
+    # share of "assisted" fees (earned elsewhere on flow that came in here) credited
+    assisted_fee_weight: float = 0.5
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    """How the fee direction and step are chosen, and when to advise a close.
+
+    direction_source "signals" (default): direction from liquidity, net flow, failed
+    forwards and competitiveness; the score only holds healthy channels.
+    direction_source "score": the original spec's bands — score >= hold_score no
+    action, < raise_below_score raise, [lower_from_score, lower_below_score) lower.
+    """
+
+    direction_source: str = DIRECTION_SIGNALS
+    hold_score: float = 0.80  # at or above: leave the channel alone
+    raise_below_score: float = 0.30  # "score" mode only
+    lower_from_score: float = 0.30  # "score" mode only
+    lower_below_score: float = 0.50  # "score" mode only
+    # signal mode: |pressure| below this is noise (dead band on the decision input)
+    pressure_dead_band: float = 0.15
+    # requested change at full pressure, as a share of the current ppm (guardrails cap it)
+    step_gain: float = 0.30
+    # ppm used as the base of a proportional step when the current fee is tiny
+    step_base_floor_ppm: int = 100
+    # weights of the direction signals (positive pressure = raise)
+    liquidity_signal_weight: float = 0.40
+    flow_signal_weight: float = 0.30
+    failed_signal_weight: float = 0.20
+    competitiveness_signal_weight: float = 0.10
+    # net outflow per week, as a share of capacity, that counts as full pressure
+    net_flow_full: float = 0.25
+    # failed forwards (for lack of local balance, 1 day) that count as full pressure
+    failed_forwards_full: int = 10
+    # pressure to cut when a channel with liquidity forwarded nothing in the short window
+    idle_cut_pressure: float = 0.6
+    # CLOSE_CHANNEL advice
+    close_below_score: float = 0.30
+    close_idle_days: int = 30
+    close_min_age_days: int = 60
+
+
+@dataclass(frozen=True)
+class AntiOscillationSettings:
+    min_change_ppm: int = 10  # a change must move at least max(ppm, pct * old)
+    min_change_pct: float = 0.05
+    cooldown_hours: float = 24.0
+    max_updates_per_day: int = 2  # gossip relays only ~2 updates/channel/day
+    new_channel_grace_days: float = 3.0  # no cut for lack of flow while young
+    max_reversals: int = 2  # direction flips allowed inside the window
+    reversal_window_days: float = 14.0
+
+
+@dataclass(frozen=True)
+class ChannelOverride:
+    """Per-channel bounds (keyed by chan_id or short_id); None = use the global one."""
+
+    min_ppm: Optional[int] = None
+    max_ppm: Optional[int] = None
+    min_base_msat: Optional[int] = None
+    max_base_msat: Optional[int] = None
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class GuardrailSettings:
+    min_ppm: int = 0
+    max_ppm: int = 5000
+    min_base_msat: int = 0
+    max_base_msat: int = 5000
+    max_step_pct: float = 0.25  # of the current ppm
+    max_step_ppm: int = 500  # absolute
+    # the percent cap never binds tighter than this, so 0-20 ppm channels can move
+    step_floor_ppm: int = 25
+    allow_channels: Tuple[str, ...] = ()  # non-empty: only these (or allow_peers)
+    deny_channels: Tuple[str, ...] = ()
+    allow_peers: Tuple[str, ...] = ()
+    deny_peers: Tuple[str, ...] = ()
+    pinned_channels: Tuple[str, ...] = ()  # never touched
+    only_active: bool = True
+    max_changes_per_run: int = 50
+    channel_overrides: Mapping[str, ChannelOverride] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewChannelSettings:
+    """Fees for channels in their grace period that were never priced by us."""
+
+    set_initial_fee: bool = True
+    default_ppm: int = 100  # when there is no competitor reference
+    # initial fee = competitors' median * this (a reference, not a copy)
+    reference_multiplier: float = 1.0
+    # only reprice when our fee is below this share of the reference
+    reprice_below_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class RebalanceSettings:
+    enabled: bool = True
+    # pay at most this share of what the moved liquidity can earn back
+    max_cost_fraction: float = 0.5
+    payback_days: int = 30  # earnings horizon used to bound the fee
+    min_amount_sat: int = 50_000
+    max_amount_sat: int = 2_000_000
+    max_sources: int = 3
+    source_min_local_share: float = 0.60
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    # pivots for sampled betweenness/closeness; >= node count means exact
+    betweenness_samples: int = 300
+    seed: int = 42
+    # amount at which base + ppm are compared as one effective ppm
+    reference_amount_sat: int = 100_000
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    weights: HeuristicWeights = field(default_factory=HeuristicWeights)
+    liquidity: LiquiditySettings = field(default_factory=LiquiditySettings)
+    activity: ActivitySettings = field(default_factory=ActivitySettings)
+    decisions: DecisionSettings = field(default_factory=DecisionSettings)
+    anti_oscillation: AntiOscillationSettings = field(default_factory=AntiOscillationSettings)
+    guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
+    new_channels: NewChannelSettings = field(default_factory=NewChannelSettings)
+    rebalance: RebalanceSettings = field(default_factory=RebalanceSettings)
+    graph: GraphSettings = field(default_factory=GraphSettings)
+
+    def validate(self) -> List[Tuple[str, str]]:
+        return validate(self)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "EngineSettings":
+        return _from_plain(cls, data, "")
+
+    @classmethod
+    def original_spec(cls) -> "EngineSettings":
+        """The original spec's score mapping (>=0.7 hold, <0.3 raise, 0.3-0.5 lower,
+        <0.1 and 30 days idle close)."""
+        return dataclasses.replace(
+            cls(),
+            decisions=dataclasses.replace(
+                DecisionSettings(),
+                direction_source=DIRECTION_SCORE,
+                hold_score=0.7,
+                raise_below_score=0.3,
+                lower_from_score=0.3,
+                lower_below_score=0.5,
+                close_below_score=0.1,
+                close_idle_days=30,
+            ),
+        )
+
+
+class SettingsError(ValueError):
+    """Raised by from_dict; `errors` is a list of (field_path, message)."""
+
+    def __init__(self, errors: List[Tuple[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{path}: {msg}" for path, msg in errors))
+
+
+# --- (de)serialisation --------------------------------------------------------
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _from_plain(cls: type, data: Any, path: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise SettingsError([(path or "<root>", "expected an object")])
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    errors: List[Tuple[str, str]] = []
+    kwargs: Dict[str, Any] = {}
+    for key in data:
+        if key not in names:
+            errors.append((_join(path, str(key)), "unknown field"))
+    for name in names:
+        if name not in data:
+            continue
+        try:
+            kwargs[name] = _convert(hints[name], data[name], _join(path, name))
+        except SettingsError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise SettingsError(errors)
+    return cls(**kwargs)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _convert(hint: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _from_plain(hint, value, path)
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        inner = [a for a in args if a is not type(None)][0]
+        return _convert(inner, value, path)
+    if origin in (tuple, Tuple):
+        if not isinstance(value, (list, tuple)):
+            raise SettingsError([(path, "expected a list")])
+        return tuple(_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin in (dict, collections.abc.Mapping):
+        if not isinstance(value, Mapping):
+            raise SettingsError([(path, "expected an object")])
+        return {str(k): _convert(args[1], v, f"{path}.{k}") for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SettingsError([(path, "expected true or false")])
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not value.is_integer()
+        ):
+            raise SettingsError([(path, "expected an integer")])
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError([(path, "expected a number")])
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise SettingsError([(path, "expected a string")])
+        return value
+    return value
+
+
+# --- validation ---------------------------------------------------------------
+
+
+def validate(s: EngineSettings) -> List[Tuple[str, str]]:
+    """Every problem as (field_path, message); empty when the settings are usable."""
+    errors: List[Tuple[str, str]] = []
+
+    def check(ok: bool, path: str, message: str) -> None:
+        if not ok:
+            errors.append((path, message))
+
+    def finite(path: str, value: float) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            errors.append((path, "must be a finite number"))
+            return False
+        return True
+
+    def share(path: str, value: float) -> None:
+        if finite(path, value):
+            check(0.0 <= value <= 1.0, path, "must be between 0 and 1")
+
+    def at_least(path: str, value: float, low: float) -> None:
+        if finite(path, value):
+            check(value >= low, path, f"must be >= {low}")
+
+    weights = s.weights.as_dict()
+    for name, weight in weights.items():
+        if finite(f"weights.{name}", weight):
+            check(weight >= 0, f"weights.{name}", "must not be negative")
+    if all(isinstance(w, (int, float)) and math.isfinite(w) for w in weights.values()):
+        check(sum(max(0.0, w) for w in weights.values()) > 0, "weights", "at least one weight must be positive")
+
+    liq = s.liquidity
+    share("liquidity.target_low", liq.target_low)
+    share("liquidity.target_high", liq.target_high)
+    check(liq.target_low < liq.target_high, "liquidity.target_low", "must be below liquidity.target_high")
+    check(liq.target_low > 0, "liquidity.target_low", "must be above 0")
+    check(liq.target_high < 1, "liquidity.target_high", "must be below 1")
+
+    act = s.activity
+    at_least("activity.short_window_days", act.short_window_days, 1)
+    at_least("activity.long_window_days", act.long_window_days, 1)
+    check(act.short_window_days <= act.long_window_days, "activity.short_window_days",
+          "must not exceed activity.long_window_days")
+    for name in ("turnover_half_weekly", "yield_half_annual"):
+        if finite(f"activity.{name}", getattr(act, name)):
+            check(getattr(act, name) > 0, f"activity.{name}", "must be above 0")
+    share("activity.assisted_fee_weight", act.assisted_fee_weight)
+
+    dec = s.decisions
+    check(dec.direction_source in (DIRECTION_SIGNALS, DIRECTION_SCORE), "decisions.direction_source",
+          f"must be '{DIRECTION_SIGNALS}' or '{DIRECTION_SCORE}'")
+    for name in ("hold_score", "raise_below_score", "lower_from_score", "lower_below_score",
+                 "close_below_score", "pressure_dead_band"):
+        share(f"decisions.{name}", getattr(dec, name))
+    check(dec.lower_from_score <= dec.lower_below_score, "decisions.lower_from_score",
+          "must not exceed decisions.lower_below_score")
+    check(dec.raise_below_score <= dec.lower_from_score, "decisions.raise_below_score",
+          "must not exceed decisions.lower_from_score (bands would overlap)")
+    check(dec.lower_below_score <= dec.hold_score, "decisions.lower_below_score",
+          "must not exceed decisions.hold_score")
+    if finite("decisions.step_gain", dec.step_gain):
+        check(0 < dec.step_gain <= 10, "decisions.step_gain", "must be in (0, 10]")
+    at_least("decisions.step_base_floor_ppm", dec.step_base_floor_ppm, 1)
+    for name in ("liquidity_signal_weight", "flow_signal_weight", "failed_signal_weight",
+                 "competitiveness_signal_weight"):
+        at_least(f"decisions.{name}", getattr(dec, name), 0)
+    if finite("decisions.net_flow_full", dec.net_flow_full):
+        check(dec.net_flow_full > 0, "decisions.net_flow_full", "must be above 0")
+    at_least("decisions.failed_forwards_full", dec.failed_forwards_full, 1)
+    share("decisions.idle_cut_pressure", dec.idle_cut_pressure)
+    at_least("decisions.close_idle_days", dec.close_idle_days, 1)
+    at_least("decisions.close_min_age_days", dec.close_min_age_days, 0)
+
+    ao = s.anti_oscillation
+    at_least("anti_oscillation.min_change_ppm", ao.min_change_ppm, 0)
+    share("anti_oscillation.min_change_pct", ao.min_change_pct)
+    at_least("anti_oscillation.cooldown_hours", ao.cooldown_hours, 0)
+    if isinstance(ao.max_updates_per_day, int):
+        check(1 <= ao.max_updates_per_day <= 2, "anti_oscillation.max_updates_per_day",
+              "must be 1 or 2 (the network relays only about two updates per channel per day)")
+    at_least("anti_oscillation.new_channel_grace_days", ao.new_channel_grace_days, 0)
+    at_least("anti_oscillation.max_reversals", ao.max_reversals, 0)
+    at_least("anti_oscillation.reversal_window_days", ao.reversal_window_days, 0)
+
+    g = s.guardrails
+    for name in ("min_ppm", "max_ppm", "min_base_msat", "max_base_msat", "max_step_ppm",
+                 "step_floor_ppm", "max_changes_per_run"):
+        at_least(f"guardrails.{name}", getattr(g, name), 0)
+    check(g.min_ppm <= g.max_ppm, "guardrails.min_ppm", "must not exceed guardrails.max_ppm")
+    check(g.min_base_msat <= g.max_base_msat, "guardrails.min_base_msat",
+          "must not exceed guardrails.max_base_msat")
+    if finite("guardrails.max_step_pct", g.max_step_pct):
+        check(0 < g.max_step_pct <= 10, "guardrails.max_step_pct", "must be in (0, 10]")
+    for chan, override in dict(g.channel_overrides).items():
+        path = f"guardrails.channel_overrides.{chan}"
+        for name in ("min_ppm", "max_ppm", "min_base_msat", "max_base_msat"):
+            value = getattr(override, name)
+            if value is not None:
+                at_least(f"{path}.{name}", value, 0)
+        lo = override.min_ppm if override.min_ppm is not None else g.min_ppm
+        hi = override.max_ppm if override.max_ppm is not None else g.max_ppm
+        check(lo <= hi, f"{path}.min_ppm", "must not exceed the channel's max_ppm")
+        lo = override.min_base_msat if override.min_base_msat is not None else g.min_base_msat
+        hi = override.max_base_msat if override.max_base_msat is not None else g.max_base_msat
+        check(lo <= hi, f"{path}.min_base_msat", "must not exceed the channel's max_base_msat")
+
+    nc = s.new_channels
+    at_least("new_channels.default_ppm", nc.default_ppm, 0)
+    if finite("new_channels.reference_multiplier", nc.reference_multiplier):
+        check(nc.reference_multiplier > 0, "new_channels.reference_multiplier", "must be above 0")
+    share("new_channels.reprice_below_share", nc.reprice_below_share)
+
+    rb = s.rebalance
+    share("rebalance.max_cost_fraction", rb.max_cost_fraction)
+    at_least("rebalance.payback_days", rb.payback_days, 1)
+    at_least("rebalance.min_amount_sat", rb.min_amount_sat, 1)
+    check(rb.min_amount_sat <= rb.max_amount_sat, "rebalance.min_amount_sat",
+          "must not exceed rebalance.max_amount_sat")
+    at_least("rebalance.max_sources", rb.max_sources, 1)
+    share("rebalance.source_min_local_share", rb.source_min_local_share)
+
+    at_least("graph.betweenness_samples", s.graph.betweenness_samples, 1)
+    at_least("graph.reference_amount_sat", s.graph.reference_amount_sat, 1)
+    return errors
