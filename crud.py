@@ -1,7 +1,442 @@
-"""Tables and queries, nothing else."""
+"""Tables and queries, nothing else.
+
+LNbits' raw `execute`/`fetch*` strip anything that looks like an HTML tag or
+entity from string values. Free text and JSON are therefore stored through
+`encode()`, which escapes `<`, `>` and `&` as JSON unicode escapes: the stored
+text is still valid JSON and decodes back to exactly what was written.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Any, Optional
+
 from lnbits.db import Database
+from lnbits.helpers import urlsafe_short_hash
+
+from .clock import now
 
 db = Database("ext_feepilot")
+
+SETTINGS_ROW_ID = "instance"
+
+
+def encode(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def decode(text: Optional[str]) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def new_id() -> str:
+    return urlsafe_short_hash()
+
+
+# --- settings ---------------------------------------------------------------------
+
+
+async def get_settings_document() -> Optional[dict]:
+    row = await db.fetchone("SELECT data FROM feepilot.settings WHERE id = :id", {"id": SETTINGS_ROW_ID})
+    return decode(row["data"]) if row else None
+
+
+async def save_settings_document(data: dict, changed_by: Optional[str]) -> None:
+    """Store the settings and append who changed what to the history."""
+    old = await get_settings_document()
+    at = now()
+    values = {"id": SETTINGS_ROW_ID, "data": encode(data), "at": at, "by": changed_by}
+    if old is None:
+        await db.execute(
+            "INSERT INTO feepilot.settings (id, data, updated_at, updated_by) VALUES (:id, :data, :at, :by)",
+            values,
+        )
+    else:
+        await db.execute(
+            "UPDATE feepilot.settings SET data = :data, updated_at = :at, updated_by = :by WHERE id = :id",
+            values,
+        )
+    await db.execute(
+        """
+        INSERT INTO feepilot.settings_history (id, changed_at, changed_by, old_data, new_data)
+        VALUES (:id, :at, :by, :old, :new)
+        """,
+        {"id": new_id(), "at": at, "by": changed_by, "old": encode(old) if old is not None else None, "new": encode(data)},
+    )
+
+
+async def list_settings_history(limit: int = 50) -> list[dict]:
+    rows = await db.fetchall(
+        "SELECT * FROM feepilot.settings_history ORDER BY changed_at DESC, id DESC LIMIT :limit",
+        {"limit": limit},
+    )
+    return [
+        {
+            "id": r["id"],
+            "changed_at": r["changed_at"],
+            "changed_by": r["changed_by"],
+            "old": decode(r["old_data"]),
+            "new": decode(r["new_data"]),
+        }
+        for r in rows
+    ]
+
+
+# --- runs ---------------------------------------------------------------------------
+
+
+async def create_run(kind: str, requested_by: Optional[str], status: str = "running", reason: str = "") -> dict:
+    run = {
+        "id": new_id(),
+        "created_at": now(),
+        "kind": kind,
+        "requested_by": requested_by,
+        "status": status,
+        "reason": encode(reason),
+    }
+    await db.execute(
+        """
+        INSERT INTO feepilot.runs (id, created_at, kind, requested_by, status, reason)
+        VALUES (:id, :created_at, :kind, :requested_by, :status, :reason)
+        """,
+        run,
+    )
+    return await get_run(run["id"])  # type: ignore[return-value]
+
+
+async def update_run(
+    run_id: str,
+    *,
+    status: str,
+    reason: Optional[str] = None,
+    node_id: Optional[str] = None,
+    counts: Optional[dict] = None,
+    summary: Optional[dict] = None,
+    finished: bool = True,
+) -> None:
+    sets = ["status = :status"]
+    values: dict[str, Any] = {"id": run_id, "status": status}
+    if reason is not None:
+        sets.append("reason = :reason")
+        values["reason"] = encode(reason)
+    if node_id is not None:
+        sets.append("node_id = :node_id")
+        values["node_id"] = node_id
+    if counts is not None:
+        sets.append("counts = :counts")
+        values["counts"] = encode(counts)
+    if summary is not None:
+        sets.append("summary = :summary")
+        values["summary"] = encode(summary)
+    if finished:
+        sets.append("finished_at = :finished_at")
+        values["finished_at"] = now()
+    await db.execute(f"UPDATE feepilot.runs SET {', '.join(sets)} WHERE id = :id", values)
+
+
+def _run(row: Any) -> dict:
+    run = dict(row)
+    run["reason"] = decode(run["reason"]) or ""
+    run["counts"] = decode(run["counts"]) or {}
+    run["summary"] = decode(run["summary"]) or {}
+    return run
+
+
+async def get_run(run_id: str) -> Optional[dict]:
+    row = await db.fetchone("SELECT * FROM feepilot.runs WHERE id = :id", {"id": run_id})
+    return _run(row) if row else None
+
+
+async def list_runs(limit: int, offset: int, kind: Optional[str] = None) -> tuple[list[dict], int]:
+    where = "WHERE kind = :kind" if kind else ""
+    values: dict[str, Any] = {"limit": limit, "offset": offset, "kind": kind}
+    rows = await db.fetchall(
+        f"SELECT * FROM feepilot.runs {where} ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset",
+        values,
+    )
+    total = await db.fetchone(f"SELECT COUNT(*) AS n FROM feepilot.runs {where}", values)
+    return [_run(r) for r in rows], int(total["n"])
+
+
+async def last_run(kinds: tuple[str, ...]) -> Optional[dict]:
+    placeholders = ", ".join(f":k{i}" for i in range(len(kinds)))
+    row = await db.fetchone(
+        f"SELECT * FROM feepilot.runs WHERE kind IN ({placeholders}) ORDER BY created_at DESC, id DESC LIMIT 1",
+        {f"k{i}": kind for i, kind in enumerate(kinds)},
+    )
+    return _run(row) if row else None
+
+
+async def fail_interrupted_runs(reason: str) -> int:
+    rows = await db.fetchall("SELECT id FROM feepilot.runs WHERE status = 'running'")
+    for row in rows:
+        await update_run(row["id"], status="failed", reason=reason)
+    return len(rows)
+
+
+# --- scores, decisions, snapshots ----------------------------------------------------
+
+
+async def insert_scores(run_id: str, at: int, scores: list[dict]) -> None:
+    for score in scores:
+        await db.execute(
+            """
+            INSERT INTO feepilot.scores (id, run_id, chan_id, created_at, total, confidence, data)
+            VALUES (:id, :run_id, :chan_id, :at, :total, :confidence, :data)
+            """,
+            {
+                "id": new_id(),
+                "run_id": run_id,
+                "chan_id": score["chan_id"],
+                "at": at,
+                "total": score.get("total"),
+                "confidence": score.get("confidence", 0.0),
+                "data": encode(score),
+            },
+        )
+
+
+async def latest_scores() -> tuple[Optional[dict], list[dict]]:
+    """The newest run that scored channels, and its scores."""
+    row = await db.fetchone(
+        """
+        SELECT run_id FROM feepilot.scores ORDER BY created_at DESC, run_id DESC LIMIT 1
+        """
+    )
+    if not row:
+        return None, []
+    run = await get_run(row["run_id"])
+    rows = await db.fetchall(
+        "SELECT data FROM feepilot.scores WHERE run_id = :run_id ORDER BY chan_id",
+        {"run_id": row["run_id"]},
+    )
+    return run, [decode(r["data"]) for r in rows]
+
+
+async def channel_score_history(chan_id: str, since: int) -> list[dict]:
+    rows = await db.fetchall(
+        """
+        SELECT created_at, total, confidence FROM feepilot.scores
+        WHERE chan_id = :chan_id AND created_at >= :since ORDER BY created_at
+        """,
+        {"chan_id": chan_id, "since": since},
+    )
+    return [dict(r) for r in rows]
+
+
+async def insert_decisions(run_id: str, at: int, decisions: list[dict]) -> list[dict]:
+    stored = []
+    for decision in decisions:
+        row = {
+            "id": new_id(),
+            "run_id": run_id,
+            "chan_id": decision["chan_id"],
+            "at": at,
+            "action": decision["action"],
+            "accepted": bool(decision.get("accepted", False)),
+            "reason": encode(decision.get("reason", "")),
+            "blocked_by": decision.get("blocked_by"),
+            "old_policy": encode(decision.get("old_policy")),
+            "new_policy": encode(decision.get("new_policy")),
+            "data": encode(decision),
+        }
+        await db.execute(
+            """
+            INSERT INTO feepilot.decisions
+                (id, run_id, chan_id, created_at, action, accepted, reason, blocked_by, old_policy, new_policy, data)
+            VALUES (:id, :run_id, :chan_id, :at, :action, :accepted, :reason, :blocked_by, :old_policy, :new_policy, :data)
+            """,
+            row,
+        )
+        stored.append({**decision, "id": row["id"], "run_id": run_id, "created_at": at})
+    return stored
+
+
+def _decision(row: Any) -> dict:
+    data = decode(row["data"])
+    data.update({"id": row["id"], "run_id": row["run_id"], "created_at": row["created_at"]})
+    return data
+
+
+async def get_decision(decision_id: str) -> Optional[dict]:
+    row = await db.fetchone("SELECT * FROM feepilot.decisions WHERE id = :id", {"id": decision_id})
+    return _decision(row) if row else None
+
+
+async def list_decisions(run_id: str) -> list[dict]:
+    rows = await db.fetchall(
+        "SELECT * FROM feepilot.decisions WHERE run_id = :run_id ORDER BY created_at, id",
+        {"run_id": run_id},
+    )
+    decisions = [_decision(r) for r in rows]
+    decisions.sort(key=lambda d: d.get("order", 0))
+    return decisions
+
+
+async def insert_snapshot(run_id: str, at: int, data: dict) -> None:
+    await db.execute(
+        "INSERT INTO feepilot.snapshots (id, run_id, taken_at, data) VALUES (:id, :run_id, :at, :data)",
+        {"id": new_id(), "run_id": run_id, "at": at, "data": encode(data)},
+    )
+
+
+async def list_snapshots(since: int) -> list[dict]:
+    rows = await db.fetchall(
+        "SELECT run_id, taken_at, data FROM feepilot.snapshots WHERE taken_at >= :since ORDER BY taken_at",
+        {"since": since},
+    )
+    return [{"run_id": r["run_id"], "taken_at": r["taken_at"], **decode(r["data"])} for r in rows]
+
+
+async def prune_before(cutoff: int) -> dict[str, int]:
+    """Drop scores and snapshots older than the cutoff; runs, decisions and changes stay."""
+    counts = {}
+    for table, column in (("scores", "created_at"), ("snapshots", "taken_at")):
+        row = await db.fetchone(f"SELECT COUNT(*) AS n FROM feepilot.{table} WHERE {column} < :cutoff", {"cutoff": cutoff})
+        counts[table] = int(row["n"])
+        await db.execute(f"DELETE FROM feepilot.{table} WHERE {column} < :cutoff", {"cutoff": cutoff})
+    return counts
+
+
+# --- the change log ---------------------------------------------------------------------
+
+
+async def insert_change(
+    *,
+    chan_id: str,
+    channel_point: str,
+    old_policy: dict,
+    new_policy: dict,
+    requested_by: str,
+    source: str,
+    reason: str,
+    run_id: Optional[str] = None,
+    decision_id: Optional[str] = None,
+    batch_id: Optional[str] = None,
+    rollback_of: Optional[str] = None,
+) -> dict:
+    """Write a change as `pending`. Called before the node is."""
+    change_id = new_id()
+    at = now()
+    await db.execute(
+        """
+        INSERT INTO feepilot.changes
+            (id, created_at, chan_id, channel_point, old_policy, new_policy, requested_by, source,
+             run_id, decision_id, batch_id, rollback_of, reason, status)
+        VALUES (:id, :at, :chan_id, :channel_point, :old_policy, :new_policy, :requested_by, :source,
+                :run_id, :decision_id, :batch_id, :rollback_of, :reason, 'pending')
+        """,
+        {
+            "id": change_id,
+            "at": at,
+            "chan_id": chan_id,
+            "channel_point": channel_point,
+            "old_policy": encode(old_policy),
+            "new_policy": encode(new_policy),
+            "requested_by": requested_by,
+            "source": source,
+            "run_id": run_id,
+            "decision_id": decision_id,
+            "batch_id": batch_id,
+            "rollback_of": rollback_of,
+            "reason": encode(reason),
+        },
+    )
+    await _change_event(change_id, "pending", None, at)
+    return await get_change(change_id)  # type: ignore[return-value]
+
+
+async def settle_change(change_id: str, status: str, message: Optional[str] = None) -> None:
+    """pending -> applied | failed | conflict. A settled change is never changed again."""
+    at = now()
+    await db.execute(
+        """
+        UPDATE feepilot.changes SET status = :status, message = :message, settled_at = :at
+        WHERE id = :id AND status = 'pending'
+        """,
+        {"id": change_id, "status": status, "message": encode(message) if message else None, "at": at},
+    )
+    await _change_event(change_id, status, message, at)
+
+
+async def _change_event(change_id: str, status: str, message: Optional[str], at: int) -> None:
+    await db.execute(
+        "INSERT INTO feepilot.change_events (id, change_id, at, status, message) VALUES (:id, :change_id, :at, :status, :message)",
+        {"id": new_id(), "change_id": change_id, "at": at, "status": status, "message": encode(message) if message else None},
+    )
+
+
+def _change(row: Any) -> dict:
+    change = dict(row)
+    change["old_policy"] = decode(change["old_policy"])
+    change["new_policy"] = decode(change["new_policy"])
+    change["reason"] = decode(change["reason"]) or ""
+    change["message"] = decode(change["message"]) if change.get("message") else None
+    return change
+
+
+async def get_change(change_id: str) -> Optional[dict]:
+    row = await db.fetchone("SELECT * FROM feepilot.changes WHERE id = :id", {"id": change_id})
+    return _change(row) if row else None
+
+
+async def list_changes(
+    *,
+    chan_id: Optional[str] = None,
+    status: Optional[str] = None,
+    run_id: Optional[str] = None,
+    batch_id: Optional[str] = None,
+    since: Optional[int] = None,
+    until: Optional[int] = None,
+    limit: int = 50,
+    offset: int = 0,
+    oldest_first: bool = False,
+) -> tuple[list[dict], int]:
+    clauses, values = [], {"limit": limit, "offset": offset}
+    for column, value in (("chan_id", chan_id), ("status", status), ("run_id", run_id), ("batch_id", batch_id)):
+        if value is not None:
+            clauses.append(f"{column} = :{column}")
+            values[column] = value
+    if since is not None:
+        clauses.append("created_at >= :since")
+        values["since"] = since
+    if until is not None:
+        clauses.append("created_at <= :until")
+        values["until"] = until
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = "ASC" if oldest_first else "DESC"
+    rows = await db.fetchall(
+        f"SELECT * FROM feepilot.changes {where} ORDER BY created_at {order}, id {order} LIMIT :limit OFFSET :offset",
+        values,
+    )
+    total = await db.fetchone(f"SELECT COUNT(*) AS n FROM feepilot.changes {where}", values)
+    return [_change(r) for r in rows], int(total["n"])
+
+
+async def rollbacks_of(change_id: str) -> list[dict]:
+    rows = await db.fetchall(
+        "SELECT * FROM feepilot.changes WHERE rollback_of = :id ORDER BY created_at, id", {"id": change_id}
+    )
+    return [_change(r) for r in rows]
+
+
+async def change_events(change_id: str) -> list[dict]:
+    rows = await db.fetchall(
+        "SELECT at, status, message FROM feepilot.change_events WHERE change_id = :id ORDER BY at, id",
+        {"id": change_id},
+    )
+    return [{"at": r["at"], "status": r["status"], "message": decode(r["message"]) if r["message"] else None} for r in rows]
+
+
+async def pending_changes() -> list[dict]:
+    rows = await db.fetchall("SELECT * FROM feepilot.changes WHERE status = 'pending' ORDER BY created_at, id")
+    return [_change(r) for r in rows]
+
+
+async def applied_changes_since(since: int) -> list[dict]:
+    rows = await db.fetchall(
+        "SELECT * FROM feepilot.changes WHERE status = 'applied' AND created_at >= :since ORDER BY created_at, id",
+        {"since": since},
+    )
+    return [_change(r) for r in rows]

@@ -1,9 +1,18 @@
 """Tables of the extension, in LNbits' database (schema `feepilot`).
 
-Append only: LNbits runs each `mNNN_*` once, in order.
+Append only: LNbits runs each `mNNN_*` once, in order. Times are unix seconds
+(big integers) so SQLite and Postgres compare and return them alike; JSON
+documents are TEXT.
 """
 
-from lnbits.db import Database
+from lnbits.db import SQLITE, Database
+
+
+def create_index(db: Database, name: str, table: str, columns: str) -> str:
+    # SQLite attaches the schema as a database: the index name carries it.
+    if db.type == SQLITE:
+        return f"CREATE INDEX feepilot.{name} ON {table} ({columns});"
+    return f"CREATE INDEX {name} ON feepilot.{table} ({columns});"
 
 
 async def m001_settings(db: Database) -> None:
@@ -14,7 +23,7 @@ async def m001_settings(db: Database) -> None:
         CREATE TABLE feepilot.settings (
             id TEXT PRIMARY KEY,
             data TEXT NOT NULL,
-            updated_at TIMESTAMP NOT NULL DEFAULT {db.timestamp_now},
+            updated_at {db.big_int} NOT NULL,
             updated_by TEXT
         );
         """
@@ -24,10 +33,120 @@ async def m001_settings(db: Database) -> None:
         f"""
         CREATE TABLE feepilot.settings_history (
             id TEXT PRIMARY KEY,
-            changed_at TIMESTAMP NOT NULL DEFAULT {db.timestamp_now},
+            changed_at {db.big_int} NOT NULL,
             changed_by TEXT,
             old_data TEXT,
             new_data TEXT NOT NULL
+        );
+        """
+    )
+
+
+async def m002_runs_scores_decisions(db: Database) -> None:
+    # A run: one pass of snapshot -> scores -> decisions (dry-run, shadow,
+    # autopilot or a manual run). Never pruned.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.runs (
+            id TEXT PRIMARY KEY,
+            created_at {db.big_int} NOT NULL,
+            finished_at {db.big_int},
+            kind TEXT NOT NULL,
+            requested_by TEXT,
+            status TEXT NOT NULL,
+            reason TEXT,
+            node_id TEXT,
+            counts TEXT NOT NULL DEFAULT '{{}}',
+            summary TEXT NOT NULL DEFAULT '{{}}'
+        );
+        """
+    )
+    # Scores of each channel in a run, with the eight parts and their evidence.
+    # Pruned after the retention period.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.scores (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            chan_id TEXT NOT NULL,
+            created_at {db.big_int} NOT NULL,
+            total REAL,
+            confidence REAL NOT NULL,
+            data TEXT NOT NULL
+        );
+        """
+    )
+    await db.execute(create_index(db, "feepilot_scores_run", "scores", "run_id"))
+    await db.execute(create_index(db, "feepilot_scores_chan", "scores", "chan_id, created_at"))
+    # What the engine proposed for each channel in a run. Never pruned.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.decisions (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            chan_id TEXT NOT NULL,
+            created_at {db.big_int} NOT NULL,
+            action TEXT NOT NULL,
+            accepted BOOLEAN NOT NULL,
+            reason TEXT NOT NULL,
+            blocked_by TEXT,
+            old_policy TEXT,
+            new_policy TEXT,
+            data TEXT NOT NULL
+        );
+        """
+    )
+    await db.execute(create_index(db, "feepilot_decisions_run", "decisions", "run_id"))
+    # Compact node state per run, for history and charts. Pruned after retention.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.snapshots (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            taken_at {db.big_int} NOT NULL,
+            data TEXT NOT NULL
+        );
+        """
+    )
+
+
+async def m003_change_log(db: Database) -> None:
+    # The change log. A row is written before the node is called and its intent
+    # (old/new policy, who, why) never changes; `status` only moves forward from
+    # `pending`. A rollback is a new row pointing at what it undoes.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.changes (
+            id TEXT PRIMARY KEY,
+            created_at {db.big_int} NOT NULL,
+            chan_id TEXT NOT NULL,
+            channel_point TEXT NOT NULL,
+            old_policy TEXT NOT NULL,
+            new_policy TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            source TEXT NOT NULL,
+            run_id TEXT,
+            decision_id TEXT,
+            batch_id TEXT,
+            rollback_of TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL,
+            message TEXT,
+            settled_at {db.big_int}
+        );
+        """
+    )
+    await db.execute(create_index(db, "feepilot_changes_chan", "changes", "chan_id, created_at"))
+    await db.execute(create_index(db, "feepilot_changes_status", "changes", "status"))
+    # Every status transition of a change, append-only.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.change_events (
+            id TEXT PRIMARY KEY,
+            change_id TEXT NOT NULL,
+            at {db.big_int} NOT NULL,
+            status TEXT NOT NULL,
+            message TEXT
         );
         """
     )

@@ -87,3 +87,95 @@ class StatusOut(BaseModel):
     sources: dict[str, bool] = Field(default_factory=dict, description="Data source -> usable")
     source_errors: dict[str, str] = Field(default_factory=dict)
     networkx_installed: bool = True
+
+
+class Note(BaseModel):
+    rule: str
+    effect: str = Field(..., description="clamped or blocked")
+    message: str
+
+
+class Part(BaseModel):
+    name: str
+    score: Optional[float] = Field(None, description="0..1; null when the heuristic had no data")
+    weight: float
+    effective_weight: float
+    evidence: dict
+    note: str
+
+
+class ChannelScore(BaseModel):
+    chan_id: str
+    short_id: str
+    peer_id: str
+    peer_alias: str
+    state: str
+    capacity_sat: int
+    total: Optional[float] = Field(None, description="Weighted score 0..1 over the heuristics with data")
+    confidence: float = Field(..., description="Share of the heuristic weight that had data")
+    parts: list[Part]
+    action: str = Field(..., description="NO_ACTION, INCREASE_FEES, DECREASE_FEES, REBALANCE or CLOSE_CHANNEL")
+    fee_action: str
+    accepted: bool = Field(..., description="The fee proposal passed the guardrails")
+    blocked_by: Optional[str] = None
+    reason: str
+    advice: list[dict] = []
+    old_policy: Optional[dict] = None
+    new_policy: Optional[dict] = None
+    notes: list[dict] = []
+
+
+class Decision(BaseModel):
+    id: str
+    run_id: str
+    created_at: int
+    order: int = 0
+    chan_id: str
+    short_id: str = ""
+    peer_alias: str = ""
+    action: str
+    fee_action: str
+    accepted: bool
+    blocked_by: Optional[str] = None
+    reason: str
+    old_policy: Optional[dict] = None
+    new_policy: Optional[dict] = None
+    notes: list[Note] = []
+    advice: list[dict] = []
+    status: str = Field("proposed", description="proposed, would_apply, applied, failed, restored, skipped, blocked, no_action")
+    change_id: Optional[str] = None
+    message: Optional[str] = None
+
+
+class Run(BaseModel):
+    id: str
+    created_at: int
+    finished_at: Optional[int] = None
+    kind: str = Field(..., description="dry_run, manual, shadow or autopilot")
+    requested_by: Optional[str] = None
+    status: str = Field(..., description="running, completed, skipped, failed, applied, partially_applied, rolled_back")
+    reason: str = ""
+    node_id: Optional[str] = None
+    counts: dict = {}
+    summary: dict = {}
+
+
+class RunDetail(Run):
+    decisions: list[Decision] = []
+
+
+class RunPage(BaseModel):
+    data: list[Run]
+    total: int
+
+
+class ScoresOut(BaseModel):
+    run: Optional[Run] = None
+    channels: list[ChannelScore] = []
+
+
+class CreateRun(BaseModel):
+    dry_run: bool = Field(True, description="true: compute and store, apply nothing")
+
+    class Config:
+        extra = "forbid"

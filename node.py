@@ -387,3 +387,98 @@ def _with_flow(channel: Channel, flow: dict) -> Channel:
         for days in FLOW_WINDOWS_DAYS:
             full.setdefault(days, FlowStats(days=days))
     return replace(channel, flow=full)
+
+
+# --- reading and writing one channel's complete policy ---------------------------
+
+
+def chanpolicy_body(channel_point: str, policy: Policy) -> dict[str, Any]:
+    """A complete LND UpdateChannelPolicy body for one channel.
+
+    LND overwrites: an omitted fee is 0 and the cltv delta is required, so every
+    field is sent back as it is, with only what the caller changed differing.
+    """
+    txid, index = channel_point.split(":")
+    return {
+        "chan_point": {"funding_txid_str": txid, "output_index": int(index)},
+        "base_fee_msat": str(policy.base_msat),
+        "fee_rate_ppm": policy.ppm,
+        "time_lock_delta": policy.cltv_delta,
+        "max_htlc_msat": str(policy.max_htlc_msat),
+        "min_htlc_msat": str(policy.min_htlc_msat),
+        "min_htlc_msat_specified": True,
+        "inbound_fee": {
+            "base_fee_msat": policy.inbound_base_msat,
+            "fee_rate_ppm": policy.inbound_ppm,
+        },
+    }
+
+
+def same_policy(a: Optional[Policy], b: Optional[Policy]) -> bool:
+    """Equal in every field the node enforces (timestamps aside)."""
+    if a is None or b is None:
+        return a is b
+    return replace(a, last_update=None) == replace(b, last_update=None)
+
+
+def policy_differences(live: Policy, expected: Policy) -> dict[str, tuple[Any, Any]]:
+    fields = (
+        "base_msat",
+        "ppm",
+        "cltv_delta",
+        "min_htlc_msat",
+        "max_htlc_msat",
+        "disabled",
+        "inbound_base_msat",
+        "inbound_ppm",
+    )
+    return {
+        name: (getattr(expected, name), getattr(live, name))
+        for name in fields
+        if getattr(expected, name) != getattr(live, name)
+    }
+
+
+async def lnd_read_policy(client: LndClient, our_id: str, chan_id: str) -> Policy:
+    edge = await client.get(f"/v1/graph/edge/{chan_id}")
+    ours, _ = edge_policies(edge, our_id)
+    if ours is None:
+        raise NodeCallError(f"channel {chan_id} has no policy of ours in the graph", transient=False)
+    return ours
+
+
+async def lnd_write_policy(client: LndClient, channel_point: str, policy: Policy) -> None:
+    result = await client.post("/v1/chanpolicy", chanpolicy_body(channel_point, policy))
+    failed = result.get("failed_updates") or []
+    if failed:
+        reasons = "; ".join(f"{f.get('reason', '')}: {f.get('update_error', '')}" for f in failed)
+        raise NodeCallError(f"the node refused the update ({reasons})", transient=False)
+
+
+class PolicyWriter:
+    """Read and set one channel's complete local policy, per backend."""
+
+    def __init__(self, gateway: NodeGateway, our_id: str):
+        self.gateway = gateway
+        self.our_id = our_id
+
+    @property
+    def can_write(self) -> bool:
+        return self.gateway.kind in ("lnd",)
+
+    @property
+    def why_not(self) -> str:
+        return (
+            f"{self.gateway.backend} cannot set a complete channel policy without side effects; "
+            "Fee Autopilot applies changes on LND (LndRestWallet)"
+        )
+
+    async def read(self, chan_id: str) -> Policy:
+        if self.gateway.lnd is None:
+            raise NodeCallError(self.why_not, transient=False)
+        return await lnd_read_policy(self.gateway.lnd, self.our_id, chan_id)
+
+    async def write(self, channel_point: str, policy: Policy) -> None:
+        if self.gateway.lnd is None:
+            raise NodeCallError(self.why_not, transient=False)
+        await lnd_write_policy(self.gateway.lnd, channel_point, policy)

@@ -1,0 +1,107 @@
+"""Instance-wide settings: the autopilot's mode and schedule plus the engine's knobs.
+
+Stored as one validated JSON document (crud), edited by the super user, readable by
+admins. Validation names the field that is wrong: `mode`, `interval_minutes`,
+`engine.guardrails.max_ppm`, …
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Mapping, Optional
+
+from .engine.settings import HEURISTIC_NAMES, EngineSettings, SettingsError
+
+MODES = ("off", "shadow", "autopilot")
+MIN_INTERVAL_MINUTES = 5
+WEIGHT_SUM_TOLERANCE = 0.001
+
+APP_DEFAULTS: dict[str, Any] = {
+    "mode": "shadow",
+    "interval_minutes": 60,
+    "graph_refresh_minutes": 360,
+    "retention_days": 90,
+    "batch_rollback": True,
+    "public_summary": False,
+    "notifications": True,
+    "notification_min_interval_minutes": 60,
+    "history_days": 30,
+}
+
+
+class InvalidSettings(ValueError):
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{path}: {message}" for path, message in errors))
+
+
+def defaults() -> dict[str, Any]:
+    return {**copy.deepcopy(APP_DEFAULTS), "engine": EngineSettings().to_dict()}
+
+
+def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and key != "channel_overrides":
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSettings]:
+    """A complete, normalised settings document and its engine settings, or InvalidSettings."""
+    errors: list[tuple[str, str]] = []
+    known = set(APP_DEFAULTS) | {"engine"}
+    for key in doc:
+        if key not in known:
+            errors.append((str(key), "unknown setting"))
+    mode = doc.get("mode")
+    if mode not in MODES:
+        errors.append(("mode", f"must be one of {', '.join(MODES)}"))
+    for name, low in (
+        ("interval_minutes", MIN_INTERVAL_MINUTES),
+        ("graph_refresh_minutes", 5),
+        ("retention_days", 1),
+        ("notification_min_interval_minutes", 0),
+        ("history_days", 1),
+    ):
+        value = doc.get(name)
+        if not _is_int(value):
+            errors.append((name, "must be a whole number"))
+        elif value < low:
+            errors.append((name, f"must be at least {low}"))
+    for name in ("batch_rollback", "public_summary", "notifications"):
+        if not isinstance(doc.get(name), bool):
+            errors.append((name, "must be true or false"))
+
+    engine_doc = doc.get("engine")
+    engine: Optional[EngineSettings] = None
+    if not isinstance(engine_doc, Mapping):
+        errors.append(("engine", "must be an object"))
+    else:
+        try:
+            engine = EngineSettings.from_dict(engine_doc)
+        except SettingsError as exc:
+            errors += [(f"engine.{path}", message) for path, message in exc.errors]
+        if engine is not None:
+            errors += [(f"engine.{path}", message) for path, message in engine.validate()]
+            weights = engine.weights.as_dict()
+            total = sum(weights.values())
+            if all(math.isfinite(w) and w >= 0 for w in weights.values()) and abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+                errors.append(("engine.weights", f"must add up to 1 (they add up to {total:.3f})"))
+    if errors:
+        raise InvalidSettings(errors)
+    assert engine is not None
+    normalised = {name: doc[name] for name in APP_DEFAULTS}
+    normalised["engine"] = engine.to_dict()
+    return normalised, engine
+
+
+def heuristic_names() -> tuple[str, ...]:
+    return HEURISTIC_NAMES
