@@ -1,0 +1,95 @@
+"""`python -m simnode --seed 7 --port 8080` — see simnode/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import socket
+import sys
+import time
+
+from aiohttp import web
+
+from .graph import load_graph
+from .node import SimNode
+from .server import SimServer
+from .traffic import TrafficParams
+
+
+def default_macaroon(seed: int) -> str:
+    # shaped like an LND admin macaroon header (version 2, location "lnd"); any hex is accepted by clients
+    return "0201036c6e6402f801030a10" + hashlib.sha256(f"simnode-macaroon:{seed}".encode()).hexdigest() * 2
+
+
+def parse_start(value: str, graph) -> int | None:
+    if value == "now":
+        return None
+    if value == "snapshot":
+        return graph.snapshot_ts + 12 * 3600
+    return int(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m simnode", description="LND v0.21.2 REST emulator on a real LN graph")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
+    p.add_argument("--port", type=int, default=8080, help="0 = pick a free port")
+    p.add_argument("--channels", type=int, default=16)
+    p.add_argument("--graph", default=None, help="snapshot path or shortcut 2024/2026 (env SIMNODE_GRAPH)")
+    p.add_argument("--macaroon", default=None, help="hex value clients must send (default derived from seed)")
+    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second; 0 = frozen clock")
+    p.add_argument("--start", default="now", help="sim start time: now | snapshot | <unix seconds>")
+    p.add_argument("--history-days", type=float, default=None, help="traffic simulated before the start")
+    p.add_argument("--step-minutes", type=int, default=None)
+    p.add_argument("--rate", type=float, default=None, help="base forwards/hour per 1M-weight channel")
+    return p
+
+
+async def serve(args: argparse.Namespace) -> None:
+    t0 = time.monotonic()
+    graph = load_graph(args.graph)
+    params = TrafficParams()
+    if args.history_days is not None:
+        params.history_days = args.history_days
+    if args.step_minutes:
+        params.step_minutes = args.step_minutes
+    if args.rate is not None:
+        params.base_forwards_per_hour = args.rate
+    start = parse_start(args.start, graph)
+    if start is None:
+        step = params.step_minutes * 60
+        start = int(time.time()) // step * step
+    sim = SimNode(graph, seed=args.seed, channels=args.channels, params=params, start_ts=start)
+    macaroon = (args.macaroon or default_macaroon(args.seed)).lower()
+    server = SimServer(sim, macaroon, speed=args.speed)
+    runner = web.AppRunner(server.app(), access_log=None, handle_signals=True)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    site = web.SockSite(runner, sock)
+    await site.start()
+    port = sock.getsockname()[1]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"simnode listening on http://{host}:{port} node={sim.pubkey} macaroon={macaroon} "
+          f"startup={time.monotonic() - t0:.2f}s", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        pass
+    except FileNotFoundError as exc:
+        print(f"simnode: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,574 @@
+"""SimNode: the whole simulated node (channels, policies, clock, traffic). No networking.
+
+Create many from one loaded graph:
+
+    g = load_graph()                      # cached per process
+    sim = SimNode(g, seed=7, channels=16)
+    sim.advance(hours=24)                 # deterministic traffic
+    sim.state()                           # ground truth (what /sim/state serves)
+
+Everything random is drawn from `random.Random` seeded with the seed (and,
+for traffic, the step index), so the same seed and the same calls give the same
+state.  The traffic RNG never looks at which strategy set the fees.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+
+from .faults import Faults
+from .graph import Graph, fake_txid, h64
+from .traffic import AmountBuckets, Market, TrafficParams, bucket_rates, build_market, poisson, weight
+
+HALVING_HEIGHT, HALVING_TS = 840_000, 1_713_571_200  # anchor for block height ↔ time
+BLOCK_SEC = 600
+ANCHOR_SAT = 330
+FEE_PER_KW, COMMIT_WEIGHT = 2500, 1116
+COMMIT_FEE = FEE_PER_KW * COMMIT_WEIGHT // 1000
+MIN_PEER_DEGREE = 40  # "well connected": at least this many active channels into it
+
+
+def height_at(ts: float) -> int:
+    return HALVING_HEIGHT + int((ts - HALVING_TS) // BLOCK_SEC)
+
+
+def block_hash(height: int) -> str:
+    return "00000000000000000001" + hashlib.sha256(f"block:{height}".encode()).hexdigest()[:44]
+
+
+@dataclass
+class Policy:
+    base_msat: int
+    ppm: int
+    cltv: int
+    min_htlc_msat: int
+    max_htlc_msat: int
+    inbound_base_msat: int = 0
+    inbound_ppm: int = 0
+    disabled: bool = False
+    last_update: int = 0
+
+    def fee_msat(self, amt_msat: int) -> int:
+        return self.base_msat + self.ppm * amt_msat // 1_000_000
+
+    def inbound_fee_msat(self, amt_msat: int) -> int:
+        return self.inbound_base_msat + self.inbound_ppm * amt_msat // 1_000_000
+
+
+@dataclass
+class Channel:
+    chan_id: int
+    txid: str
+    vout: int
+    peer: str
+    alias: str
+    capacity: int  # sat
+    local_msat: int
+    remote_msat: int
+    initiator: bool
+    active: bool
+    funding_height: int
+    open_ts: int
+    policy: Policy  # ours (outgoing toward the peer)
+    peer_policy: Policy  # the peer's, toward us
+    bias: float  # >0: peer is a net sink (our local balance drains), <0: a source
+    demand: float  # D_P: demand to reach the peer through us, before the fee share
+    source_size: float  # weight of the peer as the origin of forwards
+    uptime_frac: float
+    flap_count: int
+    sent_sat_base: int
+    recv_sat_base: int
+    num_updates: int
+    htlc_index: int = 0
+    fwd_out: int = 0
+    fwd_in: int = 0
+    fwd_out_msat: int = 0
+    fwd_in_msat: int = 0
+    failed_out: int = 0  # lack of local balance on this (outgoing) channel
+    failed_in: int = 0  # the peer lacked balance to send into us
+    rejected_htlc_limits: int = 0
+    revenue_msat: int = 0
+    update_times: list[int] = field(default_factory=list)
+    rates: list[float] | None = None  # cached expected forwards/h per amount bucket
+
+    @property
+    def channel_point(self) -> str:
+        return f"{self.txid}:{self.vout}"
+
+    @property
+    def reserve_sat(self) -> int:
+        return max(354, self.capacity // 100)
+
+    @property
+    def commit_fee(self) -> int:
+        return COMMIT_FEE if self.initiator else 0
+
+
+@dataclass(frozen=True)
+class Forward:
+    ts_ns: int
+    chan_in: int
+    chan_out: int
+    amt_in_msat: int
+    amt_out_msat: int
+    fee_msat: int
+    in_htlc: int
+    out_htlc: int
+
+
+@dataclass(frozen=True)
+class FailedForward:
+    ts_ns: int
+    chan_in: int
+    chan_out: int
+    amt_out_msat: int
+    reason: str  # INSUFFICIENT_BALANCE (ours, outgoing) | INCOMING_INSUFFICIENT (peer side)
+
+
+_MARKETS: dict[tuple, Market] = {}
+
+
+def _market(graph: Graph, peer: str, params: TrafficParams, buckets: AmountBuckets, us: str) -> Market:
+    key = (graph.path, peer, params.tau_factor, params.tau_min_ppm, params.capacity_alpha, buckets)
+    m = _MARKETS.get(key)
+    if m is None:
+        m = _MARKETS[key] = build_market(peer, graph.inbound.get(peer, []), params, buckets, us)
+    return m
+
+
+def node_key(seed: int) -> tuple[bytes, str]:
+    """Deterministic secp256k1 key for our node (real point when coincurve exists)."""
+    secret = hashlib.sha256(f"simnode-node-key:{seed}".encode()).digest()
+    try:
+        from coincurve import PrivateKey
+
+        return secret, PrivateKey(secret).public_key.format(compressed=True).hex()
+    except Exception:  # pragma: no cover - coincurve ships with LNbits
+        return secret, "02" + hashlib.sha256(secret).hexdigest()
+
+
+class SimNode:
+    def __init__(
+        self,
+        graph: Graph,
+        seed: int = 7,
+        channels: int = 16,
+        params: TrafficParams | None = None,
+        start_ts: int | None = None,
+        alias: str | None = None,
+    ) -> None:
+        self.graph = graph
+        self.seed = seed
+        self.params = params or TrafficParams()
+        self.buckets = AmountBuckets.build(self.params)
+        self.privkey, self.pubkey = node_key(seed)
+        self.alias = alias or f"feepilot-sim-{seed}"
+        self.color = "#3399ff"
+        self.address = graph.node_address(self.pubkey)
+        self.start_ts = int(start_ts if start_ts is not None else graph.snapshot_ts + 12 * 3600)
+        self.step_sec = self.params.step_minutes * 60
+        hist = int(self.params.history_days * 86400) // self.step_sec * self.step_sec
+        self.origin_ts = self.start_ts - hist  # traffic is simulated from here
+        self.now: float = float(self.origin_ts)
+        self.steps_done = 0
+        self.node_start_ts = self.start_ts - 30 * 86400  # for lifetime/uptime
+        self.faults = Faults(seed)
+        self.forwards: list[Forward] = []
+        self._fwd_ts: list[int] = []
+        self._fee_cum: list[int] = [0]
+        self.failed: list[FailedForward] = []
+        self.policy_log: list[dict] = []
+        self.chanpolicy_requests: list[dict] = []
+        self.invoices: list[dict] = []
+        self.invoice_events: list[dict] = []
+        self.payments: list[dict] = []
+        self.onchain_sat = 0
+        self.channels: list[Channel] = []
+        self.pending_open: list[dict] = []
+        self.waiting_close: list[dict] = []
+        self.force_closing: list[dict] = []
+        self.closed: list[dict] = []
+        self._build(channels)
+        self._src_cache: tuple | None = None
+        self.advance_to(self.start_ts)
+        self.history_end_index = len(self.forwards)
+
+    # ------------------------------------------------------------------ setup
+    def _candidates(self) -> list[str]:
+        g = self.graph
+        cands = []
+        for peer, comps in g.inbound.items():
+            if len({c.source for c in comps}) >= MIN_PEER_DEGREE:
+                cands.append(peer)
+        return sorted(cands)
+
+    def _peer_typical_policy(self, peer: str) -> tuple[int, int, int]:
+        g = self.graph
+        ppms, bases, cltvs = [], [], []
+        for i in g.node_edges.get(peer, ()):
+            e = g.edges[i]
+            pol = e.pol1 if e.node1 == peer else e.pol2
+            if pol and not pol.disabled:
+                ppms.append(pol.ppm)
+                bases.append(pol.base_msat)
+                cltvs.append(pol.cltv)
+        if not ppms:
+            return 1000, 100, 80
+        ppms.sort()
+        base = max(set(bases), key=bases.count)
+        cltv = max(set(cltvs), key=cltvs.count)
+        return base, ppms[len(ppms) // 2], max(cltv, 24)
+
+    def _build(self, n: int) -> None:
+        rng = random.Random(f"simnode-build:{self.seed}")
+        g, p = self.graph, self.params
+        cands = self._candidates()
+        weights = [math.sqrt(len(g.inbound[c])) for c in cands]
+        chosen: list[str] = []
+        extra = 6  # pending open, waiting close, force closing, 2 closed, spare
+        while len(chosen) < min(n + extra, len(cands)):
+            pick = rng.choices(cands, weights=weights)[0]
+            if pick not in chosen:
+                chosen.append(pick)
+        peers, others = chosen[:n], chosen[n:]
+        h_now = height_at(self.start_ts)
+        young = set(rng.sample(range(n), min(2, n)))
+        # deliberate mis-pricing so a fee manager has work: index → multiplier
+        mult_idx = rng.sample(range(n), min(4, n))
+        special_mult = dict(zip(mult_idx, [6.0, 4.0, 0.05, 0.15]))
+        depleted, full = (mult_idx[0], mult_idx[2]) if n >= 4 else (-1, -1)
+        inbound_idx = set(rng.sample(range(n), min(2, n)))
+        inactive_idx = n - 1 if n >= 3 else -1
+        used_scids: set[int] = set()
+        for i, peer in enumerate(peers):
+            market = _market(g, peer, p, self.buckets, self.pubkey)
+            cap = int(math.exp(rng.uniform(math.log(1e6), math.log(1e7))) // 100_000 * 100_000)
+            age_days = rng.uniform(1, 2) if i in young else rng.uniform(20, 700)
+            fheight = h_now - int(age_days * 144)
+            while True:
+                cid = (fheight << 40) | (rng.randrange(1, 3500) << 16) | rng.randrange(0, 2)
+                if cid not in used_scids and cid not in g.edge_index:
+                    used_scids.add(cid)
+                    break
+            initiator = rng.random() < 0.8
+            usable = cap * 1000 - (COMMIT_FEE + 2 * ANCHOR_SAT) * 1000 * initiator
+            frac = 0.02 if i == depleted else 0.97 if i == full else rng.uniform(0.15, 0.85)
+            local = int(usable * frac) // 1000 * 1000
+            med = max(market.median_ppm, 1.0)
+            mult = special_mult.get(i, math.exp(rng.gauss(0.0, 0.6)))
+            ppm = int(min(5000, max(0, round(med * mult))))
+            base = rng.choice([0, 0, 0, 1000, 1000, 500, 1])
+            cltv = rng.choice([40, 80, 80, 144])
+            inb_ppm = -rng.choice([25, 50, 100]) if i in inbound_idx else 0
+            pbase, pppm, pcltv = self._peer_typical_policy(peer)
+            open_ts = self.start_ts - int(age_days * 86400)
+            lu = self.start_ts - rng.randrange(3600, 20 * 86400 if age_days > 20 else 3600 * 12)
+            active = i != inactive_idx
+            sink = rng.uniform(-p.bias_max, p.bias_max)
+            size = min(2.5, max(0.5, (sum(c.capacity for c in g.inbound.get(peer, [])) / 1e10) ** p.size_exponent))
+            age_factor = min(1.0, age_days / 365)
+            ch = Channel(
+                chan_id=cid,
+                txid=fake_txid(f"ours:{self.seed}:{i}"),
+                vout=cid & 0xFFFF,
+                peer=peer,
+                alias=g.aliases.get(peer, ""),
+                capacity=cap,
+                local_msat=local,
+                remote_msat=usable - local,
+                initiator=initiator,
+                active=active,
+                funding_height=fheight,
+                open_ts=open_ts,
+                policy=Policy(base, ppm, cltv, 1000, cap * 990, 0, inb_ppm, not active, lu),
+                peer_policy=Policy(pbase, pppm, pcltv, 1000, cap * 990, 0, 0, not active, lu - 777),
+                bias=sink,
+                demand=size * (1 + sink),
+                source_size=size * (1 - sink),
+                uptime_frac=rng.uniform(0.93, 1.0) if active else rng.uniform(0.3, 0.6),
+                flap_count=rng.choice([0, 0, 1, 2, 3, 14]),
+                sent_sat_base=int(cap * rng.uniform(0, 8) * age_factor),
+                recv_sat_base=int(cap * rng.uniform(0, 8) * age_factor),
+                num_updates=int(rng.uniform(0, 40000) * age_factor),
+            )
+            self.channels.append(ch)
+        self.channels.sort(key=lambda c: c.chan_id)
+        self._build_inactive_sets(rng, others, h_now)
+        self.onchain_sat = rng.randrange(500_000, 5_000_000)
+
+    def _build_inactive_sets(self, rng: random.Random, others: list[str], h_now: int) -> None:
+        """One pending open, one waiting close, one force closing, two closed channels."""
+        g = self.graph
+        def pc(tag: str, peer: str, cap: int, local: int) -> dict:
+            return {
+                "peer": peer, "alias": g.aliases.get(peer, ""), "txid": fake_txid(f"{tag}:{self.seed}"),
+                "vout": rng.randrange(0, 2), "capacity": cap, "local": local, "remote": cap - local - (COMMIT_FEE + 660 if local else 0),
+            }
+        o = (others + [c.peer for c in self.channels])[:5]
+        self.pending_open.append(pc("pending-open", o[0], 2_000_000, 2_000_000 - COMMIT_FEE - 660) | {"remote": 0, "conf_height": 0})
+        wc = pc("waiting-close", o[1], 3_000_000, 1_200_000)
+        self.waiting_close.append(wc | {"closing_txid": fake_txid(f"wc-close:{self.seed}")})
+        fc = pc("force-closing", o[2], 1_500_000, 600_000)
+        self.force_closing.append(fc | {"closing_txid": fake_txid(f"fc-close:{self.seed}"), "maturity_height": h_now + 120})
+        for j, (ctype, peer) in enumerate([("COOPERATIVE_CLOSE", o[3]), ("REMOTE_FORCE_CLOSE", o[4])]):
+            cap = 1_000_000 * (j + 2)
+            close_h = h_now - rng.randrange(200, 5000)
+            open_h = close_h - rng.randrange(2000, 30000)
+            cid = (open_h << 40) | (rng.randrange(1, 3000) << 16)
+            self.closed.append({
+                "peer": peer, "txid": fake_txid(f"closed{j}:{self.seed}"), "vout": 0, "chan_id": cid,
+                "capacity": cap, "close_height": close_h, "close_type": ctype,
+                "settled": cap // 3, "closing_txid": fake_txid(f"closed{j}-tx:{self.seed}"),
+                "close_initiator": "INITIATOR_LOCAL" if j == 0 else "INITIATOR_REMOTE",
+            })
+
+    # ------------------------------------------------------------------ lookup
+    def channel(self, chan_id: int) -> Channel | None:
+        for c in self.channels:
+            if c.chan_id == chan_id:
+                return c
+        return None
+
+    def channel_by_point(self, txid: str, vout: int) -> Channel | None:
+        for c in self.channels:
+            if c.txid == txid and c.vout == vout:
+                return c
+        return None
+
+    def pending_by_point(self, txid: str, vout: int) -> dict | None:
+        for p in self.pending_open + self.waiting_close + self.force_closing:
+            if p["txid"] == txid and p["vout"] == vout:
+                return p
+        return None
+
+    @property
+    def block_height(self) -> int:
+        return height_at(self.now)
+
+    # ------------------------------------------------------------------ policy
+    def set_policy(self, ch: Channel, new: Policy, source: str = "api") -> None:
+        """Apply a policy (LND semantics are decided by the REST layer); count gossip updates."""
+        old = ch.policy
+        ts = int(self.now)
+        new.last_update = ts if ts > old.last_update else old.last_update + 1
+        new.disabled = old.disabled
+        ch.policy = new
+        ch.rates = None
+        self._src_cache = None
+        ch.update_times.append(new.last_update)
+        self.policy_log.append({
+            "time": new.last_update, "chan_id": str(ch.chan_id), "source": source,
+            "old": asdict(old), "new": asdict(new),
+        })
+
+    # ------------------------------------------------------------------ time
+    def advance(self, hours: float = 0.0, seconds: float = 0.0) -> int:
+        """Move the clock forward; returns the number of whole steps simulated."""
+        return self.advance_to(self.now + hours * 3600 + seconds)
+
+    def advance_to(self, ts: float) -> int:
+        if ts > self.now:
+            self.now = ts
+        target = int((self.now - self.origin_ts) // self.step_sec)
+        n = 0
+        while self.steps_done < target:
+            self._step(self.steps_done)
+            self.steps_done += 1
+            n += 1
+        return n
+
+    def _rates(self, ch: Channel) -> list[float]:
+        if ch.rates is None:
+            m = _market(self.graph, ch.peer, self.params, self.buckets, self.pubkey)
+            ch.rates = bucket_rates(m, ch.demand, ch.capacity, ch.policy.base_msat, ch.policy.ppm, self.params, self.buckets)
+        return ch.rates
+
+    def _sources(self) -> tuple[list[Channel], list[float]]:
+        if self._src_cache is None:
+            act = [c for c in self.channels if c.active]
+            ws = []
+            for c in act:
+                m = _market(self.graph, c.peer, self.params, self.buckets, self.pubkey)
+                typical = self.params.amount_median_sat * 1000
+                inb = c.policy.inbound_fee_msat(int(typical)) * 1e6 / typical
+                ws.append(c.source_size * weight(c.capacity, self.params.capacity_alpha) * math.exp(-max(-3.0, min(3.0, inb / m.tau))))
+            self._src_cache = (act, ws)
+        return self._src_cache
+
+    def _step(self, k: int) -> None:
+        rng = random.Random(f"simnode-traffic:{self.seed}:{k}")
+        t0 = self.origin_ts + k * self.step_sec
+        dt_h = self.step_sec / 3600
+        act, src_w = self._sources()
+        if len(act) < 2:
+            return
+        draws: list[tuple[float, int, Channel, int]] = []
+        for c in act:
+            if c.policy.disabled:
+                continue
+            rates = self._rates(c)
+            total = sum(rates)
+            for j in range(poisson(rng, total * dt_h)):
+                b = rng.choices(range(len(rates)), weights=rates)[0]
+                draws.append((rng.random(), j, c, b))
+        draws.sort(key=lambda d: (d[0], d[2].chan_id, d[1]))
+        for off, _, out, b in draws:
+            amt = self.buckets.sample(rng, b)
+            while True:
+                inc = rng.choices(act, weights=src_w)[0]
+                if inc is not out:
+                    break
+            ts_ns = t0 * 1_000_000_000 + int(off * self.step_sec * 1e9)
+            self._forward(ts_ns, inc, out, amt)
+
+    def _forward(self, ts_ns: int, inc: Channel, out: Channel, amt: int) -> None:
+        pol = out.policy
+        if amt > pol.max_htlc_msat or amt < pol.min_htlc_msat:
+            out.rejected_htlc_limits += 1  # senders see our limits in gossip and route elsewhere
+            return
+        fee = pol.fee_msat(amt)
+        fee = max(0, fee + inc.policy.inbound_fee_msat(amt + fee))
+        amt_in = amt + fee
+        if amt > out.local_msat - out.reserve_sat * 1000:
+            out.failed_out += 1
+            self.failed.append(FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "INSUFFICIENT_BALANCE"))
+            return
+        if amt_in > inc.remote_msat - inc.reserve_sat * 1000:
+            inc.failed_in += 1
+            self.failed.append(FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "INCOMING_INSUFFICIENT"))
+            return
+        out.local_msat -= amt
+        out.remote_msat += amt
+        inc.remote_msat -= amt_in
+        inc.local_msat += amt_in
+        inc.htlc_index += 1
+        out.htlc_index += 1
+        inc.num_updates += 2
+        out.num_updates += 2
+        out.fwd_out += 1
+        out.fwd_out_msat += amt
+        inc.fwd_in += 1
+        inc.fwd_in_msat += amt_in
+        out.revenue_msat += fee
+        self.forwards.append(Forward(ts_ns, inc.chan_id, out.chan_id, amt_in, amt, fee, inc.htlc_index - 1, out.htlc_index - 1))
+        self._fwd_ts.append(ts_ns)
+        self._fee_cum.append(self._fee_cum[-1] + fee)
+
+    # ------------------------------------------------------------------ queries
+    def forwards_between(self, start_ns: int, end_ns: int) -> tuple[int, int]:
+        """Index range [lo, hi) of forwards with start_ns <= ts <= end_ns."""
+        return bisect.bisect_left(self._fwd_ts, start_ns), bisect.bisect_right(self._fwd_ts, end_ns)
+
+    def fee_sum_msat(self, seconds: int) -> int:
+        now_ns = int(self.now) * 1_000_000_000
+        lo, hi = self.forwards_between(now_ns - seconds * 1_000_000_000, now_ns)
+        return self._fee_cum[hi] - self._fee_cum[lo]
+
+    def lifetime(self, ch: Channel) -> int:
+        return max(0, int(self.now) - max(ch.open_ts, self.node_start_ts))
+
+    def state(self, include_forwards: bool = False) -> dict:
+        """Ground truth for tests and the benchmark (JSON-ready, deterministic)."""
+        since = self.start_ts * 1_000_000_000
+        chans = []
+        for c in self.channels:
+            chans.append({
+                "chan_id": str(c.chan_id), "channel_point": c.channel_point, "peer": c.peer, "peer_alias": c.alias,
+                "active": c.active, "capacity_sat": c.capacity, "local_msat": c.local_msat, "remote_msat": c.remote_msat,
+                "funding_height": c.funding_height, "open_ts": c.open_ts,
+                "policy": asdict(c.policy), "peer_policy": asdict(c.peer_policy),
+                "bias": round(c.bias, 6), "demand": round(c.demand, 6),
+                "forwards_out": c.fwd_out, "forwards_in": c.fwd_in, "forwarded_out_msat": c.fwd_out_msat,
+                "forwarded_in_msat": c.fwd_in_msat, "failed_out": c.failed_out, "failed_in": c.failed_in,
+                "rejected_htlc_limits": c.rejected_htlc_limits, "revenue_msat": c.revenue_msat,
+                "policy_updates": len(c.update_times), "policy_update_times": list(c.update_times),
+                "market": self.market_info(c),
+            })
+        after = [f for f in self.forwards if f.ts_ns >= since]
+        state = {
+            "seed": self.seed, "node_id": self.pubkey, "alias": self.alias, "graph": self.graph.snapshot_date,
+            "now": self.now, "start_ts": self.start_ts, "origin_ts": self.origin_ts, "block_height": self.block_height,
+            "steps_done": self.steps_done, "params": self.params.to_dict(),
+            "channels": chans,
+            "totals": {
+                "forwards": len(self.forwards), "forwards_since_start": len(after),
+                "revenue_msat": self._fee_cum[-1], "revenue_since_start_msat": sum(f.fee_msat for f in after),
+                "failed_forwards": len(self.failed),
+                "failed_since_start": sum(1 for f in self.failed if f.ts_ns >= since),
+                "policy_updates": len(self.policy_log),
+            },
+            "failed_forwards": [asdict(f) for f in self.failed],
+            "policy_log": self.policy_log,
+            "chanpolicy_requests": self.chanpolicy_requests,
+            "faults": self.faults.describe(),
+        }
+        if include_forwards:
+            state["forwards"] = [asdict(f) for f in self.forwards]
+        return state
+
+    def market_info(self, c: Channel) -> dict:
+        m = _market(self.graph, c.peer, self.params, self.buckets, self.pubkey)
+        return {"competitors": m.competitors, "median_ppm": m.median_ppm, "tau_ppm": round(m.tau, 3),
+                "expected_forwards_per_day": round(sum(self._rates(c)) * 24, 4)}
+
+    # ------------------------------------------------------------------ invoices
+    def add_invoice(self, value_msat: int, memo: str, preimage: bytes, expiry: int, private: bool,
+                    description_hash: bytes = b"") -> dict:
+        r_hash = hashlib.sha256(preimage).digest()
+        add_index = len(self.invoices) + 1
+        inv = {
+            "memo": memo, "r_preimage": preimage, "r_hash": r_hash, "value_msat": value_msat,
+            "creation_date": int(self.now), "settle_date": 0, "expiry": expiry or 86400,
+            "private": private, "description_hash": description_hash, "add_index": add_index,
+            "settle_index": 0, "state": "OPEN", "amt_paid_msat": 0,
+            "payment_addr": hashlib.sha256(b"addr" + preimage).digest(),
+        }
+        inv["payment_request"] = self._bolt11(inv)
+        self.invoices.append(inv)
+        self.invoice_events.append(dict(inv))
+        return inv
+
+    def settle_invoice(self, r_hash: bytes) -> dict | None:
+        for inv in self.invoices:
+            if inv["r_hash"] == r_hash and inv["state"] == "OPEN":
+                inv["state"] = "SETTLED"
+                inv["settle_date"] = int(self.now)
+                inv["amt_paid_msat"] = inv["value_msat"]
+                inv["settle_index"] = 1 + sum(1 for i in self.invoices if i["settle_index"])
+                self.invoice_events.append(dict(inv))
+                return inv
+        return None
+
+    def _bolt11(self, inv: dict) -> str:
+        try:
+            from bolt11 import Bolt11, MilliSatoshi, encode
+            from bolt11.models.tags import Tag, Tags
+            from bolt11.types import TagChar
+
+            tags = Tags([
+                Tag(TagChar.payment_hash, inv["r_hash"].hex()),
+                Tag(TagChar.payment_secret, inv["payment_addr"].hex()),
+                Tag(TagChar.expire_time, inv["expiry"]),
+                Tag(TagChar.min_final_cltv_expiry, 80),
+            ])
+            if inv["description_hash"]:
+                tags.add(TagChar.description_hash, inv["description_hash"].hex())
+            else:
+                tags.add(TagChar.description, inv["memo"])
+            b = Bolt11(currency="bc", date=inv["creation_date"], tags=tags,
+                       amount_msat=MilliSatoshi(inv["value_msat"]) if inv["value_msat"] else None)
+            return encode(b, self.privkey.hex())
+        except Exception:
+            return "lnbc1simnode" + inv["r_hash"].hex()
+
+
+def now_wall() -> int:
+    return int(time.time())
+
+
+__all__ = ["SimNode", "Channel", "Policy", "Forward", "FailedForward", "height_at", "block_hash", "h64"]
