@@ -9,6 +9,34 @@ from pydantic import BaseModel, Field
 from .engine.snapshot import Channel, Policy
 
 
+def policy_dict(policy: Optional[Policy]) -> Optional[dict]:
+    if policy is None:
+        return None
+    return {
+        "base_msat": policy.base_msat,
+        "ppm": policy.ppm,
+        "cltv_delta": policy.cltv_delta,
+        "min_htlc_msat": policy.min_htlc_msat,
+        "max_htlc_msat": policy.max_htlc_msat,
+        "disabled": policy.disabled,
+        "inbound_base_msat": policy.inbound_base_msat,
+        "inbound_ppm": policy.inbound_ppm,
+    }
+
+
+def policy_from_dict(data: dict) -> Policy:
+    return Policy(
+        base_msat=int(data["base_msat"]),
+        ppm=int(data["ppm"]),
+        cltv_delta=int(data["cltv_delta"]),
+        min_htlc_msat=int(data["min_htlc_msat"]),
+        max_htlc_msat=int(data["max_htlc_msat"]),
+        disabled=bool(data.get("disabled", False)),
+        inbound_base_msat=int(data.get("inbound_base_msat", 0)),
+        inbound_ppm=int(data.get("inbound_ppm", 0)),
+    )
+
+
 class PolicyOut(BaseModel):
     base_msat: int = Field(..., description="Base fee in msat")
     ppm: int = Field(..., description="Proportional fee in parts per million")
@@ -87,6 +115,15 @@ class StatusOut(BaseModel):
     sources: dict[str, bool] = Field(default_factory=dict, description="Data source -> usable")
     source_errors: dict[str, str] = Field(default_factory=dict)
     networkx_installed: bool = True
+    mode: str = Field("shadow", description="off, shadow or autopilot")
+    schedule_running: bool = False
+    interval_minutes: Optional[int] = None
+    last_run: Optional[dict] = Field(None, description="Time, kind, status and counts of the newest run")
+    next_run_at: Optional[int] = None
+    circuit_breaker: dict = Field(default_factory=dict, description="state closed, open or half_open")
+    pending_changes: int = 0
+    conflicts: int = Field(0, description="Changes whose outcome the reconciliation could not tell")
+    notifications: list[dict] = Field(default_factory=list, description="Recent notifications, newest first")
 
 
 class Note(BaseModel):
@@ -176,6 +213,86 @@ class ScoresOut(BaseModel):
 
 class CreateRun(BaseModel):
     dry_run: bool = Field(True, description="true: compute and store, apply nothing")
+
+    class Config:
+        extra = "forbid"
+
+
+class Change(BaseModel):
+    id: str
+    created_at: int
+    chan_id: str
+    channel_point: str
+    old_policy: dict
+    new_policy: dict
+    requested_by: str
+    source: str = Field(..., description="autopilot, manual or rollback")
+    run_id: Optional[str] = None
+    decision_id: Optional[str] = None
+    batch_id: Optional[str] = None
+    rollback_of: Optional[str] = Field(None, description="The change this one undoes")
+    reason: str = ""
+    status: str = Field(..., description="pending, applied, failed or conflict")
+    message: Optional[str] = None
+    settled_at: Optional[int] = None
+    rolled_back_by: Optional[str] = None
+
+
+class ChangePage(BaseModel):
+    data: list[Change]
+    total: int
+
+
+class Outcome(BaseModel):
+    chan_id: str
+    status: str = Field(..., description="applied, failed, restored, skipped or unchanged")
+    message: str = ""
+    change_id: Optional[str] = None
+    decision_id: Optional[str] = None
+    rollback_change_id: Optional[str] = None
+
+
+class BatchOut(BaseModel):
+    batch_id: str
+    status: str = Field(..., description="applied, partially_applied, rolled_back, failed or nothing_to_do")
+    outcomes: list[Outcome]
+
+
+class ApplyRun(BaseModel):
+    decision_ids: Optional[list[str]] = Field(None, description="Apply only these decisions of the run (default: every accepted one)")
+
+    class Config:
+        extra = "forbid"
+
+
+class Rollback(BaseModel):
+    force: bool = Field(False, description="Restore even if the channel was changed since")
+
+    class Config:
+        extra = "forbid"
+
+
+class RunRollbackOut(BaseModel):
+    run_id: str
+    status: str
+    changes: list[dict]
+
+
+class PinIn(BaseModel):
+    pinned: bool = True
+
+    class Config:
+        extra = "forbid"
+
+
+class PinOut(BaseModel):
+    chan_id: str
+    pinned: bool
+
+
+class PolicyIn(BaseModel):
+    base_msat: int = Field(..., ge=0, le=100_000_000, description="Base fee in msat")
+    ppm: int = Field(..., ge=0, le=100_000, description="Fee rate in parts per million")
 
     class Config:
         extra = "forbid"

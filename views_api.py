@@ -5,18 +5,53 @@ the super user, as LNbits' own node API does.
 """
 
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Optional
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from lnbits.core.models import Account
 from lnbits.decorators import check_admin, check_super_user
+from lnbits.settings import settings as lnbits_settings
 
 from . import crud
 from .app_settings import InvalidSettings
-from .models import ChannelsOut, CreateRun, RunDetail, RunPage, ScoresOut, StatusOut
+from .models import (
+    ApplyRun,
+    BatchOut,
+    Change,
+    ChangePage,
+    ChannelsOut,
+    CreateRun,
+    PinIn,
+    PinOut,
+    PolicyIn,
+    Rollback,
+    RunDetail,
+    RunPage,
+    RunRollbackOut,
+    ScoresOut,
+    StatusOut,
+)
 from .node import NodeCallError, NodeUnavailable
-from .services import RunInProgress, compute_run, list_channels, load_settings, node_status, update_settings
+from .resilience import CircuitOpen
+from .tasks import schedule
+from .services import (
+    NotFound,
+    Refused,
+    RunInProgress,
+    apply_decision,
+    apply_run,
+    compute_run,
+    decisions_with_outcomes,
+    list_channels,
+    load_settings,
+    manual_policy,
+    node_status,
+    rollback_change,
+    rollback_run,
+    set_pin,
+    update_settings,
+)
 
 feepilot_ext_api = APIRouter(prefix="/api/v1")
 
@@ -45,7 +80,7 @@ def invalid(errors: list[tuple[str, str]]) -> JSONResponse:
     description="Version, backend, node identity, channel counts and usable data sources.",
 )
 async def api_status(_: Account = Depends(check_admin)) -> StatusOut:
-    return await node_status()
+    return await node_status(schedule)
 
 
 @feepilot_ext_api.get(
@@ -101,14 +136,19 @@ async def api_settings_history(
     summary="Score every channel now and propose changes (dry-run applies nothing)",
     responses={409: {"description": "A run is already in progress"}},
 )
-async def api_create_run(data: CreateRun, account: Account = Depends(check_admin)) -> RunDetail:
-    if not data.dry_run:
-        raise HTTPException(HTTPStatus.BAD_REQUEST, "dry_run must be true")
+async def api_create_run(data: CreateRun, account: Account = Depends(check_admin)) -> Any:
+    if not data.dry_run and account.id != lnbits_settings.super_user:
+        raise HTTPException(HTTPStatus.FORBIDDEN, "Only the super user may apply changes (dry_run: false).")
     try:
-        run = await compute_run("dry_run", account.id)
+        run = await compute_run("dry_run" if data.dry_run else "manual", account.id)
     except RunInProgress as exc:
         raise HTTPException(HTTPStatus.CONFLICT, str(exc)) from exc
-    return RunDetail(**run, decisions=await crud.list_decisions(run["id"]))
+    if not data.dry_run and run["status"] == "completed" and run["counts"].get("accepted"):
+        result = await _guarded(apply_run(run["id"], account.id))
+        if isinstance(result, JSONResponse):
+            return result
+        run = await crud.get_run(run["id"])
+    return RunDetail(**run, decisions=await decisions_with_outcomes(run["id"]))
 
 
 @feepilot_ext_api.get("/runs", response_model=RunPage, summary="Runs, newest first")
@@ -126,10 +166,107 @@ async def api_get_run(run_id: str, _: Account = Depends(check_admin)) -> RunDeta
     run = await crud.get_run(run_id)
     if not run:
         raise HTTPException(HTTPStatus.NOT_FOUND, f"No run with id {run_id}")
-    return RunDetail(**run, decisions=await crud.list_decisions(run_id))
+    return RunDetail(**run, decisions=await decisions_with_outcomes(run_id))
 
 
 @feepilot_ext_api.get("/scores", response_model=ScoresOut, summary="Latest scores per channel, with reasons")
 async def api_scores(_: Account = Depends(check_admin)) -> ScoresOut:
     run, scores = await crud.latest_scores()
     return ScoresOut(run=run, channels=scores)
+
+
+# --- applying and undoing ---------------------------------------------------------------
+
+
+def refused(exc: Refused) -> JSONResponse:
+    return JSONResponse(status_code=exc.status, content={"detail": str(exc), **exc.details})
+
+
+async def _guarded(coro):
+    """Map the service's exceptions to HTTP answers; every one leaves things unchanged."""
+    try:
+        return await coro
+    except NotFound as exc:
+        raise HTTPException(HTTPStatus.NOT_FOUND, str(exc)) from exc
+    except Refused as exc:
+        return refused(exc)
+    except RunInProgress as exc:
+        raise HTTPException(HTTPStatus.CONFLICT, str(exc)) from exc
+    except CircuitOpen as exc:
+        raise HTTPException(HTTPStatus.SERVICE_UNAVAILABLE, str(exc)) from exc
+    except (NodeUnavailable, NodeCallError) as exc:
+        raise node_error(exc) from exc
+
+
+@feepilot_ext_api.post(
+    "/runs/{run_id}/apply",
+    response_model=BatchOut,
+    summary="Apply a run's accepted proposals (or the selected ones) as one batch",
+)
+async def api_apply_run(
+    run_id: str, data: ApplyRun = Body(ApplyRun()), account: Account = Depends(check_super_user)
+) -> Any:
+    return await _guarded(apply_run(run_id, account.id, decision_ids=data.decision_ids))
+
+
+@feepilot_ext_api.post("/decisions/{decision_id}/apply", response_model=BatchOut, summary="Apply one decision")
+async def api_apply_decision(decision_id: str, account: Account = Depends(check_super_user)) -> Any:
+    return await _guarded(apply_decision(decision_id, account.id))
+
+
+@feepilot_ext_api.post(
+    "/runs/{run_id}/rollback",
+    response_model=RunRollbackOut,
+    summary="Roll back every applied change of a run, newest first",
+    responses={409: {"description": "A channel was changed since; `conflicts` says how"}},
+)
+async def api_rollback_run(
+    run_id: str, data: Rollback = Body(Rollback()), account: Account = Depends(check_super_user)
+) -> Any:
+    return await _guarded(rollback_run(run_id, account.id, data.force))
+
+
+@feepilot_ext_api.get("/changes", response_model=ChangePage, summary="The change log, newest first")
+async def api_changes(
+    chan_id: Optional[str] = Query(None),
+    status: Optional[str] = Query(None, regex="^(pending|applied|failed|conflict)$"),
+    run_id: Optional[str] = Query(None),
+    since: Optional[int] = Query(None, ge=0, description="unix seconds"),
+    until: Optional[int] = Query(None, ge=0, description="unix seconds"),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    _: Account = Depends(check_admin),
+) -> ChangePage:
+    changes, total = await crud.list_changes(
+        chan_id=chan_id, status=status, run_id=run_id, since=since, until=until, limit=limit, offset=offset
+    )
+    for change in changes:
+        undone = [r for r in await crud.rollbacks_of(change["id"]) if r["status"] == "applied"]
+        change["rolled_back_by"] = undone[0]["id"] if undone else None
+    return ChangePage(data=changes, total=total)
+
+
+@feepilot_ext_api.post(
+    "/changes/{change_id}/rollback",
+    response_model=Change,
+    summary="Restore the policy a change replaced",
+    responses={409: {"description": "The channel was changed since; `differences` says how"}},
+)
+async def api_rollback_change(
+    change_id: str, data: Rollback = Body(Rollback()), account: Account = Depends(check_super_user)
+) -> Any:
+    return await _guarded(rollback_change(change_id, account.id, data.force))
+
+
+@feepilot_ext_api.put("/channels/{chan_id}/pin", response_model=PinOut, summary="Pin (never touch) or unpin a channel")
+async def api_pin(chan_id: str, data: PinIn = Body(PinIn()), account: Account = Depends(check_super_user)) -> Any:
+    return await _guarded(set_pin(chan_id, data.pinned, account.id))
+
+
+@feepilot_ext_api.put(
+    "/channels/{chan_id}/policy",
+    response_model=Change,
+    summary="Set a channel's fees by hand, through the same guardrails and change log",
+)
+async def api_set_policy(chan_id: str, data: PolicyIn, account: Account = Depends(check_super_user)) -> Any:
+    return await _guarded(manual_policy(chan_id, data.base_msat, data.ppm, account.id))

@@ -39,11 +39,11 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--simnode-port", type=int, default=8080)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (1: the node lives in real time, with simulated history behind it)")
     args = parser.parse_args()
 
     print(f"Starting simnode (seed {args.seed}) …", flush=True)
-    simnode = start_simnode(seed=args.seed, speed=args.speed, port=args.simnode_port)
+    simnode = start_simnode(seed=args.seed, speed=args.speed, extra_args=("--port", str(args.simnode_port)))
     host = LnbitsHost(
         RUN_DIR,
         port=args.port,
