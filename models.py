@@ -296,3 +296,23 @@ class PolicyIn(BaseModel):
 
     class Config:
         extra = "forbid"
+
+
+class EarningsOut(BaseModel):
+    days: list[dict] = Field(..., description="[{day (unix, UTC midnight), fees_msat, forwards, volume_sat}], oldest first")
+    per_channel: dict[str, list[int]] = Field(..., description="chan_id -> fees_msat per day, aligned with `days`")
+
+
+class ChannelHistoryOut(BaseModel):
+    chan_id: str
+    points: list[dict]
+    changes: list[dict]
+    scores: list[dict]
+
+
+class PublicSummaryOut(BaseModel):
+    alias: Optional[str] = None
+    channel_count: int
+    score_distribution: dict[str, int]
+    mode: str
+    last_run: Optional[dict] = None

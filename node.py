@@ -345,6 +345,11 @@ class NodeGateway:
         # Tens of MB of JSON turn into objects off the event loop.
         return await asyncio.to_thread(graph_from_describegraph, raw, int(time.time()))
 
+    async def forwards(self, now: int, days: int) -> list[dict[str, Any]]:
+        if not self.lnd:
+            raise NodeCallError(f"{self.backend}: forwarding history is not supported", transient=False)
+        return await _lnd_forwards(self.lnd, now, days)
+
     async def snapshot(self, *, graph: Optional[NetworkGraph], now: Optional[int] = None) -> NodeSnapshot:
         now = now or int(time.time())
         base = await self.channels()

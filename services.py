@@ -22,6 +22,7 @@ from .clock import now
 from .engine.evaluate import Evaluation, evaluate
 from .engine.graph_metrics import GraphMetrics, compute_graph_metrics, metrics_key
 from .engine.guardrails import FeeProposal, violations
+from .engine.ingest_lnd import daily_earnings
 from .engine.settings import EngineSettings
 from .engine.snapshot import ChangeRecord, NetworkGraph, NodeSnapshot
 from .executor import CannotApply, ChangeConflict, Executor, breaker
@@ -615,3 +616,69 @@ async def scheduled_cycle() -> Optional[dict]:
     if any(pruned.values()):
         logger.info(f"feepilot: pruned {pruned}")
     return run
+
+
+# --- history, earnings and the public summary ----------------------------------------------
+
+
+async def earnings(days: int) -> dict:
+    """Fees earned per day over the last `days`, node-wide and per channel."""
+    gateway = NodeGateway.current()
+    at = now()
+    events = await gateway.forwards(at, days)
+    totals, per_channel = await asyncio.to_thread(daily_earnings, events, at, days)
+    return {"days": totals, "per_channel": per_channel}
+
+
+async def channel_history(chan_id: str, days: int) -> dict:
+    """Fee and balance of one channel at every stored run, with its changes."""
+    since = now() - days * 86400
+    points = []
+    for snapshot in await crud.list_snapshots(since):
+        for channel in snapshot.get("channels", []):
+            if channel["chan_id"] == chan_id:
+                points.append(
+                    {
+                        "at": snapshot["taken_at"],
+                        "ppm": channel.get("ppm"),
+                        "base_msat": channel.get("base_msat"),
+                        "local_sat": channel.get("local_sat"),
+                        "remote_sat": channel.get("remote_sat"),
+                        "capacity_sat": channel.get("capacity_sat"),
+                    }
+                )
+    changes, _ = await crud.list_changes(chan_id=chan_id, since=since, limit=500, oldest_first=True)
+    scores = await crud.channel_score_history(chan_id, since)
+    return {"chan_id": chan_id, "points": points, "changes": changes, "scores": scores}
+
+
+async def public_summary() -> Optional[dict]:
+    """Aggregates only — never balances, peers or single-channel figures."""
+    document = await load_settings()
+    if not document["public_summary"]:
+        return None
+    run, scores = await crud.latest_scores()
+    bands = {"0.0-0.2": 0, "0.2-0.4": 0, "0.4-0.6": 0, "0.6-0.8": 0, "0.8-1.0": 0, "unknown": 0}
+    for score in scores:
+        total = score.get("total")
+        if total is None:
+            bands["unknown"] += 1
+        else:
+            index = min(4, int(total * 5))
+            bands[list(bands)[index]] += 1
+    alias = None
+    channel_count = len(scores)
+    try:
+        gateway = NodeGateway.current()
+        info = await gateway.info()
+        alias = info.alias
+    except (NodeUnavailable, NodeCallError):
+        pass
+    last = await crud.last_run(("dry_run", "manual", "shadow", "autopilot"))
+    return {
+        "alias": alias,
+        "channel_count": channel_count,
+        "score_distribution": bands,
+        "mode": document["mode"],
+        "last_run": {"created_at": last["created_at"], "kind": last["kind"], "status": last["status"]} if last else None,
+    }

@@ -9,8 +9,8 @@ from typing import Any, Optional
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
-from lnbits.core.models import Account
-from lnbits.decorators import check_admin, check_super_user
+from lnbits.core.models import Account, User
+from lnbits.decorators import check_admin, check_super_user, check_user_exists
 from lnbits.settings import settings as lnbits_settings
 
 from . import crud
@@ -20,11 +20,14 @@ from .models import (
     BatchOut,
     Change,
     ChangePage,
+    ChannelHistoryOut,
     ChannelsOut,
     CreateRun,
+    EarningsOut,
     PinIn,
     PinOut,
     PolicyIn,
+    PublicSummaryOut,
     Rollback,
     RunDetail,
     RunPage,
@@ -41,12 +44,15 @@ from .services import (
     RunInProgress,
     apply_decision,
     apply_run,
+    channel_history,
     compute_run,
     decisions_with_outcomes,
+    earnings,
     list_channels,
     load_settings,
     manual_policy,
     node_status,
+    public_summary,
     rollback_change,
     rollback_run,
     set_pin,
@@ -270,3 +276,35 @@ async def api_pin(chan_id: str, data: PinIn = Body(PinIn()), account: Account = 
 )
 async def api_set_policy(chan_id: str, data: PolicyIn, account: Account = Depends(check_super_user)) -> Any:
     return await _guarded(manual_policy(chan_id, data.base_msat, data.ppm, account.id))
+
+
+# --- history and charts ----------------------------------------------------------------------
+
+
+@feepilot_ext_api.get("/earnings", response_model=EarningsOut, summary="Fees earned per day, node-wide and per channel")
+async def api_earnings(days: int = Query(30, ge=1, le=365), _: Account = Depends(check_admin)) -> Any:
+    return await _guarded(earnings(days))
+
+
+@feepilot_ext_api.get(
+    "/channels/{chan_id}/history",
+    response_model=ChannelHistoryOut,
+    summary="A channel's fee, balance and score at every run, with its changes",
+)
+async def api_channel_history(
+    chan_id: str, days: int = Query(30, ge=1, le=365), _: Account = Depends(check_admin)
+) -> Any:
+    return await channel_history(chan_id, days)
+
+
+@feepilot_ext_api.get(
+    "/public/summary",
+    response_model=PublicSummaryOut,
+    summary="Aggregates for any logged-in user, when the super user turned the public summary on",
+    responses={403: {"description": "The public summary is off"}},
+)
+async def api_public_summary(_: User = Depends(check_user_exists)) -> Any:
+    summary = await public_summary()
+    if summary is None:
+        raise HTTPException(HTTPStatus.FORBIDDEN, "Fee Autopilot is for LNbits admins only; the public summary is off.")
+    return summary

@@ -273,3 +273,24 @@ def graph_from_describegraph(raw: Mapping[str, Any], taken_at: int) -> NetworkGr
                 digest.update(f"{policy.base_msat},{policy.ppm},{policy.disabled};".encode())
     fingerprint = f"lnd:{len(edges)}:{digest.hexdigest()[:16]}"
     return NetworkGraph(edges=tuple(edges), aliases=aliases, fingerprint=fingerprint, taken_at=taken_at)
+
+
+def daily_earnings(
+    events: Iterable[Mapping[str, Any]], now: int, days: int
+) -> tuple[list[dict[str, int]], dict[str, list[int]]]:
+    """Fees earned per UTC day (oldest first) for the node, and per outgoing channel."""
+    first_day = (now - (days - 1) * 86400) // 86400
+    totals = [{"day": (first_day + i) * 86400, "fees_msat": 0, "forwards": 0, "volume_sat": 0} for i in range(days)]
+    per_channel: dict[str, list[int]] = {}
+    for event in events:
+        ts = _int(event.get("timestamp_ns")) // 1_000_000_000 or _int(event.get("timestamp"))
+        index = ts // 86400 - first_day
+        if not 0 <= index < days:
+            continue
+        fee = _int(event.get("fee_msat"))
+        day = totals[index]
+        day["fees_msat"] += fee
+        day["forwards"] += 1
+        day["volume_sat"] += _int(event.get("amt_out_msat")) // 1000
+        per_channel.setdefault(str(event.get("chan_id_out")), [0] * days)[index] += fee
+    return totals, per_channel
