@@ -131,6 +131,8 @@ def handle(
     fault: FaultAction | None = None,
 ) -> Response:
     method = method.upper()
+    key = f"{method} {path}"
+    sim.request_counts[key] = sim.request_counts.get(key, 0) + 1
     query = query or {}
     if isinstance(body, dict):
         body = json.dumps(body).encode()

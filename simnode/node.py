@@ -178,6 +178,9 @@ class SimNode:
         self.steps_done = 0
         self.node_start_ts = self.start_ts - 30 * 86400  # for lifetime/uptime
         self.faults = Faults(seed)
+        # "METHOD path" -> count of LND REST requests served, so tests can check
+        # how many node calls a client makes.
+        self.request_counts: dict[str, int] = {}
         self.forwards: list[Forward] = []
         self._fwd_ts: list[int] = []
         self._fee_cum: list[int] = [0]
@@ -506,6 +509,7 @@ class SimNode:
             "policy_log": self.policy_log,
             "chanpolicy_requests": self.chanpolicy_requests,
             "faults": self.faults.describe(),
+            "requests": dict(sorted(self.request_counts.items())),
         }
         if include_forwards:
             state["forwards"] = [asdict(f) for f in self.forwards]

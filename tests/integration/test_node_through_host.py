@@ -105,3 +105,15 @@ def test_page_renders_for_admins_and_explains_itself_to_others(lnbits):
     assert "admins only" in page.text
     with lnbits.client(lnbits.user_token) as client:
         assert client.get("/feepilot/").status_code == 200
+
+
+def test_channels_are_read_in_a_fixed_number_of_node_requests(lnbits, simnode):
+    """Fees must not cost one node request per channel (LNbits' get_channels does)."""
+    before = sim_state(simnode)["requests"]
+    with lnbits.client(lnbits.admin_token) as client:
+        assert client.get(CHANNELS).status_code == 200
+    after = sim_state(simnode)["requests"]
+    made = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+    assert sum(made.values()) <= 7, made
+    assert not any(" /v1/graph/edge/" in key for key in made), made
+    assert "GET /v1/fees" in made
