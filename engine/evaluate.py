@@ -275,9 +275,11 @@ def explain(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence
     """One or two sentences with the numbers, e.g.
     "Outbound 8 % and 1.2 M sat net outflow in 7 days: raise 400 → 460 ppm (+15 %, capped by the max step)"."""
     score_words = f"score {score:.2f}" if score is not None else "no score"
+    if intent.why.startswith("Score") or intent.hold_reason.startswith("score"):
+        score_words = ""
     if proposal is None:
         text = (intent.why + ": " if intent.why else "") + (intent.hold_reason or "no action")
-        text = f"{text[0].upper()}{text[1:]} ({score_words})"
+        text = f"{text[0].upper()}{text[1:]}" + (f" ({score_words})" if score_words else "")
     else:
         old, new = proposal.old_policy.ppm, proposal.new_policy.ppm
         verb = "raise" if intent.action == INCREASE_FEES else "lower"
@@ -289,7 +291,7 @@ def explain(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence
                 change += f", base {proposal.old_policy.base_msat} → {proposal.new_policy.base_msat} msat"
         else:
             change = f"would {verb} {old} → {proposal.requested_ppm} ppm"
-        text = f"{intent.why}: {change} ({score_words})"
+        text = f"{intent.why}: {change}" + (f" ({score_words})" if score_words else "")
         if not proposal.accepted:
             text = _blocked_reason_suffix(text, proposal)
     for a in advice:

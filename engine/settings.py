@@ -174,7 +174,7 @@ class RebalanceSettings:
 @dataclass(frozen=True)
 class GraphSettings:
     # pivots for sampled betweenness/closeness; >= node count means exact
-    betweenness_samples: int = 300
+    betweenness_samples: int = 500
     seed: int = 42
     # amount at which base + ppm are compared as one effective ppm
     reference_amount_sat: int = 100_000

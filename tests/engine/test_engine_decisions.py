@@ -1,0 +1,196 @@
+"""Decisions and guardrails on hand-made channels."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from engine.decisions import CLOSE_CHANNEL, DECREASE_FEES, INCREASE_FEES, NO_ACTION, REBALANCE
+from engine.evaluate import evaluate
+from engine.settings import ChannelOverride, EngineSettings
+from engine.snapshot import INACTIVE, PENDING, ChangeRecord
+
+S = EngineSettings()
+DAY = 86_400
+
+
+def guard(**kw):
+    return dataclasses.replace(S, guardrails=dataclasses.replace(S.guardrails, **kw))
+
+
+def anti(**kw):
+    return dataclasses.replace(S, anti_oscillation=dataclasses.replace(S.anti_oscillation, **kw))
+
+
+def drained(mk, chan_id="1", **kw):
+    kw.setdefault("ppm", 400)
+    return mk.channel(chan_id=chan_id, local=50_000, flow=mk.flows(out7=300_000, out30=900_000), **kw)
+
+
+def full_idle(mk, chan_id="2", **kw):
+    kw.setdefault("ppm", 300)
+    return mk.channel(chan_id=chan_id, local=950_000, flow=mk.flows(), **kw)
+
+
+def one(mk, ch, settings=S, history=(), graph=None, others=()):
+    from engine.graph_metrics import compute_graph_metrics
+    metrics = compute_graph_metrics(graph, mk.US, settings.graph) if graph is not None else None
+    ev = evaluate(mk.snapshot(ch, *others, graph=graph), settings, list(history), metrics, mk.NOW)
+    return ev.channel(ch.chan_id)
+
+
+def test_drained_channel_with_outflow_raises(mk):
+    a = one(mk, drained(mk), graph=mk.clique_graph())
+    assert a.fee_action == INCREASE_FEES and a.accepted
+    assert a.new_policy.ppm > 400
+    assert "Outbound 5 %" in a.reason and "net outflow in 7 days" in a.reason
+    assert f"400 → {a.new_policy.ppm} ppm" in a.reason
+
+
+def test_full_idle_channel_lowers(mk):
+    a = one(mk, full_idle(mk), graph=mk.clique_graph())
+    assert a.fee_action == DECREASE_FEES and a.accepted
+    assert a.new_policy.ppm < 300
+    assert "no forwards in 7 days" in a.reason
+
+
+def test_fee_change_keeps_every_other_policy_field(mk):
+    a = one(mk, drained(mk))
+    old, new = a.old_policy, a.new_policy
+    assert (new.cltv_delta, new.min_htlc_msat, new.max_htlc_msat, new.inbound_base_msat, new.inbound_ppm,
+            new.disabled, new.base_msat) == (old.cltv_delta, old.min_htlc_msat, old.max_htlc_msat,
+                                             old.inbound_base_msat, old.inbound_ppm, old.disabled, old.base_msat)
+
+
+def test_new_channel_in_grace_is_not_cut(mk):
+    a = one(mk, full_idle(mk, age_days=1), graph=mk.clique_graph())
+    assert a.fee_action == NO_ACTION and a.proposal is None
+    assert "grace" in a.reason
+
+
+def test_new_channel_below_reference_gets_initial_fee(mk):
+    a = one(mk, full_idle(mk, age_days=1, ppm=1, base=0), graph=mk.clique_graph())
+    assert a.fee_action == INCREASE_FEES and a.proposal.requested_ppm == 200
+    assert a.accepted and a.new_policy.ppm == 26  # 1 + the 25 ppm step floor
+    assert "competitors' median 200 ppm" in a.reason
+
+
+def test_pinned_channel_is_untouched(mk):
+    for settings in (guard(pinned_channels=("1",)),
+                     guard(channel_overrides={"1": ChannelOverride(pinned=True)})):
+        a = one(mk, drained(mk), settings)
+        assert not a.accepted and a.blocked_by == "pinned"
+        assert a.new_policy == a.old_policy
+
+
+def test_clamped_step_names_the_rule(mk):
+    settings = dataclasses.replace(S, decisions=dataclasses.replace(S.decisions, step_gain=2.0))
+    a = one(mk, drained(mk), settings)
+    assert a.accepted and a.new_policy.ppm == 500  # 400 + 25 % of 400
+    assert [n.rule for n in a.proposal.notes] == ["max_step"]
+    assert "capped by the max step" in a.reason
+
+
+def test_bounds_clamp_per_channel_override(mk):
+    a = one(mk, drained(mk), guard(channel_overrides={"1": ChannelOverride(max_ppm=420)}))
+    assert a.accepted and a.new_policy.ppm == 420
+    assert "ppm_bounds" in [n.rule for n in a.proposal.notes]
+
+
+def test_base_fee_brought_into_bounds(mk):
+    a = one(mk, drained(mk, base=9000))
+    assert a.accepted and a.new_policy.base_msat == 5000
+    assert "base_bounds" in [n.rule for n in a.proposal.notes]
+
+
+def test_cooldown_blocks(mk):
+    a = one(mk, drained(mk), history=[ChangeRecord("1", mk.NOW - 2 * 3600, 380, 400)])
+    assert not a.accepted and a.blocked_by == "cooldown"
+    assert "2.0 h ago" in a.reason
+
+
+def test_no_more_than_two_updates_a_day(mk):
+    settings = anti(cooldown_hours=1)
+    history = [ChangeRecord("1", mk.NOW - 5 * 3600, 360, 380), ChangeRecord("1", mk.NOW - 3 * 3600, 380, 400)]
+    a = one(mk, drained(mk), settings, history)
+    assert not a.accepted and a.blocked_by == "max_updates_per_day"
+    a = one(mk, drained(mk), settings, history[1:])
+    assert a.accepted
+
+
+def test_reversal_limit(mk):
+    history = [ChangeRecord("2", mk.NOW - 10 * DAY, 300, 330), ChangeRecord("2", mk.NOW - 8 * DAY, 330, 300),
+               ChangeRecord("2", mk.NOW - 6 * DAY, 300, 330)]
+    a = one(mk, full_idle(mk, ppm=330), history=history)
+    assert a.fee_action == DECREASE_FEES and not a.accepted and a.blocked_by == "max_reversals"
+
+
+def test_allow_deny_and_only_active(mk):
+    assert one(mk, drained(mk), guard(deny_peers=("n01",))).blocked_by == "deny_peers"
+    assert one(mk, drained(mk), guard(deny_channels=("1",))).blocked_by == "deny_channels"
+    assert one(mk, drained(mk), guard(allow_peers=("n99",))).blocked_by == "allow_list"
+    assert one(mk, drained(mk), guard(allow_channels=("1",))).accepted
+    a = one(mk, drained(mk, state=INACTIVE))
+    assert a.score is not None and a.blocked_by == "only_active"
+
+
+def test_pending_channel_gets_no_proposal(mk):
+    a = one(mk, drained(mk, state=PENDING))
+    assert a.proposal is None and a.score is None and a.action == NO_ACTION
+
+
+def test_max_changes_per_run_keeps_the_most_important(mk):
+    strong = drained(mk, "1")
+    weak = mk.channel(chan_id="3", local=150_000, ppm=400, flow=mk.flows(out7=50_000))
+    ev = evaluate(mk.snapshot(weak, strong), guard(max_changes_per_run=1), [], None, mk.NOW)
+    assert ev.channel("1").accepted
+    assert ev.channel("3").blocked_by == "max_changes_per_run"
+    assert len(ev.accepted) == 1
+
+
+def test_min_change_blocks_tiny_moves(mk):
+    # a 12 ppm step cap below the 10 ppm / 5 % minimum at 400 ppm (20 ppm) -> blocked
+    a = one(mk, drained(mk), guard(max_step_pct=0.03, step_floor_ppm=0))
+    assert not a.accepted and a.blocked_by == "min_change"
+
+
+def test_rebalance_advice_never_costs_more_than_it_earns(mk):
+    source = mk.channel(chan_id="9", peer="n05", local=950_000, ppm=10, flow=mk.flows())
+    a = one(mk, drained(mk), others=(source,))
+    advice = [x for x in a.advice if x.kind == REBALANCE]
+    assert len(advice) == 1
+    adv = advice[0]
+    assert adv.amount_sat == 450_000 and adv.sources == ("9",)
+    # 450k sat at 400 ppm can earn 180 sat; we pay at most half of it
+    assert adv.evidence["expected_earn_sat"] == pytest.approx(180)
+    assert adv.max_fee_sat == 90 and adv.max_fee_sat <= adv.evidence["expected_earn_sat"]
+
+
+def test_close_advice_for_long_idle_low_score_channel(mk):
+    ch = full_idle(mk, age_days=100, peer_online=False)
+    a = one(mk, ch)
+    assert a.score < S.decisions.close_below_score
+    assert [x.kind for x in a.advice] == [CLOSE_CHANNEL]
+    assert "No forwards in 30 days" in a.advice[0].reason
+    assert a.advice[0].amount_sat == 950_000
+    young = one(mk, full_idle(mk, age_days=20, peer_online=False))
+    assert not young.advice
+
+
+def test_original_spec_mapping_is_expressible(mk):
+    spec = EngineSettings.original_spec()
+    assert spec.validate() == []
+    low = one(mk, full_idle(mk, peer_online=False), spec)  # score ~0.2 -> raise
+    assert low.score < 0.3 and low.fee_action == INCREASE_FEES
+    mid = one(mk, mk.channel(chan_id="5", local=150_000, flow=mk.flows(), peer_online=False), spec)
+    assert 0.3 <= mid.score < 0.5 and mid.fee_action == DECREASE_FEES
+    healthy = one(mk, mk.channel(chan_id="6", local=500_000, flow=mk.flows(out7=200_000, in7=200_000,
+                                                                            fees30_msat=5_000_000)), spec)
+    assert healthy.score >= 0.7 and healthy.fee_action == NO_ACTION
+
+
+def test_missing_policy_and_zero_capacity_do_not_raise(mk):
+    ch = mk.channel(capacity=0, local=0, local_policy=None, peer_policy=None, age_days=None)
+    a = one(mk, ch, graph=mk.clique_graph(n=0))
+    assert a.proposal is None and a.fee_action == NO_ACTION
