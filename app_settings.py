@@ -27,6 +27,12 @@ APP_DEFAULTS: dict[str, Any] = {
     "notifications": True,
     "notification_min_interval_minutes": 60,
     "history_days": 30,
+    # Node calls: per-request timeout, attempts for transient errors, and the
+    # circuit breaker (opens after N consecutive failed calls, cools off).
+    "node_timeout_seconds": 20,
+    "retry_attempts": 3,
+    "breaker_failure_threshold": 5,
+    "breaker_cool_off_seconds": 60,
 }
 
 
@@ -70,6 +76,10 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSet
         ("retention_days", 1),
         ("notification_min_interval_minutes", 0),
         ("history_days", 1),
+        ("node_timeout_seconds", 1),
+        ("retry_attempts", 1),
+        ("breaker_failure_threshold", 1),
+        ("breaker_cool_off_seconds", 1),
     ):
         value = doc.get(name)
         if not _is_int(value):

@@ -23,7 +23,7 @@ from loguru import logger
 from . import crud
 from .engine.snapshot import Policy
 from .node import NodeCallError, NodeGateway, PolicyWriter, policy_differences, same_policy
-from .resilience import CircuitBreaker, CircuitOpen, ResilientCaller
+from .resilience import CircuitBreaker, CircuitOpen, ResilientCaller, RetryPolicy
 from .models import policy_dict, policy_from_dict
 
 APPLIED = "applied"
@@ -32,6 +32,7 @@ CONFLICT = "conflict"
 PENDING = "pending"
 
 breaker = CircuitBreaker()
+retry_policy = RetryPolicy()
 
 
 class ChangeConflict(Exception):
@@ -81,7 +82,7 @@ class Executor:
 
     def __init__(self, gateway: NodeGateway, our_id: str):
         self.writer = PolicyWriter(gateway, our_id)
-        self.caller = ResilientCaller(breaker)
+        self.caller = ResilientCaller(breaker, retry_policy)
 
     async def read(self, chan_id: str) -> Policy:
         return await self.caller.call(f"read policy {chan_id}", lambda: self.writer.read(chan_id))

@@ -120,8 +120,9 @@ class LndClient:
     tell a timeout from a refusal; this keeps its client but classifies errors.
     """
 
-    def __init__(self, node: Any):
+    def __init__(self, node: Any, timeout_s: float = NODE_TIMEOUT_S):
         self.wallet = node.wallet
+        self.timeout_s = timeout_s
 
     async def request(
         self,
@@ -130,9 +131,10 @@ class LndClient:
         *,
         params: Optional[dict[str, Any]] = None,
         body: Optional[dict[str, Any]] = None,
-        timeout: float = NODE_TIMEOUT_S,
+        timeout: Optional[float] = None,
     ) -> dict[str, Any]:
         url = f"{self.wallet.endpoint}{path}"
+        timeout = timeout or self.timeout_s
         try:
             response = await self.wallet.client.request(
                 method, url, params=params, json=body, timeout=timeout
@@ -310,15 +312,15 @@ async def _generic_channels(node: Any, backend: str) -> NodeChannels:
 class NodeGateway:
     """One resolved node: reads channels and snapshots, whatever the backend."""
 
-    def __init__(self, node: Any, backend: str):
+    def __init__(self, node: Any, backend: str, timeout_s: float = NODE_TIMEOUT_S):
         self.node = node
         self.backend = backend
         self.kind = backend_kind(node)
-        self.lnd = LndClient(node) if self.kind == "lnd" else None
+        self.lnd = LndClient(node, timeout_s) if self.kind == "lnd" else None
 
     @classmethod
-    def current(cls) -> "NodeGateway":
-        return cls(resolve_node(), backend_name())
+    def current(cls, timeout_s: float = NODE_TIMEOUT_S) -> "NodeGateway":
+        return cls(resolve_node(), backend_name(), timeout_s)
 
     @property
     def can_read_forwards(self) -> bool:
@@ -341,7 +343,7 @@ class NodeGateway:
     async def graph(self) -> NetworkGraph:
         if not self.lnd:
             raise NodeCallError(f"{self.backend}: reading the network graph is not supported", transient=False)
-        raw = await self.lnd.get("/v1/graph", timeout=GRAPH_TIMEOUT_S)
+        raw = await self.lnd.get("/v1/graph", timeout=max(GRAPH_TIMEOUT_S, self.lnd.timeout_s))
         # Tens of MB of JSON turn into objects off the event loop.
         return await asyncio.to_thread(graph_from_describegraph, raw, int(time.time()))
 

@@ -25,9 +25,10 @@ from .engine.guardrails import FeeProposal, violations
 from .engine.ingest_lnd import daily_earnings
 from .engine.settings import EngineSettings
 from .engine.snapshot import ChangeRecord, NetworkGraph, NodeSnapshot
-from .executor import CannotApply, ChangeConflict, Executor, breaker
+from .executor import CannotApply, ChangeConflict, Executor, breaker, retry_policy
 from .models import ChannelOut, ChannelsOut, StatusOut, policy_dict, policy_from_dict
 from .notify import notify, recent
+from .resilience import CircuitOpen, ResilientCaller
 from .node import NodeCallError, NodeGateway, NodeUnavailable, backend_name, policy_differences, same_policy
 
 DATA_SOURCES = ("channels", "policies", "forwards", "graph")
@@ -80,6 +81,26 @@ async def update_settings(patch: dict[str, Any], changed_by: str) -> dict[str, A
     return document
 
 
+async def current_gateway() -> NodeGateway:
+    """The node as LNbits has it now, with the operator's timeout, retry and breaker settings."""
+    document = await load_settings()
+    breaker.failure_threshold = document["breaker_failure_threshold"]
+    breaker.cool_off_s = float(document["breaker_cool_off_seconds"])
+    retry_policy.attempts = document["retry_attempts"]
+    return NodeGateway.current(float(document["node_timeout_seconds"]))
+
+
+async def probe_breaker() -> None:
+    """After the cool-off, one cheap call decides whether the breaker closes."""
+    if breaker.state == "closed" or not breaker.allow():
+        return
+    try:
+        gateway = await current_gateway()
+        await ResilientCaller(breaker, retry_policy).call("probe", gateway.info)
+    except (NodeUnavailable, NodeCallError, CircuitOpen) as exc:
+        logger.info(f"feepilot: breaker probe failed: {exc}")
+
+
 # --- status and channels ------------------------------------------------------------
 
 
@@ -107,7 +128,7 @@ async def node_status(schedule: Any = None) -> StatusOut:
         ),
     )
     try:
-        gateway = NodeGateway.current()
+        gateway = await current_gateway()
     except NodeUnavailable as exc:
         status.node_api_reason = str(exc)
         return status
@@ -135,7 +156,7 @@ async def node_status(schedule: Any = None) -> StatusOut:
 
 async def list_channels() -> ChannelsOut:
     """Every channel with its policy; raises NodeUnavailable / NodeCallError."""
-    gateway = NodeGateway.current()
+    gateway = await current_gateway()
     result = await gateway.channels()
     return ChannelsOut(
         node_id=result.info.node_id,
@@ -311,7 +332,7 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
     run = await crud.create_run(kind, requested_by)
     document, engine_settings = await load_engine_settings()
     try:
-        gateway = NodeGateway.current()
+        gateway = await current_gateway()
     except NodeUnavailable as exc:
         await crud.update_run(run["id"], status="skipped", reason=str(exc))
         logger.info(f"feepilot: run {run['id']} skipped: {exc}")
@@ -319,14 +340,15 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
     try:
         at = now()
         graph, graph_error = await graph_cache.get_graph(gateway, document["graph_refresh_minutes"] * 60)
-        snapshot = await gateway.snapshot(graph=graph, now=at)
+        caller = ResilientCaller(breaker, retry_policy)
+        snapshot = await caller.call("snapshot", lambda: gateway.snapshot(graph=graph, now=at))
         if graph_error:
             snapshot = _with_source_error(snapshot, "graph", graph_error)
         metrics = await graph_cache.get_metrics(graph, snapshot.node_id, engine_settings)
         since = at - document["history_days"] * 86400
         history = change_records(await crud.applied_changes_since(since))
         evaluation = await asyncio.to_thread(evaluate, snapshot, engine_settings, history, metrics, at)
-    except NodeCallError as exc:
+    except (NodeCallError, CircuitOpen) as exc:
         await crud.update_run(run["id"], status="failed", reason=f"The node did not answer: {exc}")
         logger.warning(f"feepilot: run {run['id']} failed: {exc}")
         return await crud.get_run(run["id"])  # type: ignore[return-value]
@@ -360,6 +382,9 @@ def _with_source_error(snapshot: NodeSnapshot, source: str, error: str) -> NodeS
 # --- applying, rolling back, manual changes ---------------------------------------------
 
 
+APPLICABLE_RUN_STATUSES = ("completed", "applied", "partially_applied", "failed_apply")
+
+
 class NotFound(LookupError):
     pass
 
@@ -374,8 +399,8 @@ class Refused(Exception):
 
 
 async def _executor() -> tuple[Executor, NodeGateway]:
-    gateway = NodeGateway.current()
-    info = await gateway.info()
+    gateway = await current_gateway()
+    info = await ResilientCaller(breaker, retry_policy).call("node info", gateway.info)
     executor = Executor(gateway, info.node_id)
     if not executor.writer.can_write:
         raise Refused(executor.writer.why_not, status=501)
@@ -418,7 +443,7 @@ async def apply_run(
     run = await crud.get_run(run_id)
     if not run:
         raise NotFound(f"No run with id {run_id}")
-    if run["status"] not in ("completed", "partially_applied", "failed_apply"):
+    if run["status"] not in APPLICABLE_RUN_STATUSES:
         raise Refused(f"run {run_id} is {run['status']}: only a completed run can be applied")
     decisions = await crud.list_decisions(run_id)
     if decision_ids is not None:
@@ -574,9 +599,19 @@ async def reconcile_pending() -> Optional[list[dict]]:
     try:
         executor, _ = await _executor()
         return await executor.reconcile()
-    except (NodeUnavailable, NodeCallError, Refused) as exc:
+    except (NodeUnavailable, NodeCallError, CircuitOpen, Refused) as exc:
         logger.info(f"feepilot: reconcile postponed: {exc}")
         return None
+
+
+async def notify_breaker(state: str, error: Optional[str]) -> None:
+    if state == "open":
+        await notify("breaker", f"Fee Autopilot stopped applying changes: the node keeps failing ({error}).")
+    else:
+        await notify("breaker", "Fee Autopilot: the node answers again; changes resume.")
+
+
+breaker.listeners.append(notify_breaker)
 
 
 async def notify_batch(run: dict, batch: Any) -> None:
@@ -608,7 +643,7 @@ async def scheduled_cycle() -> Optional[dict]:
     if mode == "autopilot" and run["status"] == "completed" and run["counts"].get("accepted"):
         try:
             await apply_run(run["id"], "autopilot", source="autopilot")
-        except (Refused, NodeUnavailable, NodeCallError) as exc:
+        except (Refused, NodeUnavailable, NodeCallError, CircuitOpen) as exc:
             await crud.update_run(run["id"], status="failed_apply", reason=str(exc), finished=False)
             logger.warning(f"feepilot: autopilot could not apply run {run['id']}: {exc}")
         run = await crud.get_run(run["id"])  # type: ignore[assignment]
@@ -623,7 +658,7 @@ async def scheduled_cycle() -> Optional[dict]:
 
 async def earnings(days: int) -> dict:
     """Fees earned per day over the last `days`, node-wide and per channel."""
-    gateway = NodeGateway.current()
+    gateway = await current_gateway()
     at = now()
     events = await gateway.forwards(at, days)
     totals, per_channel = await asyncio.to_thread(daily_earnings, events, at, days)
@@ -669,7 +704,7 @@ async def public_summary() -> Optional[dict]:
     alias = None
     channel_count = len(scores)
     try:
-        gateway = NodeGateway.current()
+        gateway = await current_gateway()
         info = await gateway.info()
         alias = info.alias
     except (NodeUnavailable, NodeCallError):

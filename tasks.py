@@ -16,7 +16,7 @@ from loguru import logger
 
 from . import crud
 from .clock import now
-from .services import load_settings, reconcile_pending, scheduled_cycle
+from .services import load_settings, probe_breaker, reconcile_pending, scheduled_cycle
 
 CYCLE_TASK_NAME = "ext_feepilot_cycle"
 TICK_S = 2.0
@@ -67,6 +67,7 @@ async def cycle_loop() -> None:
                     reconciled = await _reconcile_after_start()
                 except Exception as exc:  # the schedule must survive a node that is not up yet
                     logger.warning(f"feepilot: reconciliation after start failed: {exc}")
+            await probe_breaker()
             document = await load_settings()
             waiting_for_node = not reconciled and now() - (schedule.started_at or 0) < STARTUP_GRACE_S
             if document["mode"] == "off" or waiting_for_node:

@@ -122,3 +122,73 @@ def scratch_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="feepilot-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+class NodeEnv:
+    """A simnode and an LNbits of their own, on one simulated clock.
+
+    The extension reads its clock from FEEPILOT_CLOCK_FILE (see clock.py); each
+    `advance` moves simnode and that clock together, so cooldowns and windows
+    see simulated time.
+    """
+
+    def __init__(self, simnode, session: HostSession, clock_file: Path):
+        self.simnode = simnode
+        self.session = session
+        self.clock_file = clock_file
+
+    def sync_clock(self) -> None:
+        import time
+
+        self.clock_file.write_text(str(self.simnode.state()["now"] - time.time()))
+
+    def advance(self, hours: float) -> None:
+        self.simnode.advance(hours=hours)
+        self.sync_clock()
+
+    def state(self) -> dict:
+        return self.simnode.state()
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return self.session.client(token if token is not None else self.session.super_token)
+
+    def api(self, method: str, path: str, **kwargs) -> httpx.Response:
+        with self.client() as client:
+            return client.request(method, f"/feepilot/api/v1{path}", timeout=300, **kwargs)
+
+    def dry_run(self) -> dict:
+        response = self.api("POST", "/runs", json={"dry_run": True})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def channel_truth(self) -> dict[str, dict]:
+        return {c["chan_id"]: c for c in self.state()["channels"]}
+
+
+def start_node_env(workdir: Path, seed: int = 7, simnode_args: tuple = ()) -> tuple:
+    from simnode.testing import start_simnode
+
+    node = start_simnode(seed=seed, speed=0, extra_args=simnode_args)
+    clock_file = workdir / "clock-offset"
+    env = NodeEnv(node, None, clock_file)  # type: ignore[arg-type]
+    env.sync_clock()
+    session = start_host_session(
+        workdir,
+        backend="LndRestWallet",
+        lnd_endpoint=node.url,
+        macaroon=node.macaroon,
+        extra_env={"FEEPILOT_CLOCK_FILE": str(clock_file)},
+    )
+    env.session = session
+    quiet_schedule(session)
+    return env
+
+
+@pytest.fixture(scope="module")
+def node_env(tmp_path_factory) -> Iterator[NodeEnv]:
+    """A fresh node and LNbits for one test module (tests in it share them)."""
+    env = start_node_env(tmp_path_factory.mktemp("node-env"))
+    yield env
+    env.session.host.stop()
+    env.simnode.stop()
+    _keep_log(env.session.host, f"lnbits-node-env-{id(env)}.log")

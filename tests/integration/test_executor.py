@@ -1,0 +1,292 @@
+"""Issues 4 and 5 against real LNbits + simnode, checked against simnode's truth.
+
+The tests of this module share one fresh node (`node_env`) and run in order;
+each advances simulated time past the cooldowns it needs.
+"""
+
+from __future__ import annotations
+
+import time
+
+POLICY_FIELDS = ("base_msat", "ppm", "cltv", "min_htlc_msat", "max_htlc_msat", "inbound_base_msat", "inbound_ppm", "disabled")
+NON_FEE_FIELDS = ("cltv", "min_htlc_msat", "max_htlc_msat", "inbound_base_msat", "inbound_ppm", "disabled")
+ACTIONS = {"NO_ACTION", "INCREASE_FEES", "DECREASE_FEES", "REBALANCE", "CLOSE_CHANNEL"}
+
+
+def policy(truth: dict, chan_id: str) -> dict:
+    return {k: truth[chan_id]["policy"][k] for k in POLICY_FIELDS}
+
+
+def accepted(run: dict) -> list[dict]:
+    return [d for d in run["decisions"] if d["accepted"]]
+
+
+def fresh_proposals(env, at_least: int) -> dict:
+    """Move past every cooldown, then dry-run until there are enough proposals."""
+    env.advance(hours=49)
+    run = env.dry_run()
+    assert len(accepted(run)) >= at_least, [(d["chan_id"], d["reason"]) for d in run["decisions"]]
+    return run
+
+
+def test_dry_run_decides_every_active_channel_and_writes_nothing(node_env):
+    before = node_env.state()
+    run = node_env.dry_run()
+    assert run["status"] == "completed" and run["kind"] == "dry_run"
+    decided = {d["chan_id"]: d for d in run["decisions"]}
+    active = [c["chan_id"] for c in before["channels"] if c["active"]]
+    assert active
+    for chan_id in active:
+        decision = decided[chan_id]
+        assert decision["action"] in ACTIONS
+        assert len(decision["reason"]) > 20, decision
+        assert any(ch.isdigit() for ch in decision["reason"]), "a reason carries its numbers"
+        assert decision["status"] in ("proposed", "blocked", "no_action")
+    after = node_env.state()
+    assert after["totals"]["policy_updates"] == 0
+    assert after["chanpolicy_requests"] == []
+
+    scores = node_env.api("GET", "/scores").json()
+    assert scores["run"]["id"] == run["id"]
+    by_chan = {s["chan_id"]: s for s in scores["channels"]}
+    for chan_id in active:
+        score = by_chan[chan_id]
+        assert 0 <= score["total"] <= 1
+        assert 0 < score["confidence"] <= 1
+        assert len(score["parts"]) == 8
+        assert {p["name"] for p in score["parts"]} >= {"liquidity", "activity", "competitiveness"}
+
+
+def test_apply_changes_exactly_the_fee_fields(node_env):
+    run = node_env.dry_run()
+    chosen = accepted(run)[:3]
+    assert len(chosen) == 3
+    before = node_env.channel_truth()
+    response = node_env.api("POST", f"/runs/{run['id']}/apply", json={"decision_ids": [d["id"] for d in chosen]})
+    assert response.status_code == 200, response.text
+    batch = response.json()
+    assert batch["status"] == "applied"
+    assert [o["status"] for o in batch["outcomes"]] == ["applied"] * 3
+    after = node_env.channel_truth()
+    chosen_ids = {d["chan_id"] for d in chosen}
+    for decision in chosen:
+        chan = decision["chan_id"]
+        assert after[chan]["policy"]["ppm"] == decision["new_policy"]["ppm"]
+        assert after[chan]["policy"]["base_msat"] == decision["new_policy"]["base_msat"]
+        for field in NON_FEE_FIELDS:
+            assert after[chan]["policy"][field] == before[chan]["policy"][field], (chan, field)
+    for chan in set(before) - chosen_ids:
+        assert policy(after, chan) == policy(before, chan), chan
+    # The posted bodies kept cltv and HTLC limits (LNbits' own call would send 80).
+    bodies = node_env.state()["chanpolicy_requests"][-3:]
+    for body in (entry["body"] for entry in bodies):
+        point = f"{body['chan_point']['funding_txid_str']}:{body['chan_point']['output_index']}"
+        chan = next(c for c, t in before.items() if t["channel_point"] == point)
+        assert body["time_lock_delta"] == before[chan]["policy"]["cltv"]
+    # The log holds the complete old and new policy, applied and verified.
+    changes = node_env.api("GET", f"/changes?run_id={run['id']}").json()["data"]
+    assert len(changes) == 3
+    for change in changes:
+        chan = change["chan_id"]
+        assert change["status"] == "applied"
+        assert change["old_policy"]["ppm"] == before[chan]["policy"]["ppm"]
+        assert change["old_policy"]["cltv_delta"] == before[chan]["policy"]["cltv"]
+        assert change["new_policy"]["ppm"] == after[chan]["policy"]["ppm"]
+    # Applying the same decisions again does nothing.
+    again = node_env.api("POST", f"/runs/{run['id']}/apply", json={"decision_ids": [d["id"] for d in chosen]}).json()
+    assert [o["status"] for o in again["outcomes"]] == ["unchanged"] * 3
+    assert node_env.state()["totals"]["policy_updates"] == 3
+
+
+def test_rollback_of_a_change_and_of_a_run_restores_exactly(node_env):
+    run = fresh_proposals(node_env, 2)
+    chosen = accepted(run)[:2]
+    before = node_env.channel_truth()
+    batch = node_env.api("POST", f"/runs/{run['id']}/apply", json={"decision_ids": [d["id"] for d in chosen]}).json()
+    assert batch["status"] == "applied", batch
+    first, second = batch["outcomes"]
+
+    response = node_env.api("POST", f"/changes/{first['change_id']}/rollback", json={})
+    assert response.status_code == 200, response.text
+    rollback = response.json()
+    assert rollback["status"] == "applied" and rollback["rollback_of"] == first["change_id"]
+    assert policy(node_env.channel_truth(), first["chan_id"]) == policy(before, first["chan_id"])
+    # A second rollback of the same change is refused and changes nothing.
+    assert node_env.api("POST", f"/changes/{first['change_id']}/rollback", json={}).status_code == 409
+
+    response = node_env.api("POST", f"/runs/{run['id']}/rollback", json={})
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "rolled_back"
+    after = node_env.channel_truth()
+    for chan in before:
+        assert policy(after, chan) == policy(before, chan), chan
+    detail = node_env.api("GET", f"/runs/{run['id']}").json()
+    assert detail["status"] == "rolled_back"
+    statuses = {d["chan_id"]: d["status"] for d in detail["decisions"] if d["id"] in {c["id"] for c in chosen}}
+    assert set(statuses.values()) == {"restored"}
+    # The log only grew: the originals are still there, still applied.
+    log = node_env.api("GET", f"/changes?run_id={run['id']}&limit=50").json()["data"]
+    assert {c["id"] for c in log} >= {first["change_id"], second["change_id"]}
+    assert sum(1 for c in log if c["rollback_of"]) == 2
+
+
+def test_rollback_after_a_change_elsewhere_is_a_conflict_unless_forced(node_env):
+    run = fresh_proposals(node_env, 1)
+    decision = accepted(run)[0]
+    chan = decision["chan_id"]
+    original = policy(node_env.channel_truth(), chan)
+    response = node_env.api("POST", f"/decisions/{decision['id']}/apply")
+    assert response.status_code == 200, response.text
+    change_id = response.json()["outcomes"][0]["change_id"]
+
+    # Someone else (another tool, lncli) changes the channel's cltv delta.
+    truth = node_env.channel_truth()[chan]
+    txid, index = truth["channel_point"].split(":")
+    status, _ = node_env.simnode.post(
+        "/v1/chanpolicy",
+        {
+            "chan_point": {"funding_txid_str": txid, "output_index": int(index)},
+            "base_fee_msat": str(truth["policy"]["base_msat"]),
+            "fee_rate_ppm": truth["policy"]["ppm"],
+            "time_lock_delta": 144,
+            "max_htlc_msat": str(truth["policy"]["max_htlc_msat"]),
+            "min_htlc_msat": str(truth["policy"]["min_htlc_msat"]),
+            "min_htlc_msat_specified": True,
+        },
+    )
+    assert status == 200
+    conflict = node_env.api("POST", f"/changes/{change_id}/rollback", json={})
+    assert conflict.status_code == 409
+    body = conflict.json()
+    assert "changed since" in body["detail"] and "force" in body["detail"]
+    assert body["differences"]["cltv_delta"] == {"expected": original["cltv"], "live": 144}
+    assert node_env.channel_truth()[chan]["policy"]["cltv"] == 144, "a refused rollback changes nothing"
+
+    forced = node_env.api("POST", f"/changes/{change_id}/rollback", json={"force": True})
+    assert forced.status_code == 200, forced.text
+    assert policy(node_env.channel_truth(), chan) == original
+
+
+def test_failed_update_in_a_batch_rolls_the_batch_back(node_env):
+    run = fresh_proposals(node_env, 3)
+    chosen = accepted(run)[:3]
+    before = node_env.channel_truth()
+    victim = chosen[2]["chan_id"]
+    node_env.simnode.set_faults({"path": "/v1/chanpolicy", "failed_updates": [victim]})
+    try:
+        response = node_env.api("POST", f"/runs/{run['id']}/apply", json={"decision_ids": [d["id"] for d in chosen]})
+    finally:
+        node_env.simnode.clear_faults()
+    assert response.status_code == 200, response.text
+    batch = response.json()
+    assert batch["status"] == "rolled_back"
+    assert [o["status"] for o in batch["outcomes"]] == ["restored", "restored", "failed"]
+    assert "refused" in batch["outcomes"][2]["message"]
+    after = node_env.channel_truth()
+    for chan in before:
+        assert policy(after, chan) == policy(before, chan), chan
+    assert node_env.api("GET", "/changes?status=pending").json()["total"] == 0
+
+
+def test_transient_faults_are_retried_and_every_change_ends_known(node_env):
+    run = fresh_proposals(node_env, 3)
+    chosen = accepted(run)[:3]
+    node_env.api("PUT", "/settings", json={"node_timeout_seconds": 2}).raise_for_status()
+    # A 500, a dropped connection and a hang past the timeout, once each.
+    node_env.simnode.set_faults(
+        {"path": "/v1/chanpolicy", "status": 500, "times": 1},
+        {"path": "/v1/graph/edge/*", "drop": True, "times": 1},
+        {"path": "/v1/chanpolicy", "hang": True, "hang_seconds": 4, "times": 1},
+    )
+    try:
+        response = node_env.api("POST", f"/runs/{run['id']}/apply", json={"decision_ids": [d["id"] for d in chosen]})
+    finally:
+        node_env.simnode.clear_faults()
+        node_env.api("PUT", "/settings", json={"node_timeout_seconds": 20}).raise_for_status()
+    assert response.status_code == 200, response.text
+    outcomes = response.json()["outcomes"]
+    truth = node_env.channel_truth()
+    for decision, outcome in zip(chosen, outcomes):
+        assert outcome["status"] in ("applied", "restored"), outcome
+        if outcome["status"] == "applied":
+            assert truth[decision["chan_id"]]["policy"]["ppm"] == decision["new_policy"]["ppm"]
+    changes = node_env.api("GET", f"/changes?run_id={run['id']}").json()["data"]
+    assert all(c["status"] in ("applied", "failed") for c in changes)
+
+
+def test_circuit_breaker_opens_and_closes(node_env):
+    run = fresh_proposals(node_env, 1)
+    node_env.api(
+        "PUT",
+        "/settings",
+        json={"breaker_failure_threshold": 2, "breaker_cool_off_seconds": 3, "retry_attempts": 1},
+    ).raise_for_status()
+    try:
+        node_env.simnode.set_faults({"path": "/v1/graph/edge/*", "status": 503})
+        first = node_env.api("POST", f"/runs/{run['id']}/apply", json={})
+        assert first.status_code == 200
+        assert {o["status"] for o in first.json()["outcomes"]} <= {"failed", "skipped"}
+        status = node_env.api("GET", "/status").json()
+        assert status["circuit_breaker"]["state"] == "open", status["circuit_breaker"]
+        blocked = node_env.api("POST", f"/decisions/{accepted(run)[0]['id']}/apply")
+        assert blocked.status_code == 503 and "circuit breaker" in blocked.json()["detail"]
+        assert node_env.state()["totals"]["policy_updates"] == node_env.state()["totals"]["policy_updates"]
+
+        node_env.simnode.clear_faults()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = node_env.api("GET", "/status").json()["circuit_breaker"]["state"]
+            if state == "closed":
+                break
+            time.sleep(0.5)
+        assert state == "closed"
+        notes = [n["message"] for n in node_env.api("GET", "/status").json()["notifications"]]
+        assert any("keeps failing" in n for n in notes) and any("answers again" in n for n in notes)
+    finally:
+        node_env.simnode.clear_faults()
+        node_env.api(
+            "PUT",
+            "/settings",
+            json={"breaker_failure_threshold": 5, "breaker_cool_off_seconds": 60, "retry_attempts": 3},
+        ).raise_for_status()
+
+
+def test_manual_policy_goes_through_guardrails_and_the_log(node_env):
+    node_env.advance(hours=49)
+    truth = node_env.channel_truth()
+    chan = next(c for c, t in truth.items() if t["active"])
+    old = truth[chan]["policy"]
+    too_far = node_env.api("PUT", f"/channels/{chan}/policy", json={"base_msat": old["base_msat"], "ppm": old["ppm"] + 4000})
+    assert too_far.status_code == 409 and "max_step" in too_far.json()["rules"]
+    bad = node_env.api("PUT", f"/channels/{chan}/policy", json={"base_msat": -1, "ppm": 10})
+    assert bad.status_code in (400, 422) and "base_msat" in bad.text
+    assert node_env.channel_truth()[chan]["policy"] == old
+    target = old["ppm"] + 20
+    ok = node_env.api("PUT", f"/channels/{chan}/policy", json={"base_msat": old["base_msat"], "ppm": target})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["status"] == "applied" and ok.json()["source"] == "manual"
+    after = node_env.channel_truth()[chan]["policy"]
+    assert after["ppm"] == target and after["cltv"] == old["cltv"]
+    pinned = node_env.api("PUT", f"/channels/{chan}/pin", json={"pinned": True})
+    assert pinned.status_code == 200
+    node_env.advance(hours=49)
+    refused = node_env.api("PUT", f"/channels/{chan}/policy", json={"base_msat": old["base_msat"], "ppm": target + 20})
+    assert refused.status_code == 409 and "pinned" in refused.json()["rules"]
+    run = node_env.dry_run()
+    mine = next(d for d in run["decisions"] if d["chan_id"] == chan)
+    assert not mine["accepted"]
+    node_env.api("PUT", f"/channels/{chan}/pin", json={"pinned": False}).raise_for_status()
+
+
+def test_wrong_ids_and_bad_bodies(node_env):
+    assert node_env.api("GET", "/runs/nope").status_code == 404
+    assert node_env.api("POST", "/runs/nope/apply", json={}).status_code == 404
+    assert node_env.api("POST", "/runs/nope/rollback", json={}).status_code == 404
+    assert node_env.api("POST", "/decisions/nope/apply").status_code == 404
+    assert node_env.api("POST", "/changes/nope/rollback", json={}).status_code == 404
+    assert node_env.api("PUT", "/channels/123/policy", json={"base_msat": 0, "ppm": 10}).status_code == 404
+    bad = node_env.api("POST", "/runs", json={"dry_run": "maybe"})
+    assert bad.status_code in (400, 422) and "dry_run" in bad.text
+    extra = node_env.api("POST", "/changes/nope/rollback", json={"forced": True})
+    assert extra.status_code in (400, 422) and "forced" in extra.text
+    assert node_env.api("GET", "/changes?status=weird").status_code in (400, 422)
