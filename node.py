@@ -17,14 +17,11 @@ from loguru import logger
 
 from .engine.ingest_lnd import (
     aggregate_forwards,
-    closed_channels_from_lnd,
+    channels_from_lnd,
+    chanpolicy_body,
     edge_policies,
-    fee_report_by_chan,
     graph_from_describegraph,
-    open_channel_from_lnd,
-    peers_from_lnd,
-    pending_channels_from_lnd,
-    policy_from_fee_report,
+    with_flows,
 )
 from .engine.snapshot import (
     ACTIVE,
@@ -33,7 +30,6 @@ from .engine.snapshot import (
     INACTIVE,
     PENDING,
     Channel,
-    FlowStats,
     NetworkGraph,
     NodeSnapshot,
     Policy,
@@ -199,29 +195,7 @@ async def _lnd_channels(client: LndClient, info: NodeInfo) -> NodeChannels:
         client.get(f"/v1/graph/node/{info.node_id}", params={"include_channels": "true"}),
         client.get("/v1/peers"),
     )
-    fees = fee_report_by_chan(fees_raw)
-    edges = {str(edge["channel_id"]): edge for edge in node_raw.get("channels", []) or []}
-    flaps = peers_from_lnd(peers_raw)
-    channels: list[Channel] = []
-    aliases: dict[str, str] = {}
-    for raw in open_raw.get("channels", []) or []:
-        chan_id = str(raw["chan_id"])
-        edge = edges.get(chan_id)
-        ours, theirs = edge_policies(edge, info.node_id) if edge else (None, None)
-        fee = fees.get(chan_id)
-        local = policy_from_fee_report(fee, ours) if fee else ours
-        peer = raw.get("remote_pubkey", "")
-        channel = open_channel_from_lnd(
-            raw,
-            local_policy=local,
-            peer_policy=theirs,
-            peer_online=peer in flaps,
-            peer_flap_count=flaps.get(peer),
-        )
-        aliases[peer] = channel.peer_alias
-        channels.append(channel)
-    channels += pending_channels_from_lnd(pending_raw, aliases)
-    channels += closed_channels_from_lnd(closed_raw, aliases)
+    channels = channels_from_lnd(info.node_id, open_raw, pending_raw, closed_raw, fees_raw, node_raw, peers_raw)
     return NodeChannels(
         info=info,
         channels=channels,
@@ -362,7 +336,7 @@ class NodeGateway:
             try:
                 events = await _lnd_forwards(self.lnd, now, max(FLOW_WINDOWS_DAYS))
                 flows = await asyncio.to_thread(aggregate_forwards, events, now, FLOW_WINDOWS_DAYS)
-                channels = [_with_flow(c, flows.get(c.chan_id, {})) for c in channels]
+                channels = with_flows(channels, flows, FLOW_WINDOWS_DAYS)
                 sources["forwards"] = True
             except NodeCallError as exc:
                 sources["forwards"] = False
@@ -387,38 +361,7 @@ class NodeGateway:
         )
 
 
-def _with_flow(channel: Channel, flow: dict) -> Channel:
-    full = {days: flow[days] for days in FLOW_WINDOWS_DAYS if days in flow}
-    if channel.state in (ACTIVE, INACTIVE):
-        # History was read: no forwards is a known zero, not unknown.
-        for days in FLOW_WINDOWS_DAYS:
-            full.setdefault(days, FlowStats(days=days))
-    return replace(channel, flow=full)
-
-
 # --- reading and writing one channel's complete policy ---------------------------
-
-
-def chanpolicy_body(channel_point: str, policy: Policy) -> dict[str, Any]:
-    """A complete LND UpdateChannelPolicy body for one channel.
-
-    LND overwrites: an omitted fee is 0 and the cltv delta is required, so every
-    field is sent back as it is, with only what the caller changed differing.
-    """
-    txid, index = channel_point.split(":")
-    return {
-        "chan_point": {"funding_txid_str": txid, "output_index": int(index)},
-        "base_fee_msat": str(policy.base_msat),
-        "fee_rate_ppm": policy.ppm,
-        "time_lock_delta": policy.cltv_delta,
-        "max_htlc_msat": str(policy.max_htlc_msat),
-        "min_htlc_msat": str(policy.min_htlc_msat),
-        "min_htlc_msat_specified": True,
-        "inbound_fee": {
-            "base_fee_msat": policy.inbound_base_msat,
-            "fee_rate_ppm": policy.inbound_ppm,
-        },
-    }
 
 
 def same_policy(a: Optional[Policy], b: Optional[Policy]) -> bool:

@@ -12,7 +12,6 @@ import secrets
 import signal
 import sys
 import time
-from pathlib import Path
 
 from simnode.testing import start_simnode
 

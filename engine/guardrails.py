@@ -10,7 +10,7 @@ them: `violations()` re-checks that independently (used by tests).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 from .decisions import DECREASE_FEES, INCREASE_FEES, FeeIntent, min_change_ppm

@@ -10,6 +10,7 @@ here because callers (and tests) may hand over either.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import Any, Iterable, Mapping, Optional
 
 from .snapshot import (
@@ -294,3 +295,81 @@ def daily_earnings(
         day["volume_sat"] += _int(event.get("amt_out_msat")) // 1000
         per_channel.setdefault(str(event.get("chan_id_out")), [0] * days)[index] += fee
     return totals, per_channel
+
+
+def channels_from_lnd(
+    our_id: str,
+    open_raw: Mapping[str, Any],
+    pending_raw: Mapping[str, Any],
+    closed_raw: Mapping[str, Any],
+    fees_raw: Mapping[str, Any],
+    node_raw: Mapping[str, Any],
+    peers_raw: Mapping[str, Any],
+) -> list[Channel]:
+    """Every channel with its complete policies, from six LND answers:
+    /v1/channels, /v1/channels/pending, /v1/channels/closed, /v1/fees,
+    /v1/graph/node/<us>?include_channels=true and /v1/peers.
+
+    Fees come from the fee report (authoritative); cltv delta and HTLC limits
+    from our node's edges in the graph (the fee report lacks them).
+    """
+    fees = fee_report_by_chan(fees_raw)
+    edges = {str(edge["channel_id"]): edge for edge in node_raw.get("channels", []) or []}
+    flaps = peers_from_lnd(peers_raw)
+    channels: list[Channel] = []
+    aliases: dict[str, str] = {}
+    for raw in open_raw.get("channels", []) or []:
+        chan_id = str(raw["chan_id"])
+        edge = edges.get(chan_id)
+        ours, theirs = edge_policies(edge, our_id) if edge else (None, None)
+        fee = fees.get(chan_id)
+        local = policy_from_fee_report(fee, ours) if fee else ours
+        peer = raw.get("remote_pubkey", "")
+        channel = open_channel_from_lnd(
+            raw,
+            local_policy=local,
+            peer_policy=theirs,
+            peer_online=peer in flaps,
+            peer_flap_count=flaps.get(peer),
+        )
+        aliases[peer] = channel.peer_alias
+        channels.append(channel)
+    channels += pending_channels_from_lnd(pending_raw, aliases)
+    channels += closed_channels_from_lnd(closed_raw, aliases)
+    return channels
+
+
+def with_flows(channels: Iterable[Channel], flows: Mapping[str, Mapping[int, FlowStats]], windows: Iterable[int]) -> list[Channel]:
+    """Channels with their forwarding stats; open channels without forwards get
+    known zeros (history was read), others keep what they have."""
+    windows = tuple(windows)
+    result = []
+    for channel in channels:
+        flow = dict(flows.get(channel.chan_id, {}))
+        if channel.state in (ACTIVE, INACTIVE):
+            for days in windows:
+                flow.setdefault(days, FlowStats(days=days))
+        result.append(replace(channel, flow={d: flow[d] for d in windows if d in flow}))
+    return result
+
+
+def chanpolicy_body(channel_point: str, policy: Policy) -> dict[str, Any]:
+    """A complete LND UpdateChannelPolicy body for one channel.
+
+    LND overwrites: an omitted fee is 0 and the cltv delta is required, so every
+    field is sent back as it is, with only what the caller changed differing.
+    """
+    txid, index = channel_point.split(":")
+    return {
+        "chan_point": {"funding_txid_str": txid, "output_index": int(index)},
+        "base_fee_msat": str(policy.base_msat),
+        "fee_rate_ppm": policy.ppm,
+        "time_lock_delta": policy.cltv_delta,
+        "max_htlc_msat": str(policy.max_htlc_msat),
+        "min_htlc_msat": str(policy.min_htlc_msat),
+        "min_htlc_msat_specified": True,
+        "inbound_fee": {
+            "base_fee_msat": policy.inbound_base_msat,
+            "fee_rate_ppm": policy.inbound_ppm,
+        },
+    }

@@ -21,7 +21,7 @@ from .encoding import (
     txid_bytes_b64,
 )
 from .faults import FaultAction
-from .graph import edge_json, lightning_node, policy_json
+from .graph import edge_json, lightning_node
 from .node import Channel, Policy, SimNode, block_hash
 
 VERSION = "0.21.2-beta commit=v0.21.2-beta"

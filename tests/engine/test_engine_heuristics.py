@@ -9,7 +9,7 @@ from engine.heuristics import (
     ChannelContext, activity, centrality, competitiveness, liquidity, network_position,
     peer_quality, stability, uptime,
 )
-from engine.settings import EngineSettings, GraphSettings
+from engine.settings import EngineSettings
 from engine.snapshot import INACTIVE, ChangeRecord, GraphEdge, NetworkGraph
 
 S = EngineSettings()
