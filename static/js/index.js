@@ -1,5 +1,6 @@
-const FEEPILOT_API = '/feepilot/api/v1'
-
+// Fee Autopilot page: the root app. Header (node, mode, runs, breaker), tabs with
+// the channel table, the history and the earnings, and the dialogs. Components
+// live in static/js/components/ and register themselves on window.app.
 window.app = Vue.createApp({
   el: '#vue',
   mixins: [windowMixin],
@@ -7,61 +8,203 @@ window.app = Vue.createApp({
     return {
       status: null,
       channels: [],
+      scores: null,
+      settings: null,
+      earnings: null,
+      earningsDays: 30,
       loading: false,
-      filter: '',
-      channelStates: ['active', 'inactive', 'pending', 'closed'],
-      channelColumns: [
-        {name: 'peer_alias', label: 'Peer', field: 'peer_alias', align: 'left', sortable: true},
-        {name: 'state', label: 'State', field: 'state', align: 'left', sortable: true},
-        {name: 'capacity_sat', label: 'Capacity (sat)', field: 'capacity_sat', align: 'right', sortable: true,
-          format: v => this.formatSat(v)},
-        {name: 'balance', label: 'Local / remote (sat)', field: row => this.localShare(row), align: 'left', sortable: true},
-        {name: 'fee', label: 'Fee', field: row => (row.policy ? row.policy.ppm : -1), align: 'left', sortable: true},
-        {name: 'cltv', label: 'CLTV Δ', field: row => (row.policy ? row.policy.cltv_delta : null), align: 'right'},
-        {name: 'id', label: 'Channel id', field: 'id', align: 'left', classes: 'text-caption ellipsis', style: 'max-width: 160px'}
+      loaded: false,
+      tab: 'channels',
+      runBusy: false,
+      run: null,
+      runDialog: false,
+      settingsDialog: false,
+      modeBusy: false,
+      pinBusy: {},
+      historyKey: 0,
+      publicSummary: null,
+      publicChecked: false,
+      modeOptions: [
+        {label: 'Off', value: 'off'},
+        {label: 'Shadow', value: 'shadow'},
+        {label: 'Autopilot', value: 'autopilot'}
       ]
     }
   },
   computed: {
     isAdmin() {
       return Boolean(this.g.user && (this.g.user.admin || this.g.user.super_user))
+    },
+    isSuper() {
+      return Boolean(this.g.user && this.g.user.super_user)
+    },
+    pinned() {
+      return (this.settings && this.settings.engine.guardrails.pinned_channels) || []
+    },
+    rows() {
+      const scores = {}
+      ;((this.scores && this.scores.channels) || []).forEach(s => (scores[s.chan_id] = s))
+      return this.channels.map(c => ({
+        ...c,
+        score: scores[c.id] || null,
+        pinned: this.pinned.includes(c.id) || this.pinned.includes(c.short_id)
+      }))
+    },
+    aliases() {
+      const map = {}
+      this.channels.forEach(c => (map[c.id] = c.peer_alias || c.short_id))
+      return map
+    },
+    breaker() {
+      const b = (this.status && this.status.circuit_breaker) || {}
+      const state = b.state || 'closed'
+      return {
+        state,
+        color: {closed: 'positive', open: 'negative', half_open: 'warning'}[state] || 'grey-6',
+        text: {closed: 'Node calls healthy', open: 'Node calls paused', half_open: 'Node calls being retried'}[state] || state,
+        detail: b.last_error || (state === 'closed' ? 'The circuit breaker is closed: calls to the node go through.' : '')
+      }
+    },
+    modeHelp() {
+      return {
+        off: 'Off: nothing runs on a schedule.',
+        shadow: 'Shadow: runs on schedule and records proposals, changes nothing.',
+        autopilot: 'Autopilot: runs on schedule and applies accepted proposals.'
+      }[this.status ? this.status.mode : 'shadow']
+    },
+    distribution() {
+      const bands = (this.publicSummary && this.publicSummary.score_distribution) || {}
+      const max = Math.max(1, ...Object.values(bands))
+      return Object.entries(bands).map(([band, count]) => ({band, count, share: count / max}))
     }
   },
   methods: {
-    formatSat(value) {
-      return value == null ? '—' : Number(value).toLocaleString()
-    },
-    shortId(id) {
-      return id ? id.slice(0, 10) + '…' : ''
-    },
-    localShare(row) {
-      const total = row.local_sat + row.remote_sat
-      return total > 0 ? row.local_sat / total : 0
-    },
-    stateColor(state) {
-      return {active: 'positive', inactive: 'warning', pending: 'info', closed: 'grey'}[state] || 'grey'
-    },
+    ...FeePilot.methods,
     async refresh() {
+      if (this.loading) return
       this.loading = true
       try {
-        const {data} = await LNbits.api.request('GET', `${FEEPILOT_API}/status`)
-        this.status = data
-        if (data.node_api_available) {
-          const response = await LNbits.api.request('GET', `${FEEPILOT_API}/channels`)
-          this.channels = response.data.channels
+        const [status, settings] = await Promise.all([
+          FeePilot.request('GET', '/status'),
+          FeePilot.request('GET', '/settings')
+        ])
+        this.status = status.data
+        this.settings = settings.data
+        if (this.status.node_api_available) {
+          const [channels, scores] = await Promise.all([
+            FeePilot.request('GET', '/channels'),
+            FeePilot.request('GET', '/scores')
+          ])
+          this.channels = channels.data.channels
+          this.scores = scores.data
+          this.loadEarnings()
         } else {
           this.channels = []
+          this.scores = null
         }
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       } finally {
         this.loading = false
+        this.loaded = true
+      }
+    },
+    async loadEarnings() {
+      try {
+        const {data} = await FeePilot.request('GET', `/earnings?days=${this.earningsDays}`)
+        this.earnings = data
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      }
+    },
+    async dryRun() {
+      if (this.runBusy) return
+      this.runBusy = true
+      try {
+        const {data} = await FeePilot.request('POST', '/runs', {dry_run: true})
+        this.run = data
+        this.runDialog = true
+        this.refreshScores()
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      } finally {
+        this.runBusy = false
+      }
+    },
+    async refreshScores() {
+      try {
+        const [scores, status] = await Promise.all([FeePilot.request('GET', '/scores'), FeePilot.request('GET', '/status')])
+        this.scores = scores.data
+        this.status = status.data
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      }
+    },
+    async afterChange() {
+      this.historyKey += 1
+      try {
+        const [channels, status] = await Promise.all([FeePilot.request('GET', '/channels'), FeePilot.request('GET', '/status')])
+        this.channels = channels.data.channels
+        this.status = status.data
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      }
+    },
+    async setMode(mode) {
+      if (!this.isSuper || this.modeBusy || !this.status || mode === this.status.mode) return
+      this.modeBusy = true
+      try {
+        const {data} = await FeePilot.request('PUT', '/settings', {mode})
+        this.settings = data
+        const status = await FeePilot.request('GET', '/status')
+        this.status = status.data
+        Quasar.Notify.create({type: 'positive', message: `Mode: ${mode}`})
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      } finally {
+        this.modeBusy = false
+      }
+    },
+    async togglePin(row) {
+      if (!this.isSuper || this.pinBusy[row.id]) return
+      this.pinBusy = {...this.pinBusy, [row.id]: true}
+      try {
+        await FeePilot.request('PUT', `/channels/${encodeURIComponent(row.id)}/pin`, {pinned: !row.pinned})
+        const {data} = await FeePilot.request('GET', '/settings')
+        this.settings = data
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      } finally {
+        const busy = {...this.pinBusy}
+        delete busy[row.id]
+        this.pinBusy = busy
+      }
+    },
+    onSettingsSaved(data) {
+      this.settings = data
+      FeePilot.request('GET', '/status')
+        .then(({data}) => (this.status = data))
+        .catch(LNbits.utils.notifyApiError)
+    },
+    setEarningsDays(days) {
+      this.earningsDays = days
+      this.loadEarnings()
+    },
+    async loadPublicSummary() {
+      try {
+        const {data} = await FeePilot.request('GET', '/public/summary')
+        this.publicSummary = data
+      } catch (error) {
+        // 403: the super user has not turned the public summary on.
+        if (!error.response || error.response.status !== 403) LNbits.utils.notifyApiError(error)
+        this.publicSummary = null
+      } finally {
+        this.publicChecked = true
       }
     }
   },
   created() {
-    if (this.isAdmin) {
-      this.refresh()
-    }
+    if (this.isAdmin) this.refresh()
+    else this.loadPublicSummary()
   }
 })

@@ -1,0 +1,210 @@
+// <fp-settings-dialog v-model="open">: mode, schedule, weights (kept adding up to
+// 1), guardrails and channel lists. The server validates; each of its errors is
+// shown beside the field it names (`errors[].field`).
+const FP_GENERAL_FIELDS = [
+  {path: 'interval_minutes', label: 'Run every (minutes)', hint: 'At least 5', type: 'int'},
+  {path: 'graph_refresh_minutes', label: 'Refresh the network graph every (minutes)', type: 'int'},
+  {path: 'history_days', label: 'History used for decisions (days)', type: 'int'},
+  {path: 'retention_days', label: 'Keep runs and changes (days)', type: 'int'},
+  {path: 'notification_min_interval_minutes', label: 'Minutes between notifications', type: 'int'}
+]
+const FP_TOGGLES = [
+  {path: 'batch_rollback', label: 'Roll a batch back when one of its changes fails'},
+  {path: 'notifications', label: 'Send LNbits admin notifications'},
+  {path: 'public_summary', label: 'Show a public summary (aggregates only) to every LNbits user'},
+  {path: 'engine.guardrails.only_active', label: 'Only change active channels'}
+]
+const FP_GUARDRAIL_FIELDS = [
+  {path: 'engine.guardrails.min_ppm', label: 'Minimum fee (ppm)', type: 'int'},
+  {path: 'engine.guardrails.max_ppm', label: 'Maximum fee (ppm)', type: 'int'},
+  {path: 'engine.guardrails.min_base_msat', label: 'Minimum base fee (msat)', type: 'int'},
+  {path: 'engine.guardrails.max_base_msat', label: 'Maximum base fee (msat)', type: 'int'},
+  {path: 'engine.guardrails.max_step_pct', label: 'Largest step (share of the fee, 0–1)', type: 'float'},
+  {path: 'engine.guardrails.max_step_ppm', label: 'Largest step (ppm)', type: 'int'},
+  {path: 'engine.guardrails.step_floor_ppm', label: 'Smallest step cap (ppm)', type: 'int'},
+  {path: 'engine.guardrails.max_changes_per_run', label: 'Changes per run at most', type: 'int'}
+]
+const FP_OSCILLATION_FIELDS = [
+  {path: 'engine.anti_oscillation.cooldown_hours', label: 'Cooldown after a change (hours)', type: 'float'},
+  {path: 'engine.anti_oscillation.min_change_ppm', label: 'Smallest change (ppm)', type: 'int'},
+  {path: 'engine.anti_oscillation.min_change_pct', label: 'Smallest change (share, 0–1)', type: 'float'},
+  {path: 'engine.anti_oscillation.max_updates_per_day', label: 'Updates per channel per day', type: 'int'},
+  {path: 'engine.anti_oscillation.new_channel_grace_days', label: 'Grace period of new channels (days)', type: 'float'},
+  {path: 'engine.anti_oscillation.max_reversals', label: 'Direction reversals allowed', type: 'int'},
+  {path: 'engine.anti_oscillation.reversal_window_days', label: 'Reversal window (days)', type: 'float'}
+]
+const FP_LISTS = [
+  {path: 'engine.guardrails.pinned_channels', label: 'Pinned channels (never touched)', kind: 'channel'},
+  {path: 'engine.guardrails.allow_channels', label: 'Only these channels (empty: all)', kind: 'channel'},
+  {path: 'engine.guardrails.deny_channels', label: 'Never these channels', kind: 'channel'},
+  {path: 'engine.guardrails.allow_peers', label: 'Only channels with these peers (empty: all)', kind: 'peer'},
+  {path: 'engine.guardrails.deny_peers', label: 'Never channels with these peers', kind: 'peer'}
+]
+
+window.app.component('fp-settings-dialog', {
+  template: '#fp-settings-dialog',
+  props: {
+    modelValue: Boolean,
+    canEdit: Boolean,
+    channels: {type: Array, default: () => []}
+  },
+  emits: ['update:modelValue', 'saved'],
+  data() {
+    return {
+      form: null,
+      errors: {},
+      saving: false,
+      loading: false,
+      modes: [
+        {label: 'Off', value: 'off'},
+        {label: 'Shadow', value: 'shadow'},
+        {label: 'Autopilot', value: 'autopilot'}
+      ],
+      generalFields: FP_GENERAL_FIELDS,
+      toggles: FP_TOGGLES,
+      guardrailFields: FP_GUARDRAIL_FIELDS,
+      oscillationFields: FP_OSCILLATION_FIELDS,
+      lists: FP_LISTS
+    }
+  },
+  computed: {
+    HEURISTICS() {
+      return FeePilot.HEURISTICS
+    },
+    weightNames() {
+      return Object.keys(FeePilot.HEURISTICS)
+    },
+    weightSum() {
+      if (!this.form) return 0
+      return this.weightNames.reduce((sum, name) => sum + Number(this.form.engine.weights[name] || 0), 0)
+    },
+    channelOptions() {
+      return this.channels
+        .filter(c => c.state === 'active' || c.state === 'inactive')
+        .map(c => ({label: `${c.peer_alias || c.peer_id.slice(0, 12)} · ${c.short_id}`, value: c.id}))
+    },
+    peerOptions() {
+      const seen = {}
+      this.channels.forEach(c => (seen[c.peer_id] = c.peer_alias || c.peer_id.slice(0, 12)))
+      return Object.entries(seen).map(([value, name]) => ({label: `${name} · ${value.slice(0, 10)}…`, value}))
+    },
+    knownPaths() {
+      const paths = ['mode', 'engine.weights']
+      ;[this.generalFields, this.toggles, this.guardrailFields, this.oscillationFields, this.lists].forEach(group =>
+        group.forEach(f => paths.push(f.path))
+      )
+      this.weightNames.forEach(name => paths.push('engine.weights.' + name))
+      return paths
+    },
+    otherErrors() {
+      return Object.entries(this.errors)
+        .filter(([path]) => !this.knownPaths.includes(path))
+        .map(([path, message]) => ({path, message}))
+    }
+  },
+  watch: {
+    modelValue(open) {
+      if (open) this.load()
+    }
+  },
+  methods: {
+    ...FeePilot.methods,
+    close() {
+      this.$emit('update:modelValue', false)
+    },
+    async load() {
+      this.loading = true
+      this.errors = {}
+      try {
+        const {data} = await FeePilot.request('GET', '/settings')
+        this.form = data
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      } finally {
+        this.loading = false
+      }
+    },
+    get(path) {
+      return path.split('.').reduce((obj, key) => (obj == null ? obj : obj[key]), this.form)
+    },
+    set(path, value) {
+      const keys = path.split('.')
+      const last = keys.pop()
+      const target = keys.reduce((obj, key) => obj[key], this.form)
+      target[last] = value
+      if (this.errors[path]) {
+        const errors = {...this.errors}
+        delete errors[path]
+        this.errors = errors
+      }
+    },
+    setNumber(path, value) {
+      const number = Number(value)
+      this.set(path, value === '' || value == null || Number.isNaN(number) ? value : number)
+    },
+    optionsFor(list) {
+      return list.kind === 'peer' ? this.peerOptions : this.channelOptions
+    },
+    // Moving one weight rescales the others so that they keep adding up to 1.
+    setWeight(name, value) {
+      const weights = this.form.engine.weights
+      const target = Math.min(1, Math.max(0, Number(value) || 0))
+      const others = this.weightNames.filter(n => n !== name)
+      const rest = others.reduce((sum, n) => sum + Number(weights[n] || 0), 0)
+      const remaining = 1 - target
+      others.forEach(n => {
+        weights[n] = rest > 0 ? (Number(weights[n] || 0) * remaining) / rest : remaining / others.length
+      })
+      weights[name] = target
+      this.roundWeights(name)
+      const errors = {...this.errors}
+      Object.keys(errors).filter(p => p.startsWith('engine.weights')).forEach(p => delete errors[p])
+      this.errors = errors
+    },
+    roundWeights(keep) {
+      const weights = this.form.engine.weights
+      this.weightNames.forEach(n => (weights[n] = Math.round(weights[n] * 10000) / 10000))
+      const drift = Math.round((1 - this.weightSum) * 10000) / 10000
+      if (drift !== 0) {
+        const largest = this.weightNames.filter(n => n !== keep).sort((a, b) => weights[b] - weights[a])[0]
+        weights[largest] = Math.round((weights[largest] + drift) * 10000) / 10000
+      }
+    },
+    patch() {
+      const doc = {engine: {weights: {...this.form.engine.weights}, guardrails: {}, anti_oscillation: {}}}
+      const put = path => {
+        const keys = path.split('.')
+        const last = keys.pop()
+        const target = keys.reduce((obj, key) => (obj[key] = obj[key] || {}), doc)
+        target[last] = this.get(path)
+      }
+      put('mode')
+      ;[this.generalFields, this.toggles, this.guardrailFields, this.oscillationFields, this.lists].forEach(group =>
+        group.forEach(f => put(f.path))
+      )
+      return doc
+    },
+    async save() {
+      if (this.saving || !this.canEdit) return
+      this.saving = true
+      try {
+        const {data} = await FeePilot.request('PUT', '/settings', this.patch())
+        this.form = data
+        this.errors = {}
+        Quasar.Notify.create({type: 'positive', message: 'Settings saved'})
+        this.$emit('saved', data)
+        this.close()
+      } catch (error) {
+        const body = error.response && error.response.data
+        if (error.response && error.response.status === 422 && body && Array.isArray(body.errors)) {
+          const errors = {}
+          body.errors.forEach(e => (errors[e.field] = errors[e.field] ? `${errors[e.field]}; ${e.message}` : e.message))
+          this.errors = errors
+        }
+        LNbits.utils.notifyApiError(error)
+      } finally {
+        this.saving = false
+      }
+    }
+  }
+})
