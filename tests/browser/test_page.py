@@ -1,0 +1,281 @@
+"""The Fee Autopilot page in Debian's Chromium against real LNbits + simnode.
+
+Every test saves a screenshot under test-output/browser/ and fails on any console
+error, uncaught page error or unexpected HTTP error answer (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from .conftest import PHONE
+
+SCORE = re.compile(r"^[01]\.\d\d$")
+API = "/feepilot/api/v1"
+
+
+def open_channels(sim_state: dict) -> list[dict]:
+    return [c for c in sim_state["channels"]]
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def fee_writes(sim_state: dict, channel_point: str) -> list[dict]:
+    txid, index = channel_point.split(":")
+    found = []
+    for record in sim_state["chanpolicy_requests"]:
+        point = record["body"].get("chan_point") or {}
+        if point.get("funding_txid_str") == txid and int(point.get("output_index", 0)) == int(index):
+            found.append(record)
+    return found
+
+
+def test_every_channel_has_a_score_and_a_row_expands(open_page, page_host, page_simnode):
+    w = open_page(page_host.super_token)
+    page = w.page
+    page.wait_for_selector("[data-testid=channel-row] [data-testid=score]")
+    truth = open_channels(page_simnode.state())
+    assert truth, "simnode has no open channel"
+    for channel in truth:
+        row = page.locator(f'[data-testid=channel-row][data-chan="{channel["chan_id"]}"]')
+        assert row.count() == 1, f"no row for {channel['chan_id']} ({channel['peer_alias']})"
+        score = row.locator("[data-testid=score]").inner_text().strip()
+        assert SCORE.match(score), f"{channel['peer_alias']}: score {score!r}"
+        assert str(channel["policy"]["ppm"]) in row.inner_text()
+
+    # header: alias, node id, backend, mode switch for the super user, breaker
+    header = page.locator("[data-testid=header]")
+    state = page_simnode.state()
+    assert header.locator("[data-testid=node-alias]").inner_text() == state["alias"]
+    assert header.locator("[data-testid=node-id]").inner_text() == state["node_id"]
+    assert "LndRestWallet" in header.locator("[data-testid=backend]").inner_text()
+    assert header.locator("[data-testid=mode-switch]").is_visible()
+    assert "healthy" in header.locator("[data-testid=breaker]").inner_text()
+
+    # filter
+    alias = truth[0]["peer_alias"]
+    page.fill("[data-testid=channel-filter] input", alias)
+    wait_until(lambda: page.locator("[data-testid=channel-row]").count() == 1, what="the filter")
+    page.fill("[data-testid=channel-filter] input", "")
+    wait_until(lambda: page.locator("[data-testid=channel-row]").count() == len(truth), what="the filter to clear")
+
+    # expand: the eight heuristics with evidence, the recent changes, the charts
+    first = page.locator("[data-testid=channel-row]").first
+    first.locator("[data-testid=expand]").click()
+    detail = page.locator("[data-testid=channel-detail]")
+    detail.wait_for()
+    heuristics = detail.locator("[data-testid=heuristic]")
+    assert heuristics.count() == 8
+    for name in ("Centrality", "Liquidity", "Activity", "Competitiveness", "Uptime", "Age & stability", "Peer quality", "Network position"):
+        assert name in detail.inner_text()
+    page.wait_for_selector("[data-testid=channel-detail] canvas")
+    page.wait_for_timeout(300)
+    w.shot("channels-expanded")
+
+
+def test_dry_run_apply_two_then_roll_back_one(open_page, page_host, page_simnode):
+    w = open_page(page_host.super_token)
+    page = w.page
+    page.wait_for_selector("[data-testid=channel-row] [data-testid=score]")
+    before = {c["chan_id"]: c for c in page_simnode.state()["channels"]}
+    writes_before = len(page_simnode.state()["chanpolicy_requests"])
+
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and r.url.endswith(f"{API}/runs") else None)
+    page.locator("[data-testid=dry-run]").dblclick()  # a second click must not start a second run
+    dialog = page.locator("[data-testid=run-dialog]")
+    dialog.wait_for()
+    assert len(posts) == 1, f"the dry-run started {len(posts)} runs"
+    proposals = dialog.locator("[data-testid=proposal]")
+    assert proposals.count() >= 2
+    w.shot("dry-run-preview")
+    assert len(page_simnode.state()["chanpolicy_requests"]) == writes_before, "a dry-run wrote to the node"
+
+    chosen = []
+    for i in range(2):
+        item = proposals.nth(i)
+        chosen.append((item.get_attribute("data-decision"), item.get_attribute("data-chan")))
+        item.locator("[data-testid=proposal-check]").click()
+    page.locator("[data-testid=apply-selected]").click()
+    page.locator("[data-testid=apply-confirm]").wait_for()
+    w.shot("apply-confirm")
+    page.locator("[data-testid=apply-confirm-ok]").click()
+    outcomes = page.locator("[data-testid=outcome]")
+    wait_until(lambda: outcomes.count() == 2, what="two outcomes")
+    assert page.locator("[data-testid=outcome] [data-status=applied]").count() == 2, outcomes.all_inner_texts()
+    w.shot("apply-outcomes")
+
+    with page_host.client(page_host.super_token) as client:
+        run = client.get(f"{API}/runs", params={"limit": 1}).json()["data"][0]
+        decisions = {d["id"]: d for d in client.get(f"{API}/runs/{run['id']}").json()["decisions"]}
+    state = page_simnode.state()
+    live = {c["chan_id"]: c for c in state["channels"]}
+    for decision_id, chan_id in chosen:
+        decision = decisions[decision_id]
+        assert decision["chan_id"] == chan_id
+        new_ppm = decision["new_policy"]["ppm"]
+        assert live[chan_id]["policy"]["ppm"] == new_ppm != before[chan_id]["policy"]["ppm"]
+        writes = fee_writes(state, live[chan_id]["channel_point"])
+        assert writes and int(writes[-1]["body"]["fee_rate_ppm"]) == new_ppm, writes
+    untouched = set(before) - {chan for _, chan in chosen}
+    for chan_id in untouched:
+        assert live[chan_id]["policy"]["ppm"] == before[chan_id]["policy"]["ppm"], chan_id
+
+    # roll the first one back from the history
+    page.locator("[data-testid=run-dialog] button[aria-label=Close]").click()
+    page.locator("[data-testid=tab-history]").click()
+    first_chan = chosen[0][1]
+    change = page.locator(f'[data-testid=history-change][data-chan="{first_chan}"]').filter(
+        has=page.locator("[data-testid=rollback-change]")
+    )
+    change.wait_for()
+    assert "applied" in change.locator("[data-testid=status-chip]").inner_text()
+    change.locator("[data-testid=rollback-change]").click()
+    page.get_by_role("button", name="OK").click()
+
+    old_ppm = before[first_chan]["policy"]["ppm"]
+    wait_until(
+        lambda: {c["chan_id"]: c for c in page_simnode.state()["channels"]}[first_chan]["policy"]["ppm"] == old_ppm,
+        what="the roll back on the node",
+    )
+    state = page_simnode.state()
+    live = {c["chan_id"]: c for c in state["channels"]}
+    assert int(fee_writes(state, live[first_chan]["channel_point"])[-1]["body"]["fee_rate_ppm"]) == old_ppm
+    second_chan = chosen[1][1]
+    assert live[second_chan]["policy"]["ppm"] == decisions[chosen[1][0]]["new_policy"]["ppm"]
+    page.locator(f'[data-testid=history-change][data-chan="{first_chan}"]', has_text="rolled back").wait_for()
+    w.shot("history-rolled-back")
+
+
+def test_settings_show_the_server_error_beside_the_field(open_page, page_host):
+    w = open_page(page_host.super_token)
+    w.expect_http_error(422, f"{API}/settings")
+    page = w.page
+    page.locator("[data-testid=open-settings]").click()
+    dialog = page.locator("[data-testid=settings-dialog]")
+    field = dialog.locator('[data-field="interval_minutes"]')
+    field.wait_for()
+    field.locator("input").fill("2")
+    dialog.locator("[data-testid=save-settings]").click()
+    wait_until(lambda: "at least 5" in field.inner_text(), what="the field error")
+    assert "q-field--error" in (field.locator(".q-field").get_attribute("class") or "")
+    w.shot("settings-field-error")
+    with page_host.client(page_host.super_token) as client:
+        assert client.get(f"{API}/settings").json()["interval_minutes"] != 2
+
+    # weights stay normalised when one moves
+    total = page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-field^="engine.weights."] .fp-weight-value'))
+                  .reduce((sum, el) => sum + parseFloat(el.textContent), 0)"""
+    )
+    assert abs(total - 100) < 0.5, total
+    slider = dialog.locator('[data-field="engine.weights.liquidity"] .q-slider')
+    box = slider.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    total = page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-field^="engine.weights."] .fp-weight-value'))
+                  .reduce((sum, el) => sum + parseFloat(el.textContent), 0)"""
+    )
+    assert abs(total - 100) < 0.5, total
+
+
+def test_admin_sees_the_mode_read_only(open_page, page_host):
+    w = open_page(page_host.admin_token)
+    page = w.page
+    page.wait_for_selector("[data-testid=channel-row] [data-testid=score]")
+    assert page.locator("[data-testid=mode-readonly]").is_visible()
+    assert page.locator("[data-testid=mode-switch]").count() == 0
+    assert page.locator("[data-testid=pin] .q-toggle").count() == 0 or page.locator("[data-testid=pin].disabled").count() > 0
+    w.shot("admin-read-only")
+
+
+def test_non_admin_sees_admins_only(open_page, page_host, page_simnode):
+    w = open_page(page_host.user_token)
+    w.expect_http_error(403, f"{API}/public/summary")
+    page = w.page
+    banner = page.locator("[data-testid=admins-only]")
+    banner.wait_for()
+    assert "admins only" in banner.inner_text()
+    assert page.locator("[data-testid=channel-table]").count() == 0
+    w.shot("non-admin-admins-only")
+
+
+def test_non_admin_sees_only_aggregates_with_the_public_summary(open_page, page_host, page_simnode):
+    with page_host.client(page_host.super_token) as client:
+        client.put(f"{API}/settings", json={"public_summary": True}).raise_for_status()
+    try:
+        w = open_page(page_host.user_token)
+        page = w.page
+        summary = page.locator("[data-testid=public-summary]")
+        summary.wait_for()
+        state = page_simnode.state()
+        text = summary.inner_text()
+        assert state["alias"] in text
+        assert str(len(state["channels"])) in text
+        assert "0.8-1.0" in text
+        html = page.content()
+        for channel in state["channels"]:
+            local, remote = channel["local_msat"] // 1000, channel["remote_msat"] // 1000
+            secrets = [channel["peer"], channel["chan_id"], channel["channel_point"].split(":")[0]]
+            for sat in (local, remote, channel["capacity_sat"]):
+                secrets += [str(sat), f"{sat:,}"]
+            if len(channel["peer_alias"]) >= 4:
+                secrets.append(channel["peer_alias"])
+            leaked = [s for s in secrets if s in html]
+            assert not leaked, f"the public summary shows {leaked} of {channel['peer_alias']}"
+        w.shot("non-admin-public-summary")
+    finally:
+        with page_host.client(page_host.super_token) as client:
+            client.put(f"{API}/settings", json={"public_summary": False}).raise_for_status()
+
+
+def test_dark_and_light_themes(open_page, page_host):
+    for dark in (True, False):
+        w = open_page(page_host.super_token, dark=dark)
+        page = w.page
+        page.wait_for_selector("[data-testid=channel-row] [data-testid=score]")
+        body = page.locator("body").get_attribute("class") or ""
+        assert ("body--dark" if dark else "body--light") in body, body
+        colours = page.evaluate(
+            """() => {
+              const cell = document.querySelector('[data-testid=channel-row] td:nth-child(2)')
+              const card = cell.closest('.q-card')
+              return [getComputedStyle(cell).color, getComputedStyle(card).backgroundColor]
+            }"""
+        )
+        assert colours[0] != colours[1], colours
+        w.shot("theme-dark" if dark else "theme-light")
+
+
+def test_phone_width_has_no_horizontal_page_scroll(open_page, page_host):
+    w = open_page(page_host.super_token, viewport=PHONE)
+    page = w.page
+    page.wait_for_selector("[data-testid=channel-row] [data-testid=score]")
+
+    def page_width() -> int:
+        return page.evaluate("document.documentElement.scrollWidth")
+
+    assert page_width() <= PHONE["width"]
+    w.shot("phone-channels")
+    page.locator("[data-testid=channel-row]").first.locator("[data-testid=expand]").click()
+    page.locator("[data-testid=channel-detail]").wait_for()
+    page.wait_for_timeout(300)
+    assert page_width() <= PHONE["width"]
+    w.shot("phone-expanded")
+    page.locator("[data-testid=tab-history]").click()
+    page.locator("[data-testid=history]").wait_for()
+    assert page_width() <= PHONE["width"]
+    page.locator("[data-testid=dry-run]").click()
+    page.locator("[data-testid=run-dialog]").wait_for()
+    page.wait_for_timeout(300)
+    assert page_width() <= PHONE["width"]
+    w.shot("phone-dry-run")
