@@ -76,6 +76,9 @@ window.app.component('fp-history', {
     canRollbackRun(run) {
       return this.canEdit && ['applied', 'partially_applied'].includes(run.status)
     },
+    runKind(kind) {
+      return {dry_run: 'Dry-run', manual: 'Manual run', shadow: 'Shadow run', autopilot: 'Autopilot run'}[kind] || this.label(kind)
+    },
     sourceLabel(change) {
       if (change.rollback_of) return 'roll back'
       return change.source
