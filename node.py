@@ -23,6 +23,7 @@ from .engine.ingest_lnd import (
     graph_from_describegraph,
     with_flows,
 )
+from .engine.jsonstream import loads_object_incrementally
 from .engine.snapshot import (
     ACTIVE,
     CLOSED,
@@ -38,6 +39,7 @@ from .engine.snapshot import (
 NODE_TIMEOUT_S = 20.0
 GRAPH_TIMEOUT_S = 120.0
 SWITCH_PAGE_SIZE = 5000
+LARGE_BODY_BYTES = 1_000_000
 
 DATA_SOURCES = ("channels", "policies", "forwards", "graph")
 
@@ -148,8 +150,12 @@ class LndClient:
                 status=response.status_code,
             )
         try:
+            if len(response.content) > LARGE_BODY_BYTES:
+                # The graph is tens of MB: one json.loads would hold the GIL (and
+                # so the host's event loop) for most of a second.
+                return await asyncio.to_thread(loads_object_incrementally, response.content.decode())
             return response.json()
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:
             raise NodeCallError(f"{method} {path}: the node answered with invalid JSON", transient=True) from exc
 
     async def get(self, path: str, **kwargs: Any) -> dict[str, Any]:

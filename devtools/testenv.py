@@ -1,0 +1,132 @@
+"""Test environments: a real simnode and real LNbits 1.6.2 processes with the extension.
+
+Used by tests/conftest.py fixtures and by tests that need a host of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .host import LnbitsHost
+
+PASSWORD_LENGTH = 18
+@dataclass
+class HostSession:
+    host: LnbitsHost
+    super_token: str
+    admin_token: str
+    user_token: str
+    admin_id: str
+    user_id: str
+    super_password: str
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return self.host.client(token)
+
+    @property
+    def url(self) -> str:
+        return self.host.url
+
+
+def output_dir() -> Path:
+    path = Path(os.environ.get("FEEPILOT_TEST_OUTPUT", Path(__file__).resolve().parent.parent / "test-output"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def start_host_session(workdir: Path, **host_kwargs) -> HostSession:
+    host = LnbitsHost(workdir, **host_kwargs)
+    host.start()
+    password = secrets.token_urlsafe(PASSWORD_LENGTH)
+    super_token = host.first_install("admin", password)
+    host.enable_extension(super_token)
+    admin = host.create_user("operator", secrets.token_urlsafe(PASSWORD_LENGTH), admin=True)
+    user = host.create_user("alice", secrets.token_urlsafe(PASSWORD_LENGTH))
+    for token in (admin["token"], user["token"]):
+        host.enable_extension(token)
+    host.wait_extension_loaded(super_token)
+    return HostSession(
+        host=host,
+        super_token=super_token,
+        admin_token=admin["token"],
+        user_token=user["token"],
+        admin_id=admin["id"],
+        user_id=user["id"],
+        super_password=password,
+    )
+
+
+def quiet_schedule(session: HostSession) -> None:
+    """Mode off, and wait out a cycle that may have started with LNbits, so tests
+    see only the node calls and runs they cause themselves. A dry run waits for
+    the run lock, and warms the graph cache for the tests after it."""
+    with session.client(session.super_token) as client:
+        client.put("/feepilot/api/v1/settings", json={"mode": "off"}).raise_for_status()
+        client.post("/feepilot/api/v1/runs", json={"dry_run": True}, timeout=300).raise_for_status()
+
+
+class NodeEnv:
+    """A simnode and an LNbits of their own, on one simulated clock.
+
+    The extension reads its clock from FEEPILOT_CLOCK_FILE (see clock.py); each
+    `advance` moves simnode and that clock together, so cooldowns and windows
+    see simulated time.
+    """
+
+    def __init__(self, simnode, session: HostSession, clock_file: Path):
+        self.simnode = simnode
+        self.session = session
+        self.clock_file = clock_file
+
+    def sync_clock(self) -> None:
+        import time
+
+        self.clock_file.write_text(str(self.simnode.state()["now"] - time.time()))
+
+    def advance(self, hours: float) -> None:
+        self.simnode.advance(hours=hours)
+        self.sync_clock()
+
+    def state(self) -> dict:
+        return self.simnode.state()
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return self.session.client(token if token is not None else self.session.super_token)
+
+    def api(self, method: str, path: str, **kwargs) -> httpx.Response:
+        with self.client() as client:
+            return client.request(method, f"/feepilot/api/v1{path}", timeout=300, **kwargs)
+
+    def dry_run(self) -> dict:
+        response = self.api("POST", "/runs", json={"dry_run": True})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def channel_truth(self) -> dict[str, dict]:
+        return {c["chan_id"]: c for c in self.state()["channels"]}
+
+
+def start_node_env(workdir: Path, seed: int = 7, simnode_args: tuple = ()) -> NodeEnv:
+    from simnode.testing import start_simnode
+
+    node = start_simnode(seed=seed, speed=0, extra_args=simnode_args)
+    clock_file = workdir / "clock-offset"
+    env = NodeEnv(node, None, clock_file)  # type: ignore[arg-type]
+    env.sync_clock()
+    session = start_host_session(
+        workdir,
+        backend="LndRestWallet",
+        lnd_endpoint=node.url,
+        macaroon=node.macaroon,
+        extra_env={"FEEPILOT_CLOCK_FILE": str(clock_file)},
+    )
+    env.session = session
+    quiet_schedule(session)
+    return env
+
+
