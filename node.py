@@ -35,6 +35,7 @@ from .engine.snapshot import (
     NodeSnapshot,
     Policy,
 )
+from .heavy import build_off_loop
 
 NODE_TIMEOUT_S = 20.0
 GRAPH_TIMEOUT_S = 120.0
@@ -153,7 +154,7 @@ class LndClient:
             if len(response.content) > LARGE_BODY_BYTES:
                 # The graph is tens of MB: one json.loads would hold the GIL (and
                 # so the host's event loop) for most of a second.
-                return await asyncio.to_thread(loads_object_incrementally, response.content.decode())
+                return await build_off_loop(loads_object_incrementally, response.content.decode())
             return response.json()
         except ValueError as exc:
             raise NodeCallError(f"{method} {path}: the node answered with invalid JSON", transient=True) from exc
@@ -325,7 +326,7 @@ class NodeGateway:
             raise NodeCallError(f"{self.backend}: reading the network graph is not supported", transient=False)
         raw = await self.lnd.get("/v1/graph", timeout=max(GRAPH_TIMEOUT_S, self.lnd.timeout_s))
         # Tens of MB of JSON turn into objects off the event loop.
-        return await asyncio.to_thread(graph_from_describegraph, raw, int(time.time()))
+        return await build_off_loop(graph_from_describegraph, raw, int(time.time()))
 
     async def forwards(self, now: int, days: int) -> list[dict[str, Any]]:
         if not self.lnd:

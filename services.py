@@ -26,10 +26,18 @@ from .engine.ingest_lnd import daily_earnings
 from .engine.settings import EngineSettings
 from .engine.snapshot import ChangeRecord, NetworkGraph, NodeSnapshot
 from .executor import CannotApply, ChangeConflict, Executor, breaker, retry_policy
+from .heavy import build_off_loop, keep_long_lived
 from .models import ChannelOut, ChannelsOut, StatusOut, policy_dict, policy_from_dict
+from .node import (
+    NodeCallError,
+    NodeGateway,
+    NodeUnavailable,
+    backend_name,
+    policy_differences,
+    same_policy,
+)
 from .notify import notify, recent
 from .resilience import CircuitOpen, ResilientCaller
-from .node import NodeCallError, NodeGateway, NodeUnavailable, backend_name, policy_differences, same_policy
 
 DATA_SOURCES = ("channels", "policies", "forwards", "graph")
 
@@ -185,6 +193,7 @@ class GraphCache:
         try:
             self.graph = await gateway.graph()
             self.fetched_at = now()
+            keep_long_lived()
         except NodeCallError as exc:
             logger.warning(f"feepilot: graph unavailable: {exc}")
             if self.graph is None:
@@ -199,7 +208,8 @@ class GraphCache:
         key = metrics_key(graph, node_id, settings.graph)
         if self.metrics is None or self.metrics_key != key:
             # The expensive part (seconds on a mainnet-sized graph): off the event loop.
-            self.metrics = await asyncio.to_thread(compute_graph_metrics, graph, node_id, settings.graph)
+            self.metrics = await build_off_loop(compute_graph_metrics, graph, node_id, settings.graph)
+            keep_long_lived()
             self.metrics_key = key
         return self.metrics
 
