@@ -25,6 +25,7 @@ run: deps
 	$(PY) -m devtools.run --port $(PORT) --simnode-port $(SIMNODE_PORT) --seed $(SEED)
 
 test: deps
+	$(PY) -m devtools.browser_setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: deps

@@ -311,8 +311,9 @@ class ChannelHistoryOut(BaseModel):
 
 
 class PublicSummaryOut(BaseModel):
+    enabled: bool = Field(..., description="false: the super user has not turned the public summary on (nothing else is given)")
     alias: Optional[str] = None
-    channel_count: int
-    score_distribution: dict[str, int]
-    mode: str
+    channel_count: Optional[int] = None
+    score_distribution: Optional[dict[str, int]] = None
+    mode: Optional[str] = None
     last_run: Optional[dict] = None

@@ -193,10 +193,10 @@ window.app = Vue.createApp({
     async loadPublicSummary() {
       try {
         const {data} = await FeePilot.request('GET', '/public/summary')
-        this.publicSummary = data
+        // enabled false: the super user has not turned the public summary on.
+        this.publicSummary = data.enabled ? data : null
       } catch (error) {
-        // 403: the super user has not turned the public summary on.
-        if (!error.response || error.response.status !== 403) LNbits.utils.notifyApiError(error)
+        LNbits.utils.notifyApiError(error)
         this.publicSummary = null
       } finally {
         this.publicChecked = true
