@@ -1,0 +1,637 @@
+"""Strategy evaluation: Fee Autopilot against the fee tools people use today, on simnode.
+
+    .venv/bin/python bench/strategies.py            # the report: 2024 seeds 6-15 + 2026 seeds 1-10, 30 days
+    .venv/bin/python bench/strategies.py --quick    # harness check: 2024 seed 1, 7 days, no chart
+    .venv/bin/python bench/strategies.py --tuning   # 2024 seeds 1-5 (the only seeds used for tuning)
+
+For every (graph, seed) each strategy gets its own SimNode built from the same seed (same node,
+peers, balances, policies and traffic RNG) and runs for `--days` simulated days, called at its
+natural cadence. Strategies see the node only through LND REST answers (simnode's `handle`,
+in-process) and write only complete `/v1/chanpolicy` bodies. LNDg additionally reads the
+`link_fail_event`s LND's HTLC event stream would have delivered (LNDg records failed HTLCs that
+way). The harness reads simnode's ground truth only to measure.
+
+Fee Autopilot is the extension's own cycle: the snapshot is assembled by the same ingest functions
+as `node.py` (six channel calls, `/v1/switch` pages over 30 days, the describegraph), graph metrics
+are computed once per seed (the graph does not change in a run apart from our own policies, which
+the metrics exclude), `evaluate()` runs at default `EngineSettings()` every 60 minutes with the
+applied changes of the last 30 days as history, and each accepted proposal is applied as
+`live.with_fees(base, ppm)` on the policy read back from `/v1/graph/edge/<chan_id>`.
+
+Writes `bench/results/strategies.md`, `bench/results/strategies.json` and
+`bench/results/strategies_revenue.png` (or `--out DIR`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from engine.baselines import charge_lnd, clboss, lndg, lndmanage  # noqa: E402
+from engine.baselines.common import FeeSetting, competitor_medians  # noqa: E402
+from engine.evaluate import evaluate  # noqa: E402
+from engine.graph_metrics import compute_graph_metrics  # noqa: E402
+from engine.ingest_lnd import (  # noqa: E402
+    aggregate_forwards,
+    channels_from_lnd,
+    chanpolicy_body,
+    edge_policies,
+    graph_from_describegraph,
+    with_flows,
+)
+from engine.settings import EngineSettings  # noqa: E402
+from engine.snapshot import FLOW_WINDOWS_DAYS, ChangeRecord, NetworkGraph, NodeSnapshot  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+STRATEGIES = ("fee_autopilot", "static", "charge_lnd", "lndg", "clboss", "lndmanage")
+LABELS = {
+    "fee_autopilot": "Fee Autopilot",
+    "static": "static fees",
+    "charge_lnd": "charge-lnd proportional",
+    "lndg": "LNDg auto-fees",
+    "clboss": "CLBOSS/feeadjuster balance",
+    "lndmanage": "lndmanage update-fees",
+}
+CADENCE_HOURS = {
+    "fee_autopilot": 1,  # the extension's default schedule (interval 60 min)
+    "static": 10**9,
+    "charge_lnd": charge_lnd.CADENCE_HOURS,
+    "lndg": lndg.CADENCE_HOURS,
+    "clboss": clboss.CADENCE_HOURS,
+    "lndmanage": lndmanage.CADENCE_HOURS,
+}
+REPORT_SETS = (("2024", tuple(range(6, 16))), ("2026", tuple(range(1, 11))))
+TUNING_SETS = (("2024", tuple(range(1, 6))),)
+SWITCH_PAGE_SIZE = 5000  # as node.py
+HISTORY_DAYS = 30  # the extension's history_days default
+
+
+# --- the node, as a client sees it ---------------------------------------------------------
+
+
+class Lnd:
+    """LND REST over simnode's in-process dispatcher; raises on an error answer."""
+
+    def __init__(self, sim: Any):
+        from simnode import handle
+
+        self.sim = sim
+        self._handle = handle
+
+    def get(self, path: str, query: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+        q = {k: [v] for k, v in (query or {}).items()}
+        return self._ok(self._handle(self.sim, "GET", path, q), path)
+
+    def post(self, path: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        return self._ok(self._handle(self.sim, "POST", path, body=body), path)
+
+    @staticmethod
+    def _ok(response: Any, path: str) -> Dict[str, Any]:
+        data = response.json()
+        if response.status >= 400:
+            raise RuntimeError(f"{path}: HTTP {response.status} {data}")
+        return data
+
+    # what LNDg's HTLC stream listener would have stored since `since`
+    def link_failures(self, since: int) -> List[Tuple[int, str, int]]:
+        from simnode.lnd_api import htlc_event_json
+
+        out = []
+        for failure in reversed(self.sim.failed):
+            if failure.ts_ns < since * 10**9:
+                break
+            if failure.reason != "INSUFFICIENT_BALANCE":
+                continue
+            event = htlc_event_json("link_fail", failure)
+            out.append((int(event["timestamp_ns"]) // 10**9, event["outgoing_channel_id"],
+                        int(event["link_fail_event"]["info"]["outgoing_amt_msat"]) // 1000))
+        return out
+
+
+def read_channels(lnd: Lnd, our_id: str) -> list:
+    return channels_from_lnd(
+        our_id,
+        lnd.get("/v1/channels", {"peer_alias_lookup": "true"}),
+        lnd.get("/v1/channels/pending"),
+        lnd.get("/v1/channels/closed"),
+        lnd.get("/v1/fees"),
+        lnd.get(f"/v1/graph/node/{our_id}", {"include_channels": "true"}),
+        lnd.get("/v1/peers"),
+    )
+
+
+def read_forwards(lnd: Lnd, now: int, days: int) -> list:
+    events: list = []
+    offset = 0
+    while True:
+        page = lnd.post("/v1/switch", {"start_time": str(now - days * 86400), "end_time": str(now),
+                                       "index_offset": offset, "num_max_events": SWITCH_PAGE_SIZE})
+        batch = page.get("forwarding_events", []) or []
+        events += batch
+        if len(batch) < SWITCH_PAGE_SIZE:
+            return events
+        offset = int(page.get("last_offset_index", offset + len(batch)))
+
+
+def take_snapshot(lnd: Lnd, graph: Optional[NetworkGraph]) -> NodeSnapshot:
+    """What `node.NodeGateway.snapshot` builds for LND, from the same answers."""
+    info = lnd.get("/v1/getinfo")
+    our_id = info["identity_pubkey"]
+    now = int(lnd.sim.now)
+    channels = read_channels(lnd, our_id)
+    flows = aggregate_forwards(read_forwards(lnd, now, max(FLOW_WINDOWS_DAYS)), now, FLOW_WINDOWS_DAYS)
+    channels = with_flows(channels, flows, FLOW_WINDOWS_DAYS)
+    return NodeSnapshot(
+        node_id=our_id, alias=info.get("alias", ""), taken_at=now, block_height=info.get("block_height"),
+        channels=tuple(channels), graph=graph, backend="LndRestWallet",
+        sources={"channels": True, "policies": True, "forwards": True, "graph": graph is not None},
+    )
+
+
+def write_fees(lnd: Lnd, our_id: str, chan_id: str, channel_point: str, base_msat: int, ppm: int,
+               cltv_delta: Optional[int] = None) -> Tuple[Any, Any]:
+    """Read the live policy, send it back complete with only the given fields changed."""
+    live, _ = edge_policies(lnd.get(f"/v1/graph/edge/{chan_id}"), our_id)
+    new = live.with_fees(base_msat, ppm)
+    if cltv_delta is not None:
+        from dataclasses import replace
+
+        new = replace(new, cltv_delta=cltv_delta)
+    result = lnd.post("/v1/chanpolicy", chanpolicy_body(channel_point, new))
+    if result.get("failed_updates"):
+        raise RuntimeError(f"chanpolicy {chan_id}: {result['failed_updates']}")
+    return live, new
+
+
+# --- strategies -----------------------------------------------------------------------------
+
+
+class Strategy:
+    name = ""
+
+    def __init__(self, lnd: Lnd, ctx: "SeedContext"):
+        self.lnd = lnd
+        self.ctx = ctx
+        self.our_id = ctx.node_id
+
+    def tick(self, now: int) -> None:  # called at the strategy's cadence
+        raise NotImplementedError
+
+    def apply(self, settings: Sequence[FeeSetting], channels: Sequence[Any]) -> None:
+        points = {c.chan_id: c.channel_point for c in channels}
+        for s in settings:
+            self.write(s.chan_id, points[s.chan_id], s.base_msat, s.ppm, s.cltv_delta)
+
+    def write(self, chan_id: str, point: str, base: int, ppm: int, cltv: Optional[int] = None) -> Tuple[Any, Any]:
+        return write_fees(self.lnd, self.our_id, chan_id, point, base, ppm, cltv)
+
+
+class StaticFees(Strategy):
+    name = "static"
+
+    def tick(self, now: int) -> None:
+        pass
+
+
+class ChargeLnd(Strategy):
+    name = "charge_lnd"
+
+    def tick(self, now: int) -> None:
+        channels = read_channels(self.lnd, self.our_id)
+        self.apply(charge_lnd.propose(channels), channels)
+
+
+class Lndg(Strategy):
+    name = "lndg"
+
+    def __init__(self, lnd: Lnd, ctx: "SeedContext"):
+        super().__init__(lnd, ctx)
+        self.fees_updated: Dict[str, int] = {}
+
+    def tick(self, now: int) -> None:
+        snap = take_snapshot(self.lnd, None)
+        for c in snap.channels:
+            if c.chan_id not in self.fees_updated and c.local_policy is not None:
+                self.fees_updated[c.chan_id] = c.local_policy.last_update or 0
+        failures = self.lnd.link_failures(now - lndg.UPDATE_HOURS * 3600)
+        settings = lndg.propose(snap.channels, self.fees_updated, failures, now)
+        self.apply(settings, snap.channels)
+        for s in settings:
+            self.fees_updated[s.chan_id] = now
+
+
+class Clboss(Strategy):
+    name = "clboss"
+
+    def tick(self, now: int) -> None:
+        channels = read_channels(self.lnd, self.our_id)
+        self.apply(clboss.propose(channels, self.ctx.medians), channels)
+
+
+class Lndmanage(Strategy):
+    name = "lndmanage"
+
+    def tick(self, now: int) -> None:
+        snap = take_snapshot(self.lnd, None)
+        self.apply(lndmanage.propose(snap.channels), snap.channels)
+
+
+class FeeAutopilot(Strategy):
+    name = "fee_autopilot"
+
+    def __init__(self, lnd: Lnd, ctx: "SeedContext"):
+        super().__init__(lnd, ctx)
+        self.settings = EngineSettings()
+        self.history: List[ChangeRecord] = []
+
+    def tick(self, now: int) -> None:
+        snap = take_snapshot(self.lnd, self.ctx.graph)
+        history = [r for r in self.history if r.at >= now - HISTORY_DAYS * 86400]
+        evaluation = evaluate(snap, self.settings, history, self.ctx.metrics, now)
+        points = {c.chan_id: c.channel_point for c in snap.channels}
+        for a in evaluation.accepted:
+            new = a.new_policy
+            live, written = self.write(a.chan_id, points[a.chan_id], new.base_msat, new.ppm)
+            self.history.append(ChangeRecord(chan_id=a.chan_id, at=now, old_ppm=live.ppm, new_ppm=written.ppm,
+                                             old_base_msat=live.base_msat, new_base_msat=written.base_msat))
+
+
+CLASSES = {cls.name: cls for cls in (FeeAutopilot, StaticFees, ChargeLnd, Lndg, Clboss, Lndmanage)}
+
+
+# --- one seed -------------------------------------------------------------------------------
+
+
+@dataclass
+class SeedContext:
+    graph_name: str
+    seed: int
+    node_id: str
+    graph: NetworkGraph
+    metrics: Any
+    medians: Dict[str, Tuple[float, float, int]]
+
+
+_GRAPHS: Dict[str, Any] = {}
+
+
+def sim_graph(name: str) -> Any:
+    from simnode import load_graph, resolve_graph_path
+
+    if name not in _GRAPHS:
+        _GRAPHS[name] = load_graph(resolve_graph_path(name))
+    return _GRAPHS[name]
+
+
+def new_sim(graph_name: str, seed: int) -> Any:
+    from simnode import SimNode, TrafficParams
+
+    return SimNode(sim_graph(graph_name), seed=seed, params=TrafficParams(history_days=14))
+
+
+def seed_context(graph_name: str, seed: int, with_metrics: bool) -> SeedContext:
+    sim = new_sim(graph_name, seed)
+    lnd = Lnd(sim)
+    our_id = lnd.get("/v1/getinfo")["identity_pubkey"]
+    raw = lnd.get("/v1/graph")
+    graph = graph_from_describegraph(raw, int(sim.now))
+    del raw
+    metrics = compute_graph_metrics(graph, our_id, EngineSettings().graph) if with_metrics else None
+    peers = [c["remote_pubkey"] for c in lnd.get("/v1/channels")["channels"]]
+    medians = competitor_medians(graph, our_id, peers)
+    return SeedContext(graph_name, seed, our_id, graph, metrics, medians)
+
+
+def measure(sim: Any) -> Dict[str, int]:
+    """Ground truth now (cumulative counters; shares of active channels)."""
+    low = high = 0
+    for c in sim.channels:
+        if not c.active:
+            continue
+        total = c.local_msat + c.remote_msat
+        share = c.local_msat / total if total else 0.0
+        low += share < 0.10
+        high += share > 0.90
+    return {
+        "revenue_msat": sum(c.revenue_msat for c in sim.channels),
+        "volume_msat": sum(c.fwd_out_msat for c in sim.channels),
+        "forwards": sum(c.fwd_out for c in sim.channels),
+        "failed_out": sum(c.failed_out for c in sim.channels),
+        "low": low,
+        "high": high,
+    }
+
+
+def update_stats(sim: Any, start: int, end: int) -> Dict[str, float]:
+    active = [c for c in sim.channels if c.active]
+    days = (end - start) / 86400
+    total = 0
+    max24 = 0
+    for c in sim.channels:
+        times = sorted(t for t in c.update_times if t >= start)
+        total += len(times)
+        j = 0
+        for i, t in enumerate(times):
+            while times[j] <= t - 86400:
+                j += 1
+            max24 = max(max24, i - j + 1)
+    reversals = 0
+    last: Dict[str, int] = {}
+    for entry in sim.policy_log:
+        if entry["time"] < start:
+            continue
+        d = (entry["new"]["ppm"] > entry["old"]["ppm"]) - (entry["new"]["ppm"] < entry["old"]["ppm"])
+        if d == 0:
+            continue
+        prev = last.get(entry["chan_id"])
+        if prev is not None and prev != d:
+            reversals += 1
+        last[entry["chan_id"]] = d
+    return {
+        "updates": total,
+        "updates_per_channel_day": total / max(1, len(active)) / days if days > 0 else 0.0,
+        "max_updates_24h": max24,
+        "reversals": reversals,
+    }
+
+
+def run_strategy(name: str, ctx: SeedContext, days: float) -> Dict[str, Any]:
+    sim = new_sim(ctx.graph_name, ctx.seed)
+    lnd = Lnd(sim)
+    strategy = CLASSES[name](lnd, ctx)
+    start = int(sim.now)
+    base = measure(sim)
+    cadence = CADENCE_HOURS[name]
+    hours = int(round(days * 24))
+    low_hours = high_hours = 0
+    revenue_curve = [0.0]
+    t0 = time.time()
+    for hour in range(hours):
+        if hour % cadence == 0:
+            strategy.tick(int(sim.now))
+        sim.advance(hours=1)
+        m = measure(sim)
+        low_hours += m["low"]
+        high_hours += m["high"]
+        revenue_curve.append((m["revenue_msat"] - base["revenue_msat"]) / 1000)
+    end = int(sim.now)
+    m = measure(sim)
+    result = {
+        "strategy": name, "graph": ctx.graph_name, "seed": ctx.seed, "days": days,
+        "fees_sat": (m["revenue_msat"] - base["revenue_msat"]) / 1000,
+        "volume_sat": (m["volume_msat"] - base["volume_msat"]) / 1000,
+        "forwards": m["forwards"] - base["forwards"],
+        "failed_out": m["failed_out"] - base["failed_out"],
+        "hours_below_10": low_hours,
+        "hours_above_90": high_hours,
+        "revenue_curve": revenue_curve,
+        "seconds": round(time.time() - t0, 2),
+    }
+    result.update(update_stats(sim, start, end))
+    return result
+
+
+def run_seed(job: Tuple[str, int, float, Tuple[str, ...]]) -> List[Dict[str, Any]]:
+    graph_name, seed, days, names = job
+    t0 = time.time()
+    ctx = seed_context(graph_name, seed, with_metrics="fee_autopilot" in names)
+    setup = time.time() - t0
+    results = [run_strategy(name, ctx, days) for name in names]
+    print(f"  {graph_name} seed {seed}: setup {setup:.0f} s, "
+          + ", ".join(f"{r['strategy']} {r['fees_sat']:.0f} sat ({r['seconds']:.0f} s)" for r in results),
+          flush=True)
+    return results
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def spread(values: Sequence[float]) -> Tuple[float, float, float]:
+    return statistics.fmean(values), min(values), max(values)
+
+
+def fmt(x: float, digits: int = 0) -> str:
+    if digits == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}f}"
+
+
+METRICS = (
+    ("fees_sat", "fees earned (sat)", 0),
+    ("volume_sat", "forwarded volume (sat)", 0),
+    ("failed_out", "liquidity-failed forwards", 0),
+    ("hours_below_10", "channel-hours < 10 % local", 0),
+    ("hours_above_90", "channel-hours > 90 % local", 0),
+    ("updates_per_channel_day", "updates / channel / day", 2),
+    ("max_updates_24h", "max updates, one channel, 24 h", 0),
+    ("reversals", "direction reversals", 0),
+)
+
+
+def by_strategy(results: Sequence[Dict[str, Any]], graph: Optional[str] = None) -> Dict[str, List[Dict[str, Any]]]:
+    out: Dict[str, List[Dict[str, Any]]] = {}
+    for r in results:
+        if graph is None or r["graph"] == graph:
+            out.setdefault(r["strategy"], []).append(r)
+    for rows in out.values():
+        rows.sort(key=lambda r: (r["graph"], r["seed"]))
+    return out
+
+
+def table(results: Sequence[Dict[str, Any]], names: Sequence[str], title: str) -> List[str]:
+    groups = by_strategy(results)
+    lines = [f"### {title}", "", "mean [min – max] over seeds", ""]
+    header = "| strategy | " + " | ".join(label for _, label, _ in METRICS) + " |"
+    lines += [header, "|" + "---|" * (len(METRICS) + 1)]
+    for name in names:
+        rows = groups.get(name)
+        if not rows:
+            continue
+        cells = []
+        for key, _, digits in METRICS:
+            mean, lo, hi = spread([r[key] for r in rows])
+            cells.append(f"{fmt(mean, digits)} [{fmt(lo, digits)} – {fmt(hi, digits)}]")
+        lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if "fee_autopilot" in groups:
+        fa = {(r["graph"], r["seed"]): r for r in groups["fee_autopilot"]}
+        lines += ["Fee Autopilot ÷ baseline, per seed (fees earned): mean [min – max], seeds where it earns more", "",
+                  "| baseline | ratio of fees | FA earns more | ratio of liquidity-failed forwards |", "|---|---|---|---|"]
+        for name in names:
+            if name == "fee_autopilot" or name not in groups:
+                continue
+            ratios, failed_ratios, wins = [], [], 0
+            for r in groups[name]:
+                mine = fa.get((r["graph"], r["seed"]))
+                if mine is None:
+                    continue
+                ratios.append(mine["fees_sat"] / r["fees_sat"] if r["fees_sat"] > 0 else math.inf)
+                failed_ratios.append(mine["failed_out"] / r["failed_out"] if r["failed_out"] > 0 else math.inf)
+                wins += mine["fees_sat"] > r["fees_sat"]
+            finite = [x for x in ratios if math.isfinite(x)] or [0.0]
+            ffinite = [x for x in failed_ratios if math.isfinite(x)] or [0.0]
+            lines.append(f"| {LABELS[name]} | {statistics.fmean(finite):.2f} [{min(finite):.2f} – {max(finite):.2f}] | "
+                         f"{wins}/{len(ratios)} | {statistics.fmean(ffinite):.2f} [{min(ffinite):.2f} – {max(ffinite):.2f}] |")
+        lines.append("")
+    return lines
+
+
+def verdict(results: Sequence[Dict[str, Any]], names: Sequence[str]) -> List[str]:
+    groups = by_strategy(results)
+    if "fee_autopilot" not in groups:
+        return []
+    means = {n: statistics.fmean(r["fees_sat"] for r in groups[n]) for n in names if n in groups}
+    failed = {n: statistics.fmean(r["failed_out"] for r in groups[n]) for n in names if n in groups}
+    baselines = [n for n in means if n != "fee_autopilot"]
+    if not baselines:
+        return []
+    best = max(baselines, key=lambda n: means[n])
+    fa = means["fee_autopilot"]
+    upd = statistics.fmean(r["updates_per_channel_day"] for r in groups["fee_autopilot"])
+    ratio = fa / means[best] if means[best] > 0 else math.inf
+    return [
+        f"- best baseline on mean fees: **{LABELS[best]}** ({fmt(means[best])} sat); Fee Autopilot {fmt(fa)} sat → "
+        f"**{ratio:.2f}×** (goal ≥ 1.25×: {'met' if ratio >= 1.25 else 'NOT met'})",
+        f"- Fee Autopilot updates per channel per day: {upd:.2f} (goal ≤ 1: {'met' if upd <= 1 else 'NOT met'})",
+        f"- liquidity-failed forwards: Fee Autopilot {fmt(failed['fee_autopilot'])} vs best baseline {fmt(failed[best])} "
+        f"(goal ≤: {'met' if failed['fee_autopilot'] <= failed[best] else 'NOT met'})",
+    ]
+
+
+def write_markdown(results: Sequence[Dict[str, Any]], names: Sequence[str], sets: Sequence[Tuple[str, Sequence[int]]],
+                   days: float, elapsed: float, path: Path, command: str) -> None:
+    lines = ["# Fee Autopilot vs baseline fee strategies on simnode", "",
+             f"Generated by `{command}` in {elapsed / 60:.1f} min. {days:g} simulated days per run, the same SimNode "
+             "seed for every strategy (same node, peers, balances, initial policies and traffic RNG), "
+             "16 channels (15 active). Fee Autopilot runs `engine.evaluate` at default `EngineSettings()` every hour; "
+             "baselines at their natural cadence (see `engine/baselines/`).", "",
+             "Seeds: " + "; ".join(f"{g} graph seeds {s[0]}–{s[-1]}" for g, s in sets) +
+             (" (report seeds; seeds 1–5 of 2024 were the only ones used for tuning)." if tuple(sets) == REPORT_SETS else "."),
+             "", "## Goal check (all report seeds)", ""]
+    lines += verdict(results, names)
+    lines.append("")
+    graphs = [g for g, _ in sets]
+    if len(graphs) > 1:
+        lines += table(results, names, "All seeds")
+    for g in graphs:
+        lines += table([r for r in results if r["graph"] == g], names, f"{g} graph")
+    for g in graphs:
+        lines += [f"### Fees earned per seed, {g} graph (sat)", "",
+                  "| seed | " + " | ".join(LABELS[n] for n in names) + " |", "|" + "---|" * (len(names) + 1)]
+        groups = by_strategy(results, g)
+        seeds = sorted({r["seed"] for r in results if r["graph"] == g})
+        for seed in seeds:
+            row = []
+            for n in names:
+                match = [r for r in groups.get(n, []) if r["seed"] == seed]
+                row.append(fmt(match[0]["fees_sat"]) if match else "–")
+            lines.append(f"| {seed} | " + " | ".join(row) + " |")
+        lines.append("")
+    lines += ["Metric definitions: fees and volume are summed over our outgoing forwards after the start; "
+              "liquidity-failed forwards are forwards that failed on our outgoing channel for lack of local balance "
+              "(`INSUFFICIENT_BALANCE`); channel-hours count active channels at each simulated hour; updates are "
+              "policy updates simnode counted (gossip), per active channel per day; reversals are consecutive ppm "
+              "moves of one channel in opposite directions.", ""]
+    path.write_text("\n".join(lines))
+
+
+def write_chart(results: Sequence[Dict[str, Any]], names: Sequence[str], graphs: Sequence[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(graphs), figsize=(7 * len(graphs), 5), squeeze=False)
+    for ax, g in zip(axes[0], graphs):
+        groups = by_strategy(results, g)
+        for n in names:
+            rows = groups.get(n)
+            if not rows:
+                continue
+            curves = [r["revenue_curve"] for r in rows]
+            length = min(len(c) for c in curves)
+            xs = [i / 24 for i in range(length)]
+            mean = [statistics.fmean(c[i] for c in curves) for i in range(length)]
+            lo = [min(c[i] for c in curves) for i in range(length)]
+            hi = [max(c[i] for c in curves) for i in range(length)]
+            line, = ax.plot(xs, mean, label=LABELS[n], linewidth=2.2 if n == "fee_autopilot" else 1.3)
+            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.12)
+        ax.set_title(f"{g} graph, {len({r['seed'] for r in results if r['graph'] == g})} seeds: mean, band = min–max")
+        ax.set_xlabel("simulated day")
+        ax.set_ylabel("cumulative fees earned (sat)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one seed (2024 seed 1), 7 days")
+    parser.add_argument("--tuning", action="store_true", help="2024 seeds 1-5 (tuning seeds)")
+    parser.add_argument("--graph", choices=("2024", "2026"), help="only this graph (with --seeds)")
+    parser.add_argument("--seeds", help="comma-separated seeds (with --graph)")
+    parser.add_argument("--days", type=float, default=None, help="simulated days per run (default 30, quick 7)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default=str(RESULTS), help="output folder")
+    parser.add_argument("--no-chart", action="store_true")
+    args = parser.parse_args(argv)
+
+    names = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
+    for n in names:
+        if n not in CLASSES:
+            parser.error(f"unknown strategy {n}")
+    if args.quick:
+        sets: Sequence[Tuple[str, Sequence[int]]] = (("2024", (1,)),)
+        days = args.days or 7
+    elif args.tuning:
+        sets, days = TUNING_SETS, args.days or 30
+    elif args.graph:
+        seeds = tuple(int(s) for s in (args.seeds or "1").split(","))
+        sets, days = ((args.graph, seeds),), args.days or 30
+    else:
+        sets, days = REPORT_SETS, args.days or 30
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(g, seed, days, names) for g, seeds in sets for seed in seeds]
+    t0 = time.time()
+    print(f"{len(jobs)} seed runs x {len(names)} strategies, {days:g} days, {args.workers} workers", flush=True)
+    results: List[Dict[str, Any]] = []
+    if args.workers > 1 and len(jobs) > 1:
+        # Jobs sorted by graph so each worker mostly keeps one graph loaded.
+        with multiprocessing.get_context("fork").Pool(args.workers, maxtasksperchild=None) as pool:
+            for rows in pool.imap_unordered(run_seed, jobs):
+                results += rows
+    else:
+        for job in jobs:
+            results += run_seed(job)
+    elapsed = time.time() - t0
+    command = "bench/strategies.py" + ("" if argv is None and len(sys.argv) <= 1 else " " + " ".join(argv if argv is not None else sys.argv[1:]))
+    write_markdown(results, names, sets, days, elapsed, out / "strategies.md", command)
+    (out / "strategies.json").write_text(json.dumps(
+        {"days": days, "sets": [[g, list(s)] for g, s in sets], "elapsed_s": round(elapsed, 1),
+         "results": [{k: v for k, v in r.items() if k != "revenue_curve"} for r in results]}, indent=1))
+    if not args.no_chart and not args.quick:
+        write_chart(results, names, [g for g, _ in sets], out / "strategies_revenue.png")
+    print(f"done in {elapsed:.0f} s -> {out / 'strategies.md'}", flush=True)
+    print("\n".join(verdict(results, names)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Baseline fee strategies re-implemented from their published descriptions
+(`../shared/reference/prior-art.md` §2), for the strategy benchmark (`bench/strategies.py`).
+
+Pure functions over the engine's snapshot types, like the rest of `engine/`: each module takes
+what the real tool can see (channels with balances, policies and forwarding windows; the graph;
+for LNDg the failed HTLCs it records) and returns the complete fees it would set. The harness
+reads the node and writes `/v1/chanpolicy` bodies; nothing here does I/O.
+
+| module | tool | natural cadence (benchmark) |
+|---|---|---|
+| `static` | the node's initial policy, never changed | – |
+| `charge_lnd` | charge-lnd `proportional` | hourly (cron) |
+| `lndg` | LNDg auto-fees (AF) | hourly check, 24 h per-channel update interval |
+| `clboss` | CLN feeadjuster / CLBOSS balance modder | hourly |
+| `lndmanage` | lndmanage `update-fees` | weekly |
+"""
+
+from .common import FeeSetting, competitor_medians, weighted_median
+
+__all__ = ["FeeSetting", "competitor_medians", "weighted_median"]
