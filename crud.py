@@ -9,6 +9,7 @@ text is still valid JSON and decodes back to exactly what was written.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Optional
 
 from lnbits.db import Database
@@ -19,6 +20,16 @@ from .clock import now
 db = Database("ext_feepilot")
 
 SETTINGS_ROW_ID = "instance"
+
+
+_last_seq = 0
+
+
+def next_seq() -> int:
+    """Strictly increasing within the process, and across restarts (nanoseconds)."""
+    global _last_seq
+    _last_seq = max(_last_seq + 1, time.time_ns())
+    return _last_seq
 
 
 def encode(value: Any) -> str:
@@ -59,16 +70,16 @@ async def save_settings_document(data: dict, changed_by: Optional[str]) -> None:
         )
     await db.execute(
         """
-        INSERT INTO feepilot.settings_history (id, changed_at, changed_by, old_data, new_data)
-        VALUES (:id, :at, :by, :old, :new)
+        INSERT INTO feepilot.settings_history (id, seq, changed_at, changed_by, old_data, new_data)
+        VALUES (:id, :seq, :at, :by, :old, :new)
         """,
-        {"id": new_id(), "at": at, "by": changed_by, "old": encode(old) if old is not None else None, "new": encode(data)},
+        {"id": new_id(), "seq": next_seq(), "at": at, "by": changed_by, "old": encode(old) if old is not None else None, "new": encode(data)},
     )
 
 
 async def list_settings_history(limit: int = 50) -> list[dict]:
     rows = await db.fetchall(
-        "SELECT * FROM feepilot.settings_history ORDER BY changed_at DESC, id DESC LIMIT :limit",
+        "SELECT * FROM feepilot.settings_history ORDER BY seq DESC LIMIT :limit",
         {"limit": limit},
     )
     return [
@@ -89,6 +100,7 @@ async def list_settings_history(limit: int = 50) -> list[dict]:
 async def create_run(kind: str, requested_by: Optional[str], status: str = "running", reason: str = "") -> dict:
     run = {
         "id": new_id(),
+        "seq": next_seq(),
         "created_at": now(),
         "kind": kind,
         "requested_by": requested_by,
@@ -97,8 +109,8 @@ async def create_run(kind: str, requested_by: Optional[str], status: str = "runn
     }
     await db.execute(
         """
-        INSERT INTO feepilot.runs (id, created_at, kind, requested_by, status, reason)
-        VALUES (:id, :created_at, :kind, :requested_by, :status, :reason)
+        INSERT INTO feepilot.runs (id, seq, created_at, kind, requested_by, status, reason)
+        VALUES (:id, :seq, :created_at, :kind, :requested_by, :status, :reason)
         """,
         run,
     )
@@ -152,7 +164,7 @@ async def list_runs(limit: int, offset: int, kind: Optional[str] = None) -> tupl
     where = "WHERE kind = :kind" if kind else ""
     values: dict[str, Any] = {"limit": limit, "offset": offset, "kind": kind}
     rows = await db.fetchall(
-        f"SELECT * FROM feepilot.runs {where} ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset",
+        f"SELECT * FROM feepilot.runs {where} ORDER BY seq DESC LIMIT :limit OFFSET :offset",
         values,
     )
     total = await db.fetchone(f"SELECT COUNT(*) AS n FROM feepilot.runs {where}", values)
@@ -162,7 +174,7 @@ async def list_runs(limit: int, offset: int, kind: Optional[str] = None) -> tupl
 async def last_run(kinds: tuple[str, ...]) -> Optional[dict]:
     placeholders = ", ".join(f":k{i}" for i in range(len(kinds)))
     row = await db.fetchone(
-        f"SELECT * FROM feepilot.runs WHERE kind IN ({placeholders}) ORDER BY created_at DESC, id DESC LIMIT 1",
+        f"SELECT * FROM feepilot.runs WHERE kind IN ({placeholders}) ORDER BY seq DESC LIMIT 1",
         {f"k{i}": kind for i, kind in enumerate(kinds)},
     )
     return _run(row) if row else None
@@ -201,15 +213,16 @@ async def latest_scores() -> tuple[Optional[dict], list[dict]]:
     """The newest run that scored channels, and its scores."""
     row = await db.fetchone(
         """
-        SELECT run_id FROM feepilot.scores ORDER BY created_at DESC, run_id DESC LIMIT 1
+        SELECT id FROM feepilot.runs WHERE id IN (SELECT DISTINCT run_id FROM feepilot.scores)
+        ORDER BY seq DESC LIMIT 1
         """
     )
     if not row:
         return None, []
-    run = await get_run(row["run_id"])
+    run = await get_run(row["id"])
     rows = await db.fetchall(
         "SELECT data FROM feepilot.scores WHERE run_id = :run_id ORDER BY chan_id",
-        {"run_id": row["run_id"]},
+        {"run_id": row["id"]},
     )
     return run, [decode(r["data"]) for r in rows]
 
@@ -322,13 +335,14 @@ async def insert_change(
     await db.execute(
         """
         INSERT INTO feepilot.changes
-            (id, created_at, chan_id, channel_point, old_policy, new_policy, requested_by, source,
+            (id, seq, created_at, chan_id, channel_point, old_policy, new_policy, requested_by, source,
              run_id, decision_id, batch_id, rollback_of, reason, status)
-        VALUES (:id, :at, :chan_id, :channel_point, :old_policy, :new_policy, :requested_by, :source,
+        VALUES (:id, :seq, :at, :chan_id, :channel_point, :old_policy, :new_policy, :requested_by, :source,
                 :run_id, :decision_id, :batch_id, :rollback_of, :reason, 'pending')
         """,
         {
             "id": change_id,
+            "seq": next_seq(),
             "at": at,
             "chan_id": chan_id,
             "channel_point": channel_point,
@@ -362,8 +376,8 @@ async def settle_change(change_id: str, status: str, message: Optional[str] = No
 
 async def _change_event(change_id: str, status: str, message: Optional[str], at: int) -> None:
     await db.execute(
-        "INSERT INTO feepilot.change_events (id, change_id, at, status, message) VALUES (:id, :change_id, :at, :status, :message)",
-        {"id": new_id(), "change_id": change_id, "at": at, "status": status, "message": encode(message) if message else None},
+        "INSERT INTO feepilot.change_events (id, seq, change_id, at, status, message) VALUES (:id, :seq, :change_id, :at, :status, :message)",
+        {"id": new_id(), "seq": next_seq(), "change_id": change_id, "at": at, "status": status, "message": encode(message) if message else None},
     )
 
 
@@ -407,7 +421,7 @@ async def list_changes(
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     order = "ASC" if oldest_first else "DESC"
     rows = await db.fetchall(
-        f"SELECT * FROM feepilot.changes {where} ORDER BY created_at {order}, id {order} LIMIT :limit OFFSET :offset",
+        f"SELECT * FROM feepilot.changes {where} ORDER BY seq {order} LIMIT :limit OFFSET :offset",
         values,
     )
     total = await db.fetchone(f"SELECT COUNT(*) AS n FROM feepilot.changes {where}", values)
@@ -416,27 +430,27 @@ async def list_changes(
 
 async def rollbacks_of(change_id: str) -> list[dict]:
     rows = await db.fetchall(
-        "SELECT * FROM feepilot.changes WHERE rollback_of = :id ORDER BY created_at, id", {"id": change_id}
+        "SELECT * FROM feepilot.changes WHERE rollback_of = :id ORDER BY seq", {"id": change_id}
     )
     return [_change(r) for r in rows]
 
 
 async def change_events(change_id: str) -> list[dict]:
     rows = await db.fetchall(
-        "SELECT at, status, message FROM feepilot.change_events WHERE change_id = :id ORDER BY at, id",
+        "SELECT at, status, message FROM feepilot.change_events WHERE change_id = :id ORDER BY seq",
         {"id": change_id},
     )
     return [{"at": r["at"], "status": r["status"], "message": decode(r["message"]) if r["message"] else None} for r in rows]
 
 
 async def pending_changes() -> list[dict]:
-    rows = await db.fetchall("SELECT * FROM feepilot.changes WHERE status = 'pending' ORDER BY created_at, id")
+    rows = await db.fetchall("SELECT * FROM feepilot.changes WHERE status = 'pending' ORDER BY seq")
     return [_change(r) for r in rows]
 
 
 async def applied_changes_since(since: int) -> list[dict]:
     rows = await db.fetchall(
-        "SELECT * FROM feepilot.changes WHERE status = 'applied' AND created_at >= :since ORDER BY created_at, id",
+        "SELECT * FROM feepilot.changes WHERE status = 'applied' AND created_at >= :since ORDER BY seq",
         {"since": since},
     )
     return [_change(r) for r in rows]

@@ -33,6 +33,7 @@ async def m001_settings(db: Database) -> None:
         f"""
         CREATE TABLE feepilot.settings_history (
             id TEXT PRIMARY KEY,
+            seq {db.big_int} NOT NULL,
             changed_at {db.big_int} NOT NULL,
             changed_by TEXT,
             old_data TEXT,
@@ -44,11 +45,13 @@ async def m001_settings(db: Database) -> None:
 
 async def m002_runs_scores_decisions(db: Database) -> None:
     # A run: one pass of snapshot -> scores -> decisions (dry-run, shadow,
-    # autopilot or a manual run). Never pruned.
+    # autopilot or a manual run). Never pruned. `seq` orders rows written within
+    # the same second (runs and changes alike).
     await db.execute(
         f"""
         CREATE TABLE feepilot.runs (
             id TEXT PRIMARY KEY,
+            seq {db.big_int} NOT NULL,
             created_at {db.big_int} NOT NULL,
             finished_at {db.big_int},
             kind TEXT NOT NULL,
@@ -118,6 +121,7 @@ async def m003_change_log(db: Database) -> None:
         f"""
         CREATE TABLE feepilot.changes (
             id TEXT PRIMARY KEY,
+            seq {db.big_int} NOT NULL,
             created_at {db.big_int} NOT NULL,
             chan_id TEXT NOT NULL,
             channel_point TEXT NOT NULL,
@@ -143,6 +147,7 @@ async def m003_change_log(db: Database) -> None:
         f"""
         CREATE TABLE feepilot.change_events (
             id TEXT PRIMARY KEY,
+            seq {db.big_int} NOT NULL,
             change_id TEXT NOT NULL,
             at {db.big_int} NOT NULL,
             status TEXT NOT NULL,

@@ -594,6 +594,10 @@ async def manual_policy(chan_id: str, base_msat: int, ppm: int, requested_by: st
 
 
 async def set_pin(chan_id: str, pinned: bool, requested_by: str) -> dict:
+    gateway = await current_gateway()
+    channels = (await gateway.channels()).channels
+    if not any(chan_id in (c.chan_id, c.short_id) for c in channels):
+        raise NotFound(f"No channel with id {chan_id}")
     document = await load_settings()
     pins = list(document["engine"]["guardrails"]["pinned_channels"])
     if pinned and chan_id not in pins:
