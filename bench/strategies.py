@@ -77,6 +77,8 @@ REPORT_SETS = (("2024", tuple(range(6, 16))), ("2026", tuple(range(1, 11))))
 TUNING_SETS = (("2024", tuple(range(1, 6))),)
 SWITCH_PAGE_SIZE = 5000  # as node.py
 HISTORY_DAYS = 30  # the extension's history_days default
+# Tuning only (`--fa-settings`): overrides for Fee Autopilot's EngineSettings; the report uses defaults.
+FA_OVERRIDES: Dict[str, Any] = {}
 
 
 # --- the node, as a client sees it ---------------------------------------------------------
@@ -254,7 +256,8 @@ class FeeAutopilot(Strategy):
 
     def __init__(self, lnd: Lnd, ctx: "SeedContext"):
         super().__init__(lnd, ctx)
-        self.settings = EngineSettings()
+        self.settings = EngineSettings.from_dict(_merge(EngineSettings().to_dict(), FA_OVERRIDES)) \
+            if FA_OVERRIDES else EngineSettings()
         self.history: List[ChangeRecord] = []
 
     def tick(self, now: int) -> None:
@@ -267,6 +270,13 @@ class FeeAutopilot(Strategy):
             live, written = self.write(a.chan_id, points[a.chan_id], new.base_msat, new.ppm)
             self.history.append(ChangeRecord(chan_id=a.chan_id, at=now, old_ppm=live.ppm, new_ppm=written.ppm,
                                              old_base_msat=live.base_msat, new_base_msat=written.base_msat))
+
+
+def _merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 CLASSES = {cls.name: cls for cls in (FeeAutopilot, StaticFees, ChargeLnd, Lndg, Clboss, Lndmanage)}
@@ -302,7 +312,24 @@ def new_sim(graph_name: str, seed: int) -> Any:
     return SimNode(sim_graph(graph_name), seed=seed, params=TrafficParams(history_days=14))
 
 
+CACHE_DIR: List[str] = []  # `--cache DIR`: keep seed contexts (graph, metrics) between runs while tuning
+
+
 def seed_context(graph_name: str, seed: int, with_metrics: bool) -> SeedContext:
+    if CACHE_DIR:
+        import pickle
+
+        path = Path(CACHE_DIR[0]) / f"ctx-{graph_name}-{seed}-{int(with_metrics)}.pickle"
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        ctx = _seed_context(graph_name, seed, with_metrics)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(ctx))
+        return ctx
+    return _seed_context(graph_name, seed, with_metrics)
+
+
+def _seed_context(graph_name: str, seed: int, with_metrics: bool) -> SeedContext:
     sim = new_sim(graph_name, seed)
     lnd = Lnd(sim)
     our_id = lnd.get("/v1/getinfo")["identity_pubkey"]
@@ -590,7 +617,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=str(RESULTS), help="output folder")
     parser.add_argument("--no-chart", action="store_true")
+    parser.add_argument("--fa-settings", default="", help="tuning only: JSON overrides of Fee Autopilot's EngineSettings")
+    parser.add_argument("--cache", default="", help="tuning only: cache graph metrics per seed in this folder")
     args = parser.parse_args(argv)
+    CACHE_DIR[:] = [args.cache] if args.cache else []
+    FA_OVERRIDES.clear()
+    if args.fa_settings:
+        FA_OVERRIDES.update(json.loads(args.fa_settings))
 
     names = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
     for n in names:

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .graph_metrics import effective_ppm
 from .heuristics import ChannelContext
-from .settings import DIRECTION_SCORE, EngineSettings
+from .settings import DIRECTION_SCORE, DIRECTION_TARGET, EngineSettings
 from .snapshot import ACTIVE, Channel
 
 NO_ACTION = "NO_ACTION"
@@ -186,6 +186,49 @@ def _target(old_ppm: int, pressure: float, settings: EngineSettings) -> int:
     return max(0, old_ppm + delta)
 
 
+# --- target mode ------------------------------------------------------------------
+
+
+def target_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any], str]]:
+    """(target ppm, target/current effective fee, facts, words) or None without a reference.
+
+    target effective fee = max(competitors' median x multiplier, floor) x base^(0.5 - s'),
+    s' = the local share expected after `target_lookahead_days` of the 7-day net flow.
+    Scarce outbound liquidity is priced up, idle surplus down, around the market's price.
+    """
+    s = ctx.settings
+    dec = s.decisions
+    c = ctx.channel
+    policy = c.local_policy
+    ref = competitor_reference(ctx)
+    total = c.local_sat + c.remote_sat
+    if ref is None or policy is None or total <= 0:
+        return None
+    anchor = max(ref * dec.target_reference_multiplier, float(dec.target_floor_ppm))
+    share = c.local_sat / total
+    flow = ctx.flow(s.activity.short_window_days)
+    net_per_day = (flow.volume_out_sat - flow.volume_in_sat) / max(1, flow.days) if flow is not None else 0.0
+    expected = min(1.0, max(0.0, share - dec.target_lookahead_days * net_per_day / total))
+    multiplier = dec.target_balance_base ** (0.5 - expected)
+    amount = s.graph.reference_amount_sat
+    base_part = effective_ppm(policy.with_fees(policy.base_msat, 0), amount)
+    target_eff = anchor * multiplier
+    target_ppm = max(0, int(round(target_eff - base_part)))
+    current_eff = effective_ppm(policy, amount)
+    ratio = (target_ppm + base_part + 10) / (current_eff + 10)
+    facts = {
+        "competitor_median_ppm": round(ref, 1), "anchor_ppm": round(anchor, 1), "local_share": round(share, 4),
+        "expected_share": round(expected, 4), "net_outflow_per_day_sat": int(net_per_day),
+        "multiplier": round(multiplier, 3), "target_ppm": target_ppm,
+    }
+    basis = f"competitors' median {ref:.0f} ppm" if anchor > dec.target_floor_ppm or ref >= dec.target_floor_ppm \
+        else f"the {dec.target_floor_ppm} ppm floor (competitors' median {ref:.0f} ppm)"
+    words = (f"Outbound {pct(share)}" + (f", {pct(expected)} expected in {dec.target_lookahead_days:g} d at the 7-day "
+                                         f"net flow" if abs(expected - share) >= 0.01 else "")
+             + f": target {target_ppm} ppm = {basis} x {multiplier:.2f}")
+    return target_ppm, ratio, facts, words
+
+
 # --- the decision -------------------------------------------------------------
 
 
@@ -215,6 +258,29 @@ def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
             return FeeIntent(INCREASE_FEES, old, initial, 1.0, signals, facts,
                              why=f"New channel ({facts['age_days']:.1f} days) priced at {old} ppm, "
                                  f"well below {basis}")
+
+    target = target_fee(ctx) if s.decisions.direction_source == DIRECTION_TARGET else None
+    if target is not None:
+        target_ppm, ratio, tfacts, twords = target
+        facts.update(tfacts)
+        base = s.decisions.target_balance_base
+        pressure = max(-1.0, min(1.0, 2 * math.log(ratio) / math.log(base))) if base > 1 else 0.0
+        if max(ratio, 1 / ratio) - 1 < s.decisions.target_dead_band:
+            return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
+                             hold_reason=f"within {s.decisions.target_dead_band * 100:.0f} % of the target")
+        if target_ppm < old and grace:
+            return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
+                             hold_reason=f"new channel ({facts['age_days']:.1f} of "
+                                         f"{s.anti_oscillation.new_channel_grace_days:g} grace days): no cut yet")
+        need = min_change_ppm(old, s)
+        if abs(target_ppm - old) < need:
+            target_ppm = old + int(math.copysign(need, target_ppm - old))
+        target_ppm = max(0, target_ppm)
+        if target_ppm == old:
+            return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
+                             hold_reason=f"already at {old} ppm")
+        action = INCREASE_FEES if target_ppm > old else DECREASE_FEES
+        return FeeIntent(action, old, target_ppm, round(pressure, 4), signals, facts, twords)
 
     if s.decisions.direction_source == DIRECTION_SCORE:
         if score is None:

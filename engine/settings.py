@@ -27,6 +27,8 @@ HEURISTIC_NAMES = (
 
 DIRECTION_SIGNALS = "signals"
 DIRECTION_SCORE = "score"
+DIRECTION_TARGET = "target"
+DIRECTIONS = (DIRECTION_TARGET, DIRECTION_SIGNALS, DIRECTION_SCORE)
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,23 @@ class ActivitySettings:
 class DecisionSettings:
     """How the fee direction and step are chosen, and when to advise a close.
 
-    direction_source "signals" (default): direction from liquidity, net flow, failed
+    direction_source "target" (default): move toward a target fee = the competitors'
+    median (at least `target_floor_ppm`) x a scarcity factor of the local share expected
+    after `target_lookahead_days` of the observed net flow; |log change| inside the
+    `target_dead_band` is no action.
+    direction_source "signals": direction from liquidity, net flow, failed
     forwards and competitiveness; the score only holds healthy channels.
     direction_source "score": the original spec's bands — score >= hold_score no
     action, < raise_below_score raise, [lower_from_score, lower_below_score) lower.
     """
 
-    direction_source: str = DIRECTION_SIGNALS
+    direction_source: str = DIRECTION_TARGET
+    # "target" mode: target = max(reference x reference_multiplier, floor) x balance_base^(0.5 - share)
+    target_reference_multiplier: float = 1.0
+    target_floor_ppm: int = 0
+    target_balance_base: float = 20.0
+    target_lookahead_days: float = 1.0
+    target_dead_band: float = 0.15  # no action while |target/current - 1| is below this
     hold_score: float = 0.80  # at or above: leave the channel alone
     raise_below_score: float = 0.30  # "score" mode only
     lower_from_score: float = 0.30  # "score" mode only
@@ -357,8 +369,15 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
     share("activity.assisted_fee_weight", act.assisted_fee_weight)
 
     dec = s.decisions
-    check(dec.direction_source in (DIRECTION_SIGNALS, DIRECTION_SCORE), "decisions.direction_source",
-          f"must be '{DIRECTION_SIGNALS}' or '{DIRECTION_SCORE}'")
+    check(dec.direction_source in DIRECTIONS, "decisions.direction_source",
+          "must be one of " + ", ".join(f"'{d}'" for d in DIRECTIONS))
+    if finite("decisions.target_reference_multiplier", dec.target_reference_multiplier):
+        check(dec.target_reference_multiplier > 0, "decisions.target_reference_multiplier", "must be above 0")
+    at_least("decisions.target_floor_ppm", dec.target_floor_ppm, 0)
+    if finite("decisions.target_balance_base", dec.target_balance_base):
+        check(1 <= dec.target_balance_base <= 1000, "decisions.target_balance_base", "must be in [1, 1000]")
+    at_least("decisions.target_lookahead_days", dec.target_lookahead_days, 0)
+    share("decisions.target_dead_band", dec.target_dead_band)
     for name in ("hold_score", "raise_below_score", "lower_from_score", "lower_below_score",
                  "close_below_score", "pressure_dead_band"):
         share(f"decisions.{name}", getattr(dec, name))

@@ -40,8 +40,11 @@ def one(mk, ch, settings=S, history=(), graph=None, others=()):
     return ev.channel(ch.chan_id)
 
 
+SIGNALS = dataclasses.replace(S, decisions=dataclasses.replace(S.decisions, direction_source="signals"))
+
+
 def test_drained_channel_with_outflow_raises(mk):
-    a = one(mk, drained(mk), graph=mk.clique_graph())
+    a = one(mk, drained(mk), SIGNALS, graph=mk.clique_graph())
     assert a.fee_action == INCREASE_FEES and a.accepted
     assert a.new_policy.ppm > 400
     assert "Outbound 5 %" in a.reason and "net outflow in 7 days" in a.reason
@@ -49,10 +52,34 @@ def test_drained_channel_with_outflow_raises(mk):
 
 
 def test_full_idle_channel_lowers(mk):
-    a = one(mk, full_idle(mk), graph=mk.clique_graph())
+    a = one(mk, full_idle(mk), SIGNALS, graph=mk.clique_graph())
     assert a.fee_action == DECREASE_FEES and a.accepted
     assert a.new_policy.ppm < 300
     assert "no forwards in 7 days" in a.reason
+
+
+def test_target_mode_prices_scarce_liquidity_above_the_market(mk):
+    a = one(mk, drained(mk), graph=mk.clique_graph())  # default: target mode, median 200 ppm
+    assert a.fee_action == INCREASE_FEES and a.accepted
+    target = a.proposal.requested_ppm
+    assert target > 200 * 1.5  # 5 % local, draining: well above the median
+    assert 400 < a.new_policy.ppm <= target  # capped by the max step
+    assert "competitors' median 200 ppm" in a.reason and "Outbound 5 %" in a.reason
+
+
+def test_target_mode_prices_surplus_below_the_market(mk):
+    a = one(mk, full_idle(mk), graph=mk.clique_graph())
+    assert a.fee_action == DECREASE_FEES and a.accepted
+    assert a.proposal.requested_ppm < 200 < 300
+    assert a.new_policy.ppm < 300
+
+
+def test_target_mode_holds_inside_the_dead_band(mk):
+    probe = one(mk, mk.channel(chan_id="3", local=500_000, ppm=200, flow=mk.flows()), graph=mk.clique_graph())
+    target = probe.proposal.requested_ppm if probe.proposal else 200
+    ch = mk.channel(chan_id="3", local=500_000, ppm=target, flow=mk.flows())
+    a = one(mk, ch, graph=mk.clique_graph())
+    assert a.fee_action == NO_ACTION and "of the target" in a.reason
 
 
 def test_fee_change_keeps_every_other_policy_field(mk):
