@@ -40,7 +40,7 @@ def screenshot_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def page_simnode():
     from simnode.testing import start_simnode
 
@@ -48,7 +48,7 @@ def page_simnode():
         yield node
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def page_host(page_simnode, tmp_path_factory) -> Iterator[HostSession]:
     session = start_host_session(
         tmp_path_factory.mktemp("lnbits-browser"),
@@ -77,7 +77,7 @@ def wait_for_scores(session: HostSession, timeout: float = 180.0) -> None:
     raise TimeoutError("no run scored the channels in time")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 

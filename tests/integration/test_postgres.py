@@ -1,0 +1,54 @@
+"""The extension on LNbits with Postgres: migrations, runs, apply, rollback, history."""
+
+from __future__ import annotations
+
+import pytest
+
+from devtools.postgres import TempPostgres
+from devtools.testenv import start_host_session
+
+
+@pytest.fixture(scope="module")
+def pg_session(simnode, tmp_path_factory):
+    with TempPostgres() as postgres:
+        session = start_host_session(
+            tmp_path_factory.mktemp("lnbits-pg"),
+            backend="LndRestWallet",
+            lnd_endpoint=simnode.url,
+            macaroon=simnode.macaroon,
+            extra_env={"LNBITS_DATABASE_URL": postgres.url},
+        )
+        yield session
+        session.host.stop()
+
+
+def test_the_whole_flow_on_postgres(pg_session, simnode):
+    with pg_session.client(pg_session.super_token) as client:
+        api = "/feepilot/api/v1"
+        assert client.put(f"{api}/settings", json={"mode": "off", "interval_minutes": 30}).status_code == 200
+        history = client.get(f"{api}/settings/history").json()
+        assert history[0]["new"]["interval_minutes"] == 30
+        run = client.post(f"{api}/runs", json={"dry_run": True}, timeout=300)
+        assert run.status_code == 201, run.text
+        run = run.json()
+        assert run["status"] == "completed"
+        scores = client.get(f"{api}/scores").json()
+        assert scores["run"]["id"] == run["id"] and scores["channels"]
+        decision = next(d for d in run["decisions"] if d["accepted"])
+        truth_before = {c["chan_id"]: c["policy"] for c in simnode.state()["channels"]}
+        applied = client.post(f"{api}/decisions/{decision['id']}/apply").json()
+        assert applied["outcomes"][0]["status"] == "applied", applied
+        change_id = applied["outcomes"][0]["change_id"]
+        assert client.get(f"{api}/changes?status=applied").json()["total"] >= 1
+        rollback = client.post(f"{api}/changes/{change_id}/rollback", json={})
+        assert rollback.status_code == 200, rollback.text
+        truth_after = {c["chan_id"]: c["policy"] for c in simnode.state()["channels"]}
+        chan = decision["chan_id"]
+        assert {k: v for k, v in truth_after[chan].items() if k != "last_update"} == {
+            k: v for k, v in truth_before[chan].items() if k != "last_update"
+        }
+        detail = client.get(f"{api}/runs/{run['id']}").json()
+        assert {d["status"] for d in detail["decisions"] if d["id"] == decision["id"]} == {"restored"}
+        assert client.get(f"{api}/channels/{chan}/history").json()["changes"]
+        status = client.get(f"{api}/status").json()
+        assert status["node_api_available"] and status["last_run"]["id"] == run["id"]
