@@ -74,7 +74,10 @@ def main() -> int:
             nonlocal stop
             stop = True
 
+        # Explicit handlers: a shell that starts us in the background ignores
+        # SIGINT, and Python then never raises KeyboardInterrupt.
         signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
         while not stop:
             if host.process and host.process.poll() is not None:
                 print("LNbits exited; see run/lnbits.log", file=sys.stderr)
