@@ -8,7 +8,7 @@ PORT ?= 5000
 SIMNODE_PORT ?= 8080
 SEED ?= 7
 
-.PHONY: run test test-unit release bench deps clean
+.PHONY: run test test-unit release bench bench-score deps clean
 
 $(PY):
 	@test -n "$(PYTHON_BOOT)" || { echo "Python 3.10-3.12 is required"; exit 1; }
@@ -33,6 +33,14 @@ test-unit: deps
 
 release: deps
 	$(PY) -m devtools.release
+
+# The strategy comparison (issue 8): writes bench/results/strategies.md and the chart.
+bench: deps
+	$(PY) bench/strategies.py $(BENCH_ARGS)
+
+# Scoring speed and memory against the 2024 graph.
+bench-score: deps
+	$(PY) bench/score.py $(BENCH_ARGS)
 
 clean:
 	rm -rf dist run test-output
