@@ -114,7 +114,6 @@ class StatusOut(BaseModel):
     channel_counts: dict[str, int] = Field(default_factory=dict, description="Channels by state")
     sources: dict[str, bool] = Field(default_factory=dict, description="Data source -> usable")
     source_errors: dict[str, str] = Field(default_factory=dict)
-    networkx_installed: bool = True
     mode: str = Field("shadow", description="off, shadow or autopilot")
     schedule_running: bool = False
     interval_minutes: Optional[int] = None

@@ -97,8 +97,8 @@ def resolve_node() -> Any:
             )
         raise NodeUnavailable(
             f"The funding source {name} has no node API. Fee Autopilot needs "
-            "LndRestWallet (LND REST) or CoreLightningWallet as LNbits' funding "
-            "source."
+            "LndRestWallet (LND REST) as LNbits' funding source (CoreLightningWallet "
+            "works read-only: scores without forwarding history, no fee changes)."
         )
     return node_cls(source)
 

@@ -7,7 +7,6 @@ so LNbits' event loop keeps serving payments while the autopilot thinks.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -52,10 +51,6 @@ class RunInProgress(Exception):
 def extension_version() -> str:
     config = Path(__file__).parent / "config.json"
     return json.loads(config.read_text()).get("version", "0.0")
-
-
-def networkx_installed() -> bool:
-    return importlib.util.find_spec("networkx") is not None
 
 
 # --- settings ---------------------------------------------------------------------
@@ -120,7 +115,6 @@ async def node_status(schedule: Any = None) -> StatusOut:
         backend=backend_name(),
         node_api_available=False,
         sources={source: False for source in DATA_SOURCES},
-        networkx_installed=networkx_installed(),
         mode=document["mode"],
         interval_minutes=document["interval_minutes"],
         schedule_running=bool(schedule and schedule.running),
@@ -153,12 +147,10 @@ async def node_status(schedule: Any = None) -> StatusOut:
     status.channel_counts = dict(Counter(channel.state for channel in result.channels))
     status.sources.update(result.sources)
     status.sources["forwards"] = gateway.can_read_forwards
-    status.sources["graph"] = gateway.can_read_graph and status.networkx_installed
+    status.sources["graph"] = gateway.can_read_graph
     status.source_errors = dict(result.source_errors)
     if not gateway.can_read_forwards:
         status.source_errors["forwards"] = f"{gateway.backend}: forwarding history is not supported"
-    if not status.networkx_installed:
-        status.source_errors["graph"] = "networkx is not installed in LNbits' environment: pip install networkx"
     return status
 
 
@@ -203,7 +195,7 @@ class GraphCache:
     async def get_metrics(
         self, graph: Optional[NetworkGraph], node_id: str, settings: EngineSettings
     ) -> Optional[GraphMetrics]:
-        if graph is None or not networkx_installed():
+        if graph is None:
             return None
         key = metrics_key(graph, node_id, settings.graph)
         if self.metrics is None or self.metrics_key != key:
