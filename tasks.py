@@ -16,7 +16,10 @@ from loguru import logger
 
 from . import crud
 from .clock import now
-from .services import load_settings, probe_breaker, reconcile_pending, scheduled_cycle
+from .fee_changes import Refused, apply_run, reconcile_pending
+from .node import NodeCallError, NodeUnavailable
+from .resilience import CircuitOpen
+from .services import compute_run, load_settings, probe_breaker, run_lock
 
 CYCLE_TASK_NAME = "ext_feepilot_cycle"
 TICK_S = 2.0
@@ -89,6 +92,34 @@ async def cycle_loop() -> None:
     finally:
         schedule.running = False
         schedule.next_run_at = None
+
+
+async def scheduled_cycle() -> Optional[dict]:
+    """One cycle of the schedule: reconcile, compute, and in autopilot mode apply.
+
+    Shadow mode never writes to the node: it stores the run with its decisions
+    marked "would apply".
+    """
+    document = await load_settings()
+    mode = document["mode"]
+    if mode == "off":
+        return None
+    if run_lock.locked():
+        logger.info("feepilot: cycle skipped: a run is in progress")
+        return None
+    await reconcile_pending()
+    run = await compute_run(mode, "autopilot")
+    if mode == "autopilot" and run["status"] == "completed" and run["counts"].get("accepted"):
+        try:
+            await apply_run(run["id"], "autopilot", source="autopilot")
+        except (Refused, NodeUnavailable, NodeCallError, CircuitOpen) as exc:
+            await crud.update_run(run["id"], status="failed_apply", reason=str(exc), finished=False)
+            logger.warning(f"feepilot: autopilot could not apply run {run['id']}: {exc}")
+        run = await crud.get_run(run["id"])  # type: ignore[assignment]
+    pruned = await crud.prune_before(now() - document["retention_days"] * 86400)
+    if any(pruned.values()):
+        logger.info(f"feepilot: pruned {pruned}")
+    return run
 
 
 def start_background_work() -> None:

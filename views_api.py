@@ -38,24 +38,26 @@ from .models import (
 from .node import NodeCallError, NodeUnavailable
 from .resilience import CircuitOpen
 from .tasks import schedule
-from .services import (
+from .fee_changes import (
     NotFound,
     Refused,
-    RunInProgress,
     apply_decision,
     apply_run,
-    channel_history,
-    compute_run,
     decisions_with_outcomes,
-    earnings,
-    list_channels,
-    load_settings,
     manual_policy,
-    node_status,
-    public_summary,
     rollback_change,
     rollback_run,
     set_pin,
+)
+from .services import (
+    RunInProgress,
+    channel_history,
+    compute_run,
+    earnings,
+    list_channels,
+    load_settings,
+    node_status,
+    public_summary,
     update_settings,
 )
 
