@@ -316,3 +316,28 @@ class PublicSummaryOut(BaseModel):
     score_distribution: Optional[dict[str, int]] = None
     mode: Optional[str] = None
     last_run: Optional[dict] = None
+
+
+class SettingsDocument(BaseModel):
+    mode: str = Field(..., description="off, shadow or autopilot")
+    interval_minutes: int = Field(..., description="Minutes between cycles (at least 5)")
+    graph_refresh_minutes: int = Field(..., description="How long the network graph is reused")
+    retention_days: int = Field(..., description="Scores and snapshots older than this are pruned; runs and changes never are")
+    batch_rollback: bool = Field(..., description="Restore a batch when one of its changes fails")
+    public_summary: bool = Field(..., description="Let non-admin users see aggregates")
+    notifications: bool
+    notification_min_interval_minutes: int
+    history_days: int = Field(..., description="Change history the engine considers (cooldowns, reversals)")
+    node_timeout_seconds: int
+    retry_attempts: int
+    breaker_failure_threshold: int
+    breaker_cool_off_seconds: int
+    engine: dict = Field(..., description="Heuristic weights, thresholds, guardrails, lists (see engine/README.md)")
+
+
+class SettingsChange(BaseModel):
+    id: str
+    changed_at: int
+    changed_by: Optional[str] = None
+    old: Optional[dict] = None
+    new: dict

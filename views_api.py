@@ -33,6 +33,8 @@ from .models import (
     RunPage,
     RunRollbackOut,
     ScoresOut,
+    SettingsChange,
+    SettingsDocument,
     StatusOut,
 )
 from .node import NodeCallError, NodeUnavailable
@@ -107,13 +109,16 @@ async def api_channels(_: Account = Depends(check_admin)) -> ChannelsOut:
 # --- settings ---------------------------------------------------------------------
 
 
-@feepilot_ext_api.get("/settings", summary="Instance settings: mode, schedule, engine and guardrails")
-async def api_get_settings(_: Account = Depends(check_admin)) -> dict:
+@feepilot_ext_api.get(
+    "/settings", response_model=SettingsDocument, summary="Instance settings: mode, schedule, engine and guardrails"
+)
+async def api_get_settings(_: Account = Depends(check_admin)) -> Any:
     return await load_settings()
 
 
 @feepilot_ext_api.put(
     "/settings",
+    response_model=SettingsDocument,
     summary="Change settings (partial documents are merged)",
     responses={422: {"description": "A setting is invalid; `errors` names each field"}},
 )
@@ -127,7 +132,9 @@ async def api_put_settings(
         return invalid(exc.errors)
 
 
-@feepilot_ext_api.get("/settings/history", summary="Who changed which settings, when")
+@feepilot_ext_api.get(
+    "/settings/history", response_model=list[SettingsChange], summary="Who changed which settings, when"
+)
 async def api_settings_history(
     limit: int = Query(50, ge=1, le=500), _: Account = Depends(check_admin)
 ) -> list[dict]:
