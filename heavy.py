@@ -44,3 +44,32 @@ async def build_off_loop(fn: Callable[..., T], *args: Any) -> T:
 def keep_long_lived() -> None:
     """Exclude everything alive now (the cached graph) from future collections."""
     gc.freeze()
+
+
+RELEASE_SLICE = 1000
+
+
+def release_gradually(*containers: Any) -> None:
+    """Empty large lists a slice at a time.
+
+    Freeing a million objects is one long C-level cascade that holds the GIL
+    (and so stalls the event loop) however it is threaded; in slices, the
+    interpreter can hand the GIL over between them. Dicts are emptied through
+    their list values.
+    """
+    for container in containers:
+        if isinstance(container, dict):
+            values = list(container.values())
+            container.clear()
+            release_gradually(*[v for v in values if isinstance(v, list)])
+            del values
+        elif isinstance(container, list):
+            while container:
+                del container[-RELEASE_SLICE:]
+
+
+async def drop_off_loop(holder: list) -> None:
+    """Free what `holder` alone holds (e.g. a replaced graph's edge tuple) in a
+    worker thread, a slice at a time. The caller keeps no other reference."""
+    items = list(holder.pop())
+    await asyncio.to_thread(release_gradually, items)

@@ -10,7 +10,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import httpx
 from loguru import logger
@@ -35,7 +35,7 @@ from .engine.snapshot import (
     NodeSnapshot,
     Policy,
 )
-from .heavy import build_off_loop
+from .heavy import build_off_loop, release_gradually
 
 NODE_TIMEOUT_S = 20.0
 GRAPH_TIMEOUT_S = 120.0
@@ -131,7 +131,10 @@ class LndClient:
         params: Optional[dict[str, Any]] = None,
         body: Optional[dict[str, Any]] = None,
         timeout: Optional[float] = None,
-    ) -> dict[str, Any]:
+        transform: Optional[Callable[[dict[str, Any]], Any]] = None,
+    ) -> Any:
+        """The decoded answer, or `transform(answer)` — computed in a worker
+        thread for large answers, so the decoded JSON never reaches the loop."""
         url = f"{self.wallet.endpoint}{path}"
         timeout = timeout or self.timeout_s
         try:
@@ -152,10 +155,9 @@ class LndClient:
             )
         try:
             if len(response.content) > LARGE_BODY_BYTES:
-                # The graph is tens of MB: one json.loads would hold the GIL (and
-                # so the host's event loop) for most of a second.
-                return await build_off_loop(loads_object_incrementally, response.content.decode())
-            return response.json()
+                return await build_off_loop(decode_large, response.content, transform)
+            data = response.json()
+            return transform(data) if transform else data
         except ValueError as exc:
             raise NodeCallError(f"{method} {path}: the node answered with invalid JSON", transient=True) from exc
 
@@ -164,6 +166,20 @@ class LndClient:
 
     async def post(self, path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return await self.request("POST", path, body=body, **kwargs)
+
+
+def decode_large(content: bytes, transform: Optional[Callable[[dict[str, Any]], Any]] = None) -> Any:
+    """Decode a large answer element by element (one json.loads of the graph
+    holds the GIL for most of a second) and, when asked, transform it here too:
+    freeing millions of decoded objects takes long, so it must not happen on
+    the event loop either."""
+    data = loads_object_incrementally(content.decode())
+    if transform is None:
+        return data
+    try:
+        return transform(data)
+    finally:
+        release_gradually(data)
 
 
 def _lnd_error_message(response: httpx.Response) -> str:
@@ -324,9 +340,13 @@ class NodeGateway:
     async def graph(self) -> NetworkGraph:
         if not self.lnd:
             raise NodeCallError(f"{self.backend}: reading the network graph is not supported", transient=False)
-        raw = await self.lnd.get("/v1/graph", timeout=max(GRAPH_TIMEOUT_S, self.lnd.timeout_s))
-        # Tens of MB of JSON turn into objects off the event loop.
-        return await build_off_loop(graph_from_describegraph, raw, int(time.time()))
+        # Tens of MB of JSON: decoded and turned into the graph in a worker
+        # thread, where the millions of intermediate objects are also freed.
+        return await self.lnd.get(
+            "/v1/graph",
+            timeout=max(GRAPH_TIMEOUT_S, self.lnd.timeout_s),
+            transform=lambda raw: graph_from_describegraph(raw, int(time.time())),
+        )
 
     async def forwards(self, now: int, days: int) -> list[dict[str, Any]]:
         if not self.lnd:

@@ -26,7 +26,7 @@ from .engine.ingest_lnd import daily_earnings
 from .engine.settings import EngineSettings
 from .engine.snapshot import ChangeRecord, NetworkGraph, NodeSnapshot
 from .executor import breaker, retry_policy
-from .heavy import build_off_loop, keep_long_lived
+from .heavy import build_off_loop, drop_off_loop, keep_long_lived
 from .models import ChannelOut, ChannelsOut, StatusOut, policy_dict
 from .node import (
     NodeCallError,
@@ -182,13 +182,19 @@ class GraphCache:
         if self.graph is not None and now() - self.fetched_at < refresh_s:
             return self.graph, None
         try:
-            self.graph = await gateway.graph()
-            self.fetched_at = now()
-            keep_long_lived()
+            fresh = await gateway.graph()
         except NodeCallError as exc:
             logger.warning(f"feepilot: graph unavailable: {exc}")
             if self.graph is None:
                 return None, str(exc)
+            return self.graph, None
+        # The replaced graph is freed in a worker thread, a slice at a time.
+        stale = [self.graph.edges] if self.graph is not None else []
+        self.graph = fresh
+        self.fetched_at = now()
+        keep_long_lived()
+        if stale:
+            await drop_off_loop(stale)
         return self.graph, None
 
     async def get_metrics(
