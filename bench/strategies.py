@@ -79,6 +79,9 @@ SWITCH_PAGE_SIZE = 5000  # as node.py
 HISTORY_DAYS = 30  # the extension's history_days default
 # Tuning only (`--fa-settings`): overrides for Fee Autopilot's EngineSettings; the report uses defaults.
 FA_OVERRIDES: Dict[str, Any] = {}
+# simnode's gossip realism (delayed, rate-limited policy propagation; simnode/README.md). On by default,
+# the same for every strategy; `--no-gossip` turns it off (every update reaches every sender at once).
+GOSSIP_REALISM: List[bool] = [True]
 
 
 # --- the node, as a client sees it ---------------------------------------------------------
@@ -309,16 +312,27 @@ def sim_graph(name: str) -> Any:
 def new_sim(graph_name: str, seed: int) -> Any:
     from simnode import SimNode, TrafficParams
 
-    return SimNode(sim_graph(graph_name), seed=seed, params=TrafficParams(history_days=14))
+    return SimNode(sim_graph(graph_name), seed=seed,
+                   params=TrafficParams(history_days=14, gossip_realism=GOSSIP_REALISM[0]))
 
 
 CACHE_DIR: List[str] = []  # `--cache DIR`: keep seed contexts (graph, metrics) between runs while tuning
 
 
+def _read_only(data: Dict[Any, Any]) -> Any:
+    import types
+
+    return types.MappingProxyType(data)
+
+
 def seed_context(graph_name: str, seed: int, with_metrics: bool) -> SeedContext:
     if CACHE_DIR:
+        import copyreg
         import pickle
+        import types
 
+        # the graph and metrics hold read-only mappings (MappingProxyType), which pickle cannot store as such
+        copyreg.pickle(types.MappingProxyType, lambda m: (_read_only, (dict(m),)))
         path = Path(CACHE_DIR[0]) / f"ctx-{graph_name}-{seed}-{int(with_metrics)}.pickle"
         if path.exists():
             return pickle.loads(path.read_bytes())
@@ -357,6 +371,8 @@ def measure(sim: Any) -> Dict[str, int]:
         "volume_msat": sum(c.fwd_out_msat for c in sim.channels),
         "forwards": sum(c.fwd_out for c in sim.channels),
         "failed_out": sum(c.failed_out for c in sim.channels),
+        "failed_fee": sum(c.failed_fee for c in sim.channels),
+        "suppressed": sum(c.gossip_suppressed for c in sim.channels),
         "low": low,
         "high": high,
     }
@@ -422,6 +438,8 @@ def run_strategy(name: str, ctx: SeedContext, days: float) -> Dict[str, Any]:
         "volume_sat": (m["volume_msat"] - base["volume_msat"]) / 1000,
         "forwards": m["forwards"] - base["forwards"],
         "failed_out": m["failed_out"] - base["failed_out"],
+        "failed_fee": m["failed_fee"] - base["failed_fee"],
+        "updates_not_relayed": m["suppressed"] - base["suppressed"],
         "hours_below_10": low_hours,
         "hours_above_90": high_hours,
         "revenue_curve": revenue_curve,
@@ -460,10 +478,12 @@ METRICS = (
     ("fees_sat", "fees earned (sat)", 0),
     ("volume_sat", "forwarded volume (sat)", 0),
     ("failed_out", "liquidity-failed forwards", 0),
+    ("failed_fee", "fee-insufficient failures", 0),
     ("hours_below_10", "channel-hours < 10 % local", 0),
     ("hours_above_90", "channel-hours > 90 % local", 0),
     ("updates_per_channel_day", "updates / channel / day", 2),
     ("max_updates_24h", "max updates, one channel, 24 h", 0),
+    ("updates_not_relayed", "updates not relayed (CLN budget)", 0),
     ("reversals", "direction reversals", 0),
 )
 
@@ -538,6 +558,22 @@ def verdict(results: Sequence[Dict[str, Any]], names: Sequence[str]) -> List[str
     ]
 
 
+def gossip_note() -> str:
+    from simnode import TrafficParams
+
+    if not GOSSIP_REALISM[0]:
+        return "Gossip realism OFF (`--no-gossip`): every policy update reaches every sender at once."
+    p = TrafficParams()
+    lags = " / ".join(f"{m:g} min" for m in p.gossip_lag_minutes)
+    shares = " / ".join(f"{w * 100:g}" for w in p.gossip_lag_weights)
+    return (f"Gossip realism ON (simnode default, identical for every strategy): a policy update reaches senders after "
+            f"{lags} ({shares} % of demand); {p.gossip_limited_share * 100:g} % of senders learn only the updates "
+            f"CLN's per-channel token bucket relays (+{p.gossip_tokens_per_hour:g} token/h, {p.gossip_update_cost:g} per "
+            f"update, max {p.gossip_bucket_max:g}: 2/day, burst 4); senders route by the fee they believe; a fee below "
+            f"ours fails FEE_INSUFFICIENT and {p.fee_retry_share * 100:g} % of those senders retry once with our policy "
+            "from the error; overpayments are kept. See `simnode/README.md`.")
+
+
 def write_markdown(results: Sequence[Dict[str, Any]], names: Sequence[str], sets: Sequence[Tuple[str, Sequence[int]]],
                    days: float, elapsed: float, path: Path, command: str) -> None:
     lines = ["# Fee Autopilot vs baseline fee strategies on simnode", "",
@@ -545,6 +581,7 @@ def write_markdown(results: Sequence[Dict[str, Any]], names: Sequence[str], sets
              "seed for every strategy (same node, peers, balances, initial policies and traffic RNG), "
              "16 channels (15 active). Fee Autopilot runs `engine.evaluate` at default `EngineSettings()` every hour; "
              "baselines at their natural cadence (see `engine/baselines/`).", "",
+             gossip_note(), "",
              "Seeds: " + "; ".join(f"{g} graph seeds {s[0]}–{s[-1]}" for g, s in sets) +
              (" (report seeds; seeds 1–5 of 2024 were the only ones used for tuning)." if tuple(sets) == REPORT_SETS else "."),
              "", "## Goal check (all report seeds)", ""]
@@ -569,8 +606,11 @@ def write_markdown(results: Sequence[Dict[str, Any]], names: Sequence[str], sets
         lines.append("")
     lines += ["Metric definitions: fees and volume are summed over our outgoing forwards after the start; "
               "liquidity-failed forwards are forwards that failed on our outgoing channel for lack of local balance "
-              "(`INSUFFICIENT_BALANCE`); channel-hours count active channels at each simulated hour; updates are "
-              "policy updates simnode counted (gossip), per active channel per day; reversals are consecutive ppm "
+              "(`INSUFFICIENT_BALANCE`); fee-insufficient failures are HTLCs offered with the fee of a policy the sender "
+              "believed (stale gossip) below our current one (`FEE_INSUFFICIENT`, counted apart; the sender's retry at "
+              "our fee may still come through us); channel-hours count active channels at each simulated hour; updates are "
+              "policy updates simnode counted (gossip), per active channel per day; updates not relayed exceeded CLN's "
+              "token bucket (stored by CLN nodes, not passed on); reversals are consecutive ppm "
               "moves of one channel in opposite directions.", ""]
     path.write_text("\n".join(lines))
 
@@ -618,9 +658,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", default=str(RESULTS), help="output folder")
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument("--fa-settings", default="", help="tuning only: JSON overrides of Fee Autopilot's EngineSettings")
+    parser.add_argument("--no-gossip", action="store_true",
+                        help="simnode without gossip realism: every policy update reaches every sender at once")
     parser.add_argument("--cache", default="", help="tuning only: cache graph metrics per seed in this folder")
     args = parser.parse_args(argv)
     CACHE_DIR[:] = [args.cache] if args.cache else []
+    GOSSIP_REALISM[0] = not args.no_gossip
     FA_OVERRIDES.clear()
     if args.fa_settings:
         FA_OVERRIDES.update(json.loads(args.fa_settings))
@@ -658,6 +701,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     write_markdown(results, names, sets, days, elapsed, out / "strategies.md", command)
     (out / "strategies.json").write_text(json.dumps(
         {"days": days, "sets": [[g, list(s)] for g, s in sets], "elapsed_s": round(elapsed, 1),
+         "gossip_realism": GOSSIP_REALISM[0], "fa_overrides": FA_OVERRIDES,
          "results": [{k: v for k, v in r.items() if k != "revenue_curve"} for r in results]}, indent=1))
     if not args.no_chart and not args.quick:
         write_chart(results, names, [g for g, _ in sets], out / "strategies_revenue.png")

@@ -208,8 +208,14 @@ def target_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any]
     share = c.local_sat / total
     flow = ctx.flow(s.activity.short_window_days)
     net_per_day = (flow.volume_out_sat - flow.volume_in_sat) / max(1, flow.days) if flow is not None else 0.0
-    expected = min(1.0, max(0.0, share - dec.target_lookahead_days * net_per_day / total))
-    multiplier = dec.target_balance_base ** (0.5 - expected)
+    recent = ctx.flow(1)
+    if dec.target_recent_flow_weight > 0 and recent is not None and flow is not None:
+        w = dec.target_recent_flow_weight
+        net_per_day = (1 - w) * net_per_day + w * (recent.volume_out_sat - recent.volume_in_sat) / max(1, recent.days)
+    lookahead = dec.target_lookahead_days if net_per_day >= 0 else dec.target_fill_lookahead_days
+    expected = min(1.0, max(0.0, share - lookahead * net_per_day / total))
+    base = dec.target_surplus_base if expected > 0.5 and dec.target_surplus_base > 0 else dec.target_balance_base
+    multiplier = base ** (0.5 - expected)
     amount = s.graph.reference_amount_sat
     base_part = effective_ppm(policy.with_fees(policy.base_msat, 0), amount)
     target_eff = anchor * multiplier
@@ -226,7 +232,20 @@ def target_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any]
     words = (f"Outbound {pct(share)}" + (f", {pct(expected)} expected in {dec.target_lookahead_days:g} d at the 7-day "
                                          f"net flow" if abs(expected - share) >= 0.01 else "")
              + f": target {target_ppm} ppm = {basis} x {multiplier:.2f}")
+    if abs(expected - share) >= 0.01 and lookahead != dec.target_lookahead_days:
+        words = words.replace(f"in {dec.target_lookahead_days:g} d", f"in {lookahead:g} d")
     return target_ppm, ratio, facts, words
+
+
+def _last_direction(ctx: ChannelContext) -> int:
+    """+1 / -1: direction of this channel's last ppm change inside the reversal window; 0 = none."""
+    window_start = ctx.now - ctx.settings.anti_oscillation.reversal_window_days * 86400
+    for record in sorted(ctx.history, key=lambda r: r.at, reverse=True):
+        if record.at < window_start:
+            return 0
+        if record.new_ppm != record.old_ppm:
+            return 1 if record.new_ppm > record.old_ppm else -1
+    return 0
 
 
 # --- the decision -------------------------------------------------------------
@@ -265,9 +284,15 @@ def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
         facts.update(tfacts)
         base = s.decisions.target_balance_base
         pressure = max(-1.0, min(1.0, 2 * math.log(ratio) / math.log(base))) if base > 1 else 0.0
-        if max(ratio, 1 / ratio) - 1 < s.decisions.target_dead_band:
+        band = s.decisions.target_dead_band
+        last = _last_direction(ctx)
+        if last and (ratio > 1) != (last > 0) and ratio != 1:
+            band = max(band, s.decisions.target_reversal_dead_band)  # a reversal must be worth it
+        if max(ratio, 1 / ratio) - 1 < band:
             return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
-                             hold_reason=f"within {s.decisions.target_dead_band * 100:.0f} % of the target")
+                             hold_reason=f"within {band * 100:.0f} % of the target"
+                                         + (" (a move against the last change)" if band > s.decisions.target_dead_band
+                                            else ""))
         if target_ppm < old and grace:
             return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
                              hold_reason=f"new channel ({facts['age_days']:.1f} of "

@@ -90,6 +90,14 @@ class DecisionSettings:
     target_balance_base: float = 20.0
     target_lookahead_days: float = 1.0
     target_dead_band: float = 0.15  # no action while |target/current - 1| is below this
+    # lookahead when the net flow fills the channel (target_lookahead_days applies when it drains)
+    target_fill_lookahead_days: float = 1.0
+    # weight of the last day's net flow against the 7-day one in the expected share (0 = 7 days only)
+    target_recent_flow_weight: float = 0.0
+    # dead band for a move against the channel's last change (spends the reversal budget)
+    target_reversal_dead_band: float = 0.15
+    # balance base used above half local (surplus side); 0 = target_balance_base on both sides
+    target_surplus_base: float = 0.0
     hold_score: float = 0.80  # at or above: leave the channel alone
     raise_below_score: float = 0.30  # "score" mode only
     lower_from_score: float = 0.30  # "score" mode only
@@ -378,6 +386,13 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
         check(1 <= dec.target_balance_base <= 1000, "decisions.target_balance_base", "must be in [1, 1000]")
     at_least("decisions.target_lookahead_days", dec.target_lookahead_days, 0)
     share("decisions.target_dead_band", dec.target_dead_band)
+    at_least("decisions.target_fill_lookahead_days", dec.target_fill_lookahead_days, 0)
+    if finite("decisions.target_surplus_base", dec.target_surplus_base):
+        check(dec.target_surplus_base == 0 or 1 <= dec.target_surplus_base <= 1000,
+              "decisions.target_surplus_base", "must be 0 (same as target_balance_base) or in [1, 1000]")
+    share("decisions.target_recent_flow_weight", dec.target_recent_flow_weight)
+    if finite("decisions.target_reversal_dead_band", dec.target_reversal_dead_band):
+        check(0 <= dec.target_reversal_dead_band <= 10, "decisions.target_reversal_dead_band", "must be in [0, 10]")
     for name in ("hold_score", "raise_below_score", "lower_from_score", "lower_below_score",
                  "close_below_score", "pressure_dead_band"):
         share(f"decisions.{name}", getattr(dec, name))

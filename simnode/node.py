@@ -95,6 +95,16 @@ class Channel:
     revenue_msat: int = 0
     update_times: list[int] = field(default_factory=list)
     rates: list[float] | None = None  # cached expected forwards/h per amount bucket
+    # gossip realism (README "How senders learn our policy"): what each sender class can know
+    failed_fee: int = 0  # FEE_INSUFFICIENT: a sender offered the fee of a policy it believed, below ours
+    fee_retries_won: int = 0  # ... of which the sender's retry (with the update from the error) came back through us
+    gossip_ts: list[float] = field(default_factory=list)  # every update (the first entry = the initial policy)
+    gossip_fee: list[tuple[int, int]] = field(default_factory=list)  # (base msat, ppm) of each
+    relayed_ts: list[float] = field(default_factory=list)  # the updates CLN's per-direction budget relays
+    relayed_fee: list[tuple[int, int]] = field(default_factory=list)
+    tokens: float = 0.0  # CLN token bucket for our direction, as of tokens_ts
+    tokens_ts: float = 0.0
+    gossip_suppressed: int = 0
 
     @property
     def channel_point(self) -> str:
@@ -127,7 +137,7 @@ class FailedForward:
     chan_in: int
     chan_out: int
     amt_out_msat: int
-    reason: str  # INSUFFICIENT_BALANCE (ours, outgoing) | INCOMING_INSUFFICIENT (peer side)
+    reason: str  # INSUFFICIENT_BALANCE (ours, outgoing) | INCOMING_INSUFFICIENT (peer side) | FEE_INSUFFICIENT
 
 
 _MARKETS: dict[tuple, Market] = {}
@@ -198,6 +208,7 @@ class SimNode:
         self.closed: list[dict] = []
         self._build(channels)
         self._src_cache: tuple | None = None
+        self._rate_cache: dict[tuple, list[float]] = {}
         self.advance_to(self.start_ts)
         self.history_end_index = len(self.forwards)
 
@@ -301,6 +312,10 @@ class SimNode:
             )
             self.channels.append(ch)
         self.channels.sort(key=lambda c: c.chan_id)
+        for c in self.channels:  # every sender knows the initial policy; the CLN bucket starts full
+            fee = (c.policy.base_msat, c.policy.ppm)
+            c.gossip_ts, c.gossip_fee, c.relayed_ts, c.relayed_fee = [-1.0], [fee], [-1.0], [fee]
+            c.tokens, c.tokens_ts = p.gossip_bucket_max, float(self.origin_ts)
         self._build_inactive_sets(rng, others, h_now)
         self.onchain_sat = rng.randrange(500_000, 5_000_000)
 
@@ -364,10 +379,62 @@ class SimNode:
         ch.rates = None
         self._src_cache = None
         ch.update_times.append(new.last_update)
+        relayed = self._gossip(ch, new)
         self.policy_log.append({
             "time": new.last_update, "chan_id": str(ch.chan_id), "source": source,
-            "old": asdict(old), "new": asdict(new),
+            "old": asdict(old), "new": asdict(new), "relayed": relayed,
         })
+
+    def _tokens_now(self, ch: Channel) -> float:
+        p = self.params
+        return min(p.gossip_bucket_max, ch.tokens + (self.now - ch.tokens_ts) / 3600 * p.gossip_tokens_per_hour)
+
+    def _gossip(self, ch: Channel, new: Policy) -> bool:
+        """Record the update for the senders; CLN's token bucket decides whether it is relayed."""
+        p = self.params
+        tokens = self._tokens_now(ch)
+        relayed = tokens >= p.gossip_update_cost - 1e-9
+        ch.tokens, ch.tokens_ts = tokens - p.gossip_update_cost if relayed else tokens, self.now
+        fee = (new.base_msat, new.ppm)
+        ch.gossip_ts.append(self.now)
+        ch.gossip_fee.append(fee)
+        if relayed:
+            ch.relayed_ts.append(self.now)
+            ch.relayed_fee.append(fee)
+        else:
+            ch.gossip_suppressed += 1
+        return relayed
+
+    def _believed(self, ch: Channel, t0: float) -> list[tuple[tuple[int, int], float]] | None:
+        """(base, ppm) the senders believe at t0 with their share of demand; None = all know ours."""
+        p = self.params
+        current = (ch.policy.base_msat, ch.policy.ppm)
+        if not p.gossip_realism or len(ch.gossip_ts) == 1:
+            return None
+        groups: dict[tuple[int, int], float] = {}
+        limited = min(1.0, max(0.0, p.gossip_limited_share))
+        for share, times, fees in ((1.0 - limited, ch.gossip_ts, ch.gossip_fee),
+                                   (limited, ch.relayed_ts, ch.relayed_fee)):
+            if share <= 0:
+                continue
+            for lag, w in zip(p.gossip_lag_minutes, p.gossip_lag_weights):
+                fee = fees[max(0, bisect.bisect_right(times, t0 - lag * 60) - 1)]
+                groups[fee] = groups.get(fee, 0.0) + share * w
+        if len(groups) == 1:
+            fee = next(iter(groups))
+            return None if fee == current else [(fee, 1.0)]
+        total = sum(groups.values())
+        return [(fee, w / total) for fee, w in groups.items()]
+
+    def _rates_for(self, ch: Channel, fee: tuple[int, int]) -> list[float]:
+        if fee == (ch.policy.base_msat, ch.policy.ppm):
+            return self._rates(ch)
+        key = (ch.chan_id, fee, ch.demand, ch.capacity)
+        r = self._rate_cache.get(key)
+        if r is None:
+            m = _market(self.graph, ch.peer, self.params, self.buckets, self.pubkey)
+            r = self._rate_cache[key] = bucket_rates(m, ch.demand, ch.capacity, fee[0], fee[1], self.params, self.buckets)
+        return r
 
     # ------------------------------------------------------------------ time
     def advance(self, hours: float = 0.0, seconds: float = 0.0) -> int:
@@ -410,31 +477,72 @@ class SimNode:
         act, src_w = self._sources()
         if len(act) < 2:
             return
-        draws: list[tuple[float, int, Channel, int]] = []
+        draws: list[tuple[float, int, int, Channel, int, tuple[int, int] | None]] = []
         for c in act:
             if c.policy.disabled:
                 continue
-            rates = self._rates(c)
-            total = sum(rates)
-            for j in range(poisson(rng, total * dt_h)):
-                b = rng.choices(range(len(rates)), weights=rates)[0]
-                draws.append((rng.random(), j, c, b))
-        draws.sort(key=lambda d: (d[0], d[2].chan_id, d[1]))
-        for off, _, out, b in draws:
+            believed = self._believed(c, t0)
+            if believed is None:  # every sender prices our channel at its current policy
+                rates = self._rates(c)
+                total = sum(rates)
+                for j in range(poisson(rng, total * dt_h)):
+                    b = rng.choices(range(len(rates)), weights=rates)[0]
+                    draws.append((rng.random(), 0, j, c, b, None))
+                continue
+            for g, (fee, share) in enumerate(believed):  # senders route by the fee they believe
+                rates = self._rates_for(c, fee)
+                for j in range(poisson(rng, sum(rates) * share * dt_h)):
+                    b = rng.choices(range(len(rates)), weights=rates)[0]
+                    draws.append((rng.random(), g, j, c, b, fee))
+        draws.sort(key=lambda d: (d[0], d[3].chan_id, d[1], d[2]))
+        grng = random.Random(f"simnode-gossip:{self.seed}:{k}")  # retries only: the demand stream is untouched
+        for off, _, _, out, b, fee in draws:
             amt = self.buckets.sample(rng, b)
             while True:
                 inc = rng.choices(act, weights=src_w)[0]
                 if inc is not out:
                     break
             ts_ns = t0 * 1_000_000_000 + int(off * self.step_sec * 1e9)
-            self._forward(ts_ns, inc, out, amt)
+            self._forward(ts_ns, inc, out, amt, b, fee, grng)
 
-    def _forward(self, ts_ns: int, inc: Channel, out: Channel, amt: int) -> None:
+    def _offered_fee(self, inc: Channel, out: Channel, amt: int, bucket: int, believed: tuple[int, int] | None,
+                     ts_ns: int, grng: random.Random | None) -> int | None:
+        """Fee the HTLC pays us: the believed policy's (an overpayment is kept, as LND does); below
+        ours it fails FEE_INSUFFICIENT and the sender may retry once with our policy from the error."""
+        pol = out.policy
+        required = pol.fee_msat(amt)
+        if believed is None or believed == (pol.base_msat, pol.ppm):
+            return required
+        offered = believed[0] + believed[1] * amt // 1_000_000
+        if offered >= required:
+            return offered
+        p = self.params
+        grace = p.old_fee_grace_minutes * 60
+        if grace > 0 and len(out.gossip_ts) > 1 and ts_ns / 1e9 - out.gossip_ts[-1] <= grace:
+            prev = out.gossip_fee[-2]
+            if offered >= prev[0] + prev[1] * amt // 1_000_000:
+                return offered
+        out.failed_fee += 1
+        self.failed.append(FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "FEE_INSUFFICIENT"))
+        if grng is None or grng.random() >= p.fee_retry_share:
+            return None
+        # The retry re-runs route choice with our real fee: it comes back to us with probability
+        # share(real fee) / share(believed fee) for this amount (a dearer fee loses share).
+        mine, theirs = self._rates(out)[bucket], self._rates_for(out, believed)[bucket]
+        if theirs <= 0 or grng.random() >= mine / theirs:
+            return None
+        out.fee_retries_won += 1
+        return required
+
+    def _forward(self, ts_ns: int, inc: Channel, out: Channel, amt: int, bucket: int = 0,
+                 believed: tuple[int, int] | None = None, grng: random.Random | None = None) -> None:
         pol = out.policy
         if amt > pol.max_htlc_msat or amt < pol.min_htlc_msat:
             out.rejected_htlc_limits += 1  # senders see our limits in gossip and route elsewhere
             return
-        fee = pol.fee_msat(amt)
+        fee = self._offered_fee(inc, out, amt, bucket, believed, ts_ns, grng)
+        if fee is None:
+            return
         fee = max(0, fee + inc.policy.inbound_fee_msat(amt + fee))
         amt_in = amt + fee
         if amt > out.local_msat - out.reserve_sat * 1000:
@@ -489,7 +597,12 @@ class SimNode:
                 "forwards_out": c.fwd_out, "forwards_in": c.fwd_in, "forwarded_out_msat": c.fwd_out_msat,
                 "forwarded_in_msat": c.fwd_in_msat, "failed_out": c.failed_out, "failed_in": c.failed_in,
                 "rejected_htlc_limits": c.rejected_htlc_limits, "revenue_msat": c.revenue_msat,
+                "failed_fee": c.failed_fee, "fee_retries_won": c.fee_retries_won,
                 "policy_updates": len(c.update_times), "policy_update_times": list(c.update_times),
+                "gossip": {"relayed": len(c.relayed_ts) - 1, "suppressed": c.gossip_suppressed,
+                           "tokens": round(self._tokens_now(c), 4),
+                           "believed": [{"base_msat": f[0], "ppm": f[1], "share": round(w, 6)}
+                                        for f, w in (self._believed(c, self.now) or [((c.policy.base_msat, c.policy.ppm), 1.0)])]},
                 "market": self.market_info(c),
             })
         after = [f for f in self.forwards if f.ts_ns >= since]
@@ -503,6 +616,11 @@ class SimNode:
                 "revenue_msat": self._fee_cum[-1], "revenue_since_start_msat": sum(f.fee_msat for f in after),
                 "failed_forwards": len(self.failed),
                 "failed_since_start": sum(1 for f in self.failed if f.ts_ns >= since),
+                "failed_liquidity_since_start": sum(1 for f in self.failed if f.ts_ns >= since
+                                                    and f.reason == "INSUFFICIENT_BALANCE"),
+                "failed_fee_since_start": sum(1 for f in self.failed if f.ts_ns >= since
+                                              and f.reason == "FEE_INSUFFICIENT"),
+                "gossip_suppressed": sum(c.gossip_suppressed for c in self.channels),
                 "policy_updates": len(self.policy_log),
             },
             "failed_forwards": [asdict(f) for f in self.failed],

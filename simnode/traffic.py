@@ -39,6 +39,16 @@ class TrafficParams:
     bias_max: float = 0.6  # peer direction bias b ∈ [-bias_max, bias_max]; b>0 = sink
     size_exponent: float = 0.25  # D_P ∝ (inbound capacity of P / 100 BTC)^size_exponent
     history_days: float = 14.0  # traffic simulated before the start so /v1/switch has history
+    # --- how senders learn our policy (gossip realism; README "Gossip"; prior-art §3) -------------
+    gossip_realism: bool = True  # False = every update reaches every sender at once (the old model)
+    gossip_lag_minutes: tuple = (10.0, 60.0, 240.0)  # sender classes: how long until an update reaches them
+    gossip_lag_weights: tuple = (0.5, 0.3, 0.2)  # share of senders (demand) in each lag class
+    gossip_limited_share: float = 0.25  # senders that only learn updates the CLN budget relays
+    gossip_tokens_per_hour: float = 1.0  # CLN gossipd token bucket per channel direction …
+    gossip_update_cost: float = 12.0  # … tokens per relayed update …
+    gossip_bucket_max: float = 48.0  # … bucket size (2 updates/day sustained, burst 4)
+    fee_retry_share: float = 1.0  # senders that apply the channel_update from a FEE_INSUFFICIENT error and retry once
+    old_fee_grace_minutes: float = 0.0  # we (LND) enforce a new fee at once; CLN would accept the old one 10 min
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

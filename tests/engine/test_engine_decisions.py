@@ -221,3 +221,41 @@ def test_missing_policy_and_zero_capacity_do_not_raise(mk):
     ch = mk.channel(capacity=0, local=0, local_policy=None, peer_policy=None, age_days=None)
     a = one(mk, ch, graph=mk.clique_graph(n=0))
     assert a.proposal is None and a.fee_action == NO_ACTION
+
+
+def _dec(**kw):
+    return dataclasses.replace(S, decisions=dataclasses.replace(S.decisions, **kw))
+
+
+def test_target_mode_reversal_needs_a_wider_band(mk):
+    """A move against the channel's last change must clear target_reversal_dead_band."""
+    settings = _dec(target_dead_band=0.15, target_reversal_dead_band=0.6)
+    probe = one(mk, mk.channel(chan_id="5", local=500_000, ppm=200, flow=mk.flows()), settings, graph=mk.clique_graph())
+    target = probe.proposal.requested_ppm if probe.proposal else 200
+    ch = mk.channel(chan_id="5", local=500_000, ppm=int(target / 1.3), flow=mk.flows())  # ~30 % below target
+    cut = [ChangeRecord(chan_id="5", at=mk.NOW - 5 * DAY, old_ppm=400, new_ppm=int(target / 1.3))]
+    raised = [ChangeRecord(chan_id="5", at=mk.NOW - 5 * DAY, old_ppm=100, new_ppm=int(target / 1.3))]
+    assert one(mk, ch, settings, history=raised, graph=mk.clique_graph()).fee_action == INCREASE_FEES
+    held = one(mk, ch, settings, history=cut, graph=mk.clique_graph())
+    assert held.fee_action == NO_ACTION and "against the last change" in held.reason
+    old = [ChangeRecord(chan_id="5", at=mk.NOW - 20 * DAY, old_ppm=400, new_ppm=int(target / 1.3))]
+    assert one(mk, ch, settings, history=old, graph=mk.clique_graph()).fee_action == INCREASE_FEES  # outside 14 d
+
+
+def test_target_mode_lookahead_per_direction_and_surplus_base(mk):
+    """Draining uses target_lookahead_days, filling target_fill_lookahead_days; the surplus side
+    may use its own balance base."""
+    graph = mk.clique_graph()
+    draining = mk.channel(chan_id="6", local=500_000, ppm=200, flow=mk.flows(out7=700_000))  # 0.1 of capacity/day
+    filling = mk.channel(chan_id="7", local=500_000, ppm=200, flow=mk.flows(in7=700_000))
+
+    def target(ch, **kw):
+        a = one(mk, ch, _dec(**kw), graph=graph)
+        return a.proposal.requested_ppm if a.proposal else ch.local_policy.ppm
+
+    assert target(draining, target_lookahead_days=3, target_fill_lookahead_days=0) > \
+        target(draining, target_lookahead_days=1, target_fill_lookahead_days=0) > 200
+    assert target(filling, target_lookahead_days=3, target_fill_lookahead_days=0) == 200  # held: no lookahead
+    assert target(filling, target_fill_lookahead_days=3) < target(filling, target_fill_lookahead_days=1) < 200
+    full = mk.channel(chan_id="8", local=900_000, ppm=200, flow=mk.flows())
+    assert target(full, target_surplus_base=50) < target(full, target_surplus_base=0) < 200

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from simnode import SimNode, handle, load_graph
+from simnode import SimNode, TrafficParams, handle, load_graph
 from simnode.node import Policy
 from simnode.testing import start_simnode
 
@@ -146,3 +146,53 @@ def test_http_determinism_same_seed_same_state():
             states.append(n.state(forwards=True))
     assert states[0] == states[1]
     assert states[0]["totals"]["forwards"] > 0
+
+
+# --- how senders learn our policy (gossip realism) ---------------------------------------------
+
+
+def test_cln_token_bucket_relays_burst_of_four_then_two_a_day(graph):
+    sim = SimNode(graph, seed=7)
+    c = next(c for c in sim.channels if c.active)
+    for i in range(6):  # six updates within the hour: burst of 4 relayed, 2 stored but not relayed
+        _set_ppm(sim, sim.channels.index(c), c.policy.ppm + 10)
+    g = sim.state()["channels"][sim.channels.index(c)]["gossip"]
+    assert (g["relayed"], g["suppressed"]) == (4, 2)
+    assert [e["relayed"] for e in sim.policy_log[-6:]] == [True] * 4 + [False] * 2
+    sim.advance(hours=12)  # +12 tokens: one more update is relayed, the next is not
+    _set_ppm(sim, sim.channels.index(c), c.policy.ppm + 10)
+    _set_ppm(sim, sim.channels.index(c), c.policy.ppm + 10)
+    assert [e["relayed"] for e in sim.policy_log[-2:]] == [True, False]
+
+
+def test_senders_learn_updates_after_their_lag(graph):
+    sim = SimNode(graph, seed=7)
+    idx = next(i for i, c in enumerate(sim.channels) if c.active)
+    c = sim.channels[idx]
+    old = (c.policy.base_msat, c.policy.ppm)
+    _set_ppm(sim, idx, c.policy.ppm * 2 + 50)
+    new = (c.policy.base_msat, c.policy.ppm)
+    assert sim._believed(c, sim.now) == [(old, 1.0)]  # nobody knows yet
+    mid = dict(sim._believed(c, sim.now + 3600))  # the 10 min and 60 min classes know it
+    assert abs(mid[new] - 0.8) < 1e-9 and abs(mid[old] - 0.2) < 1e-9
+    assert sim._believed(c, sim.now + 5 * 3600) is None  # everyone (relayed update)
+
+
+def test_fee_raise_fails_stale_senders_fee_insufficient_counted_apart(graph):
+    """A raise makes senders with the old policy fail FEE_INSUFFICIENT (not a liquidity failure);
+    some retry through us at the new fee. Without gossip realism nobody is stale."""
+    out = {}
+    for realism in (True, False):
+        sim = SimNode(graph, seed=7, params=TrafficParams(gossip_realism=realism))
+        _balanced(sim)
+        idx = max(range(16), key=lambda i: sum(sim._rates(sim.channels[i])) if sim.channels[i].active else 0)
+        for _ in range(8):  # eight raises in a row, one per 3 h: half of them beyond the CLN budget
+            _set_ppm(sim, idx, int(sim.channels[idx].policy.ppm * 1.15) + 5)
+            sim.advance(hours=3)
+        c, st = sim.channels[idx], sim.state()
+        out[realism] = (c.failed_fee, c.fee_retries_won, st["totals"]["failed_fee_since_start"],
+                        st["totals"]["failed_liquidity_since_start"])
+        fee_failures = [f for f in st["failed_forwards"] if f["reason"] == "FEE_INSUFFICIENT"]
+        assert len(fee_failures) == st["totals"]["failed_fee_since_start"]
+    assert out[True][0] > 0 and 0 < out[True][1] <= out[True][0] and out[True][2] == out[True][0]
+    assert out[False][0] == 0 and out[False][2] == 0
