@@ -136,23 +136,5 @@ window.FeePilot = (function () {
     evidenceValue
   }
 
-  return {
-    API,
-    HEURISTICS,
-    methods,
-    request,
-    formatSat,
-    compactSat,
-    scoreColor,
-    formatScore,
-    percent,
-    when,
-    ago,
-    policyText,
-    label,
-    statusColor,
-    action,
-    evidenceValue,
-    conflictOf
-  }
+  return {API, HEURISTICS, methods, request, conflictOf, ...methods}
 })()
