@@ -218,20 +218,29 @@ def target_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any]
     multiplier = base ** (0.5 - expected)
     amount = s.graph.reference_amount_sat
     base_part = effective_ppm(policy.with_fees(policy.base_msat, 0), amount)
-    target_eff = anchor * multiplier
-    target_ppm = max(0, int(round(target_eff - base_part)))
     current_eff = effective_ppm(policy, amount)
+    level = anchor
+    if dec.target_memory > 0:
+        lam = dec.target_memory
+        level = max(anchor, 1.0) ** (1 - lam) * max(current_eff, 1.0) ** lam
+    target_eff = level * multiplier
+    target_ppm = max(0, int(round(target_eff - base_part)))
     ratio = (target_ppm + base_part + 10) / (current_eff + 10)
     facts = {
         "competitor_median_ppm": round(ref, 1), "anchor_ppm": round(anchor, 1), "local_share": round(share, 4),
         "expected_share": round(expected, 4), "net_outflow_per_day_sat": int(net_per_day),
         "multiplier": round(multiplier, 3), "target_ppm": target_ppm,
     }
+    if dec.target_memory > 0:
+        facts["level_ppm"] = round(level, 1)
     basis = f"competitors' median {ref:.0f} ppm" if anchor > dec.target_floor_ppm or ref >= dec.target_floor_ppm \
         else f"the {dec.target_floor_ppm} ppm floor (competitors' median {ref:.0f} ppm)"
     words = (f"Outbound {pct(share)}" + (f", {pct(expected)} expected in {dec.target_lookahead_days:g} d at the 7-day "
                                          f"net flow" if abs(expected - share) >= 0.01 else "")
-             + f": target {target_ppm} ppm = {basis} x {multiplier:.2f}")
+             + f": target {target_ppm} ppm = "
+             + (f"{basis} x {multiplier:.2f}" if dec.target_memory <= 0 else
+                f"{level:.0f} ppm ({basis}^{1 - dec.target_memory:g} x our {current_eff:.0f} ppm^{dec.target_memory:g}) "
+                f"x {multiplier:.2f}"))
     if abs(expected - share) >= 0.01 and lookahead != dec.target_lookahead_days:
         words = words.replace(f"in {dec.target_lookahead_days:g} d", f"in {lookahead:g} d")
     return target_ppm, ratio, facts, words

@@ -98,6 +98,10 @@ class DecisionSettings:
     target_reversal_dead_band: float = 0.15
     # balance base used above half local (surplus side); 0 = target_balance_base on both sides
     target_surplus_base: float = 0.0
+    # memory λ: the target's level = reference^(1-λ) x current fee^λ (0 = anchored on the market only;
+    # > 0 keeps part of the price found so far, so a channel whose flow balances far from the
+    # median is not pulled back to it every day)
+    target_memory: float = 0.0
     hold_score: float = 0.80  # at or above: leave the channel alone
     raise_below_score: float = 0.30  # "score" mode only
     lower_from_score: float = 0.30  # "score" mode only
@@ -391,6 +395,7 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
         check(dec.target_surplus_base == 0 or 1 <= dec.target_surplus_base <= 1000,
               "decisions.target_surplus_base", "must be 0 (same as target_balance_base) or in [1, 1000]")
     share("decisions.target_recent_flow_weight", dec.target_recent_flow_weight)
+    share("decisions.target_memory", dec.target_memory)
     if finite("decisions.target_reversal_dead_band", dec.target_reversal_dead_band):
         check(0 <= dec.target_reversal_dead_band <= 10, "decisions.target_reversal_dead_band", "must be in [0, 10]")
     for name in ("hold_score", "raise_below_score", "lower_from_score", "lower_below_score",

@@ -259,3 +259,15 @@ def test_target_mode_lookahead_per_direction_and_surplus_base(mk):
     assert target(filling, target_fill_lookahead_days=3) < target(filling, target_fill_lookahead_days=1) < 200
     full = mk.channel(chan_id="8", local=900_000, ppm=200, flow=mk.flows())
     assert target(full, target_surplus_base=50) < target(full, target_surplus_base=0) < 200
+
+
+def test_target_mode_memory_keeps_part_of_the_current_price(mk):
+    """target_memory 0: a balanced channel is pulled to the median; 1: it keeps its own price."""
+    graph = mk.clique_graph()  # median 200 ppm
+    ch = mk.channel(chan_id="9", local=500_000, ppm=600, base=0, flow=mk.flows())
+    anchored = one(mk, ch, _dec(target_memory=0.0), graph=graph)
+    assert anchored.fee_action == DECREASE_FEES and anchored.proposal.requested_ppm == 200
+    kept = one(mk, ch, _dec(target_memory=1.0), graph=graph)
+    assert kept.fee_action == NO_ACTION and "of the target" in kept.reason
+    half = one(mk, ch, _dec(target_memory=0.5), graph=graph)
+    assert half.fee_action == DECREASE_FEES and 200 < half.proposal.requested_ppm < 600
