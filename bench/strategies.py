@@ -3,6 +3,7 @@
     .venv/bin/python bench/strategies.py            # the report: 2024 seeds 6-15 + 2026 seeds 1-10, 30 days
     .venv/bin/python bench/strategies.py --quick    # harness check: 2024 seed 1, 7 days, no chart
     .venv/bin/python bench/strategies.py --tuning   # 2024 seeds 1-5 (the only seeds used for tuning)
+    .venv/bin/python bench/strategies.py --no-gossip   # simnode without gossip realism, for comparison
 
 For every (graph, seed) each strategy gets its own SimNode built from the same seed (same node,
 peers, balances, policies and traffic RNG) and runs for `--days` simulated days, called at its
