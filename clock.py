@@ -14,15 +14,20 @@ import time
 CLOCK_FILE_ENV = "FEEPILOT_CLOCK_FILE"
 
 
+_last_offset = 0.0
+
+
 def offset_s() -> float:
+    global _last_offset
     path = os.environ.get(CLOCK_FILE_ENV)
     if not path:
         return 0.0
     try:
         with open(path) as handle:
-            return float(handle.read().strip() or 0)
+            _last_offset = float(handle.read().strip())
     except (OSError, ValueError):
-        return 0.0
+        pass  # being rewritten: the last offset read still holds
+    return _last_offset
 
 
 def now() -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,9 +85,11 @@ class NodeEnv:
         self.clock_file = clock_file
 
     def sync_clock(self) -> None:
-        import time
-
-        self.clock_file.write_text(str(self.simnode.state()["now"] - time.time()))
+        # Atomic replace: the extension reads this file on every clock reading.
+        offset = self.simnode.state()["now"] - time.time()
+        partial = self.clock_file.with_suffix(".tmp")
+        partial.write_text(str(offset))
+        os.replace(partial, self.clock_file)
 
     def advance(self, hours: float) -> None:
         self.simnode.advance(hours=hours)
