@@ -25,17 +25,17 @@ Writes `bench/results/strategies.md`, `bench/results/strategies.json` and
 
 from __future__ import annotations
 
+import abc
 import argparse
 import json
 import math
 import multiprocessing
-import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -185,7 +185,7 @@ def write_fees(lnd: Lnd, our_id: str, chan_id: str, channel_point: str, base_msa
 # --- strategies -----------------------------------------------------------------------------
 
 
-class Strategy:
+class Strategy(abc.ABC):
     name = ""
 
     def __init__(self, lnd: Lnd, ctx: "SeedContext"):
@@ -193,8 +193,9 @@ class Strategy:
         self.ctx = ctx
         self.our_id = ctx.node_id
 
-    def tick(self, now: int) -> None:  # called at the strategy's cadence
-        raise NotImplementedError
+    @abc.abstractmethod
+    def tick(self, now: int) -> None:
+        """Called at the strategy's cadence: read the node, write policies."""
 
     def apply(self, settings: Sequence[FeeSetting], channels: Sequence[Any]) -> None:
         points = {c.chan_id: c.channel_point for c in channels}
