@@ -1,7 +1,7 @@
 """Fee changes as use cases: applying runs and decisions, rollbacks, manual
 changes and pins — on top of the executor's safety net (executor.py).
 
-Every path here holds the run lock, so a change never races a run.
+Every path that changes fees holds the run lock, so a change never races a run.
 """
 
 from __future__ import annotations
