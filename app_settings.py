@@ -11,7 +11,7 @@ import copy
 import math
 from typing import Any, Mapping, Optional
 
-from .engine.settings import HEURISTIC_NAMES, EngineSettings, SettingsError
+from .engine.settings import EngineSettings, SettingsError
 
 MODES = ("off", "shadow", "autopilot")
 MIN_INTERVAL_MINUTES = 5
@@ -111,7 +111,3 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSet
     normalised = {name: doc[name] for name in APP_DEFAULTS}
     normalised["engine"] = engine.to_dict()
     return normalised, engine
-
-
-def heuristic_names() -> tuple[str, ...]:
-    return HEURISTIC_NAMES

@@ -428,19 +428,29 @@ async def list_changes(
     return [_change(r) for r in rows], int(total["n"])
 
 
+async def applied_rollbacks_of(change_ids: list[str]) -> dict[str, str]:
+    """change id -> id of the applied change that rolled it back (one query for a page)."""
+    if not change_ids:
+        return {}
+    names = {f"c{i}": change_id for i, change_id in enumerate(change_ids)}
+    rows = await db.fetchall(
+        f"""
+        SELECT id, rollback_of FROM feepilot.changes
+        WHERE status = 'applied' AND rollback_of IN ({", ".join(f":{n}" for n in names)}) ORDER BY seq
+        """,
+        names,
+    )
+    undone: dict[str, str] = {}
+    for row in rows:
+        undone.setdefault(row["rollback_of"], row["id"])
+    return undone
+
+
 async def rollbacks_of(change_id: str) -> list[dict]:
     rows = await db.fetchall(
         "SELECT * FROM feepilot.changes WHERE rollback_of = :id ORDER BY seq", {"id": change_id}
     )
     return [_change(r) for r in rows]
-
-
-async def change_events(change_id: str) -> list[dict]:
-    rows = await db.fetchall(
-        "SELECT at, status, message FROM feepilot.change_events WHERE change_id = :id ORDER BY seq",
-        {"id": change_id},
-    )
-    return [{"at": r["at"], "status": r["status"], "message": decode(r["message"]) if r["message"] else None} for r in rows]
 
 
 async def pending_changes() -> list[dict]:

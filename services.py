@@ -29,6 +29,7 @@ from .executor import breaker, retry_policy
 from .heavy import build_off_loop, drop_off_loop, keep_long_lived
 from .models import ChannelOut, ChannelsOut, StatusOut, policy_dict
 from .node import (
+    DATA_SOURCES,
     NodeCallError,
     NodeGateway,
     NodeUnavailable,
@@ -36,9 +37,6 @@ from .node import (
 )
 from .notify import recent
 from .resilience import CircuitOpen, ResilientCaller
-
-DATA_SOURCES = ("channels", "policies", "forwards", "graph")
-
 
 RUN_WAIT_S = 120.0
 

@@ -255,9 +255,9 @@ async def api_changes(
     changes, total = await crud.list_changes(
         chan_id=chan_id, status=status, run_id=run_id, since=since, until=until, limit=limit, offset=offset
     )
+    undone = await crud.applied_rollbacks_of([change["id"] for change in changes])
     for change in changes:
-        undone = [r for r in await crud.rollbacks_of(change["id"]) if r["status"] == "applied"]
-        change["rolled_back_by"] = undone[0]["id"] if undone else None
+        change["rolled_back_by"] = undone.get(change["id"])
     return ChangePage(data=changes, total=total)
 
 

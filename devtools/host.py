@@ -14,7 +14,6 @@ nothing of LNbits is mocked.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -256,6 +255,3 @@ class LnbitsHost:
         detail = f"{last.status_code} {last.text}" if last is not None else "no answer"
         raise RuntimeError(f"{EXTENSION_ID} did not load: {detail}\n{self.log_tail()}")
 
-
-def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2))

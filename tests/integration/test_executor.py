@@ -128,6 +128,9 @@ def test_rollback_of_a_change_and_of_a_run_restores_exactly(node_env):
     log = node_env.api("GET", f"/changes?run_id={run['id']}&limit=50").json()["data"]
     assert {c["id"] for c in log} >= {first["change_id"], second["change_id"]}
     assert sum(1 for c in log if c["rollback_of"]) == 2
+    rollbacks = {c["rollback_of"]: c["id"] for c in log if c["rollback_of"]}
+    for original in (c for c in log if not c["rollback_of"]):
+        assert original["rolled_back_by"] == rollbacks[original["id"]]
 
 
 def test_rollback_after_a_change_elsewhere_is_a_conflict_unless_forced(node_env):
