@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .graph_metrics import effective_ppm
 from .heuristics import ChannelContext
-from .settings import DIRECTION_SCORE, DIRECTION_TARGET, EngineSettings
+from .settings import DIRECTION_FLOW, DIRECTION_SCORE, DIRECTION_TARGET, EngineSettings
 from .snapshot import ACTIVE, Channel
 
 NO_ACTION = "NO_ACTION"
@@ -246,6 +246,76 @@ def target_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any]
     return target_ppm, ratio, facts, words
 
 
+# --- flow mode (default) --------------------------------------------------------------
+
+
+def flow_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any], str]]:
+    """(new ppm, new/current effective fee, facts, words) or None without a market reference.
+
+    One step of a feedback controller, in log space (so it is scale-free from 20 to 2,000 ppm):
+
+        step = gain · ln((out + k) / (in + k))        the channel's own flow over the window
+             + balance_gain · (0.5 − local share)     brings the balance back to the middle
+             + anchor_pull · ln(anchor / fee)         a weak pull toward the market's price
+
+    Outflow above inflow means the channel sells its liquidity faster than it gets it back, so the
+    price goes up until the two match; the balance term then steers the level of the reserve. A
+    drained channel cannot send (its low outflow is no signal) and a full one cannot receive, so
+    that side of the flow term is ignored there.
+    """
+    s = ctx.settings
+    dec = s.decisions
+    c = ctx.channel
+    policy = c.local_policy
+    ref = competitor_reference(ctx)
+    total = c.local_sat + c.remote_sat
+    if ref is None or policy is None or total <= 0:
+        return None
+    share = c.local_sat / total
+    amount = s.graph.reference_amount_sat
+    base_part = effective_ppm(policy.with_fees(policy.base_msat, 0), amount)
+    current_eff = effective_ppm(policy, amount)
+    anchor = max(ref, float(dec.flow_anchor_floor_ppm))
+    flow = ctx.flow(dec.flow_window_days)
+    out_sat = flow.volume_out_sat if flow is not None else 0
+    in_sat = flow.volume_in_sat if flow is not None else 0
+    smooth = max(1.0, dec.flow_smoothing_share * c.capacity_sat)
+    imbalance = math.log((out_sat + smooth) / (in_sat + smooth)) if flow is not None else 0.0
+    censored = ""
+    if imbalance < 0 and share < dec.flow_censor_share:
+        imbalance, censored = 0.0, "drained: its low outflow is not a signal"
+    elif imbalance > 0 and share > 1 - dec.flow_censor_share:
+        imbalance, censored = 0.0, "full: its low inflow is not a signal"
+    imbalance = max(-2.0, min(2.0, imbalance))
+    base_fee = max(current_eff, float(dec.flow_min_ppm))
+    flow_term = dec.flow_gain * imbalance
+    balance_term = dec.flow_balance_gain * (0.5 - share)
+    anchor_term = dec.flow_anchor_pull * math.log(max(anchor, 1.0) / base_fee)
+    raw_step = flow_term + balance_term + anchor_term
+    limit = math.log(dec.flow_max_step)
+    step = max(-limit, min(limit, raw_step))
+    target_eff = base_fee * math.exp(step)
+    if target_eff < dec.flow_min_ppm / 2:
+        target_eff = 0.0  # a market priced at zero: follow it down rather than creep toward it
+    target_ppm = max(0, int(round(target_eff - base_part)))
+    ratio = (target_ppm + base_part + 10) / (current_eff + 10)
+    facts = {
+        "competitor_median_ppm": round(ref, 1), "anchor_ppm": round(anchor, 1), "local_share": round(share, 4),
+        "window_days": dec.flow_window_days, "volume_out_sat": out_sat, "volume_in_sat": in_sat,
+        "flow_term": round(flow_term, 4), "balance_term": round(balance_term, 4),
+        "anchor_term": round(anchor_term, 4), "log_step": round(step, 4), "target_ppm": target_ppm,
+    }
+    window = "day" if dec.flow_window_days == 1 else f"{dec.flow_window_days} days"
+    parts = [f"out {fmt_sat(out_sat)} vs in {fmt_sat(in_sat)} in the last {window}"
+             + (f" ({censored})" if censored else ""),
+             f"outbound {pct(share)}",
+             f"competitors' median {ref:.0f} ppm"]
+    words = (f"{parts[0].capitalize()}, {parts[1]}, {parts[2]}: target {target_ppm} ppm "
+             f"(x{math.exp(step):.2f}{' at most' if step != raw_step else ''}: "
+             f"flow {flow_term:+.2f}, balance {balance_term:+.2f}, market {anchor_term:+.2f})")
+    return target_ppm, ratio, facts, words
+
+
 def _last_direction(ctx: ChannelContext) -> int:
     """+1 / -1: direction of this channel's last ppm change inside the reversal window; 0 = none."""
     window_start = ctx.now - ctx.settings.anti_oscillation.reversal_window_days * 86400
@@ -287,21 +357,30 @@ def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
                              why=f"New channel ({facts['age_days']:.1f} days) priced at {old} ppm, "
                                  f"well below {basis}")
 
-    target = target_fee(ctx) if s.decisions.direction_source == DIRECTION_TARGET else None
+    mode = s.decisions.direction_source
+    target = target_fee(ctx) if mode == DIRECTION_TARGET else flow_fee(ctx) if mode == DIRECTION_FLOW else None
     if target is not None:
         target_ppm, ratio, tfacts, twords = target
         facts.update(tfacts)
-        base = s.decisions.target_balance_base
-        pressure = max(-1.0, min(1.0, 2 * math.log(ratio) / math.log(base))) if base > 1 else 0.0
-        band = s.decisions.target_dead_band
-        last = _last_direction(ctx)
-        if last and (ratio > 1) != (last > 0) and ratio != 1:
-            band = max(band, s.decisions.target_reversal_dead_band)  # a reversal must be worth it
-        if max(ratio, 1 / ratio) - 1 < band:
-            return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
-                             hold_reason=f"within {band * 100:.0f} % of the target"
-                                         + (" (a move against the last change)" if band > s.decisions.target_dead_band
-                                            else ""))
+        if mode == DIRECTION_FLOW:
+            # the controller's own step is the decision input: a small step is noise, not a signal
+            pressure = max(-1.0, min(1.0, tfacts["log_step"] / math.log(s.decisions.flow_max_step)))
+            if abs(tfacts["log_step"]) < s.decisions.flow_dead_band:
+                return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
+                                 hold_reason=f"step x{math.exp(tfacts['log_step']):.2f} is inside the "
+                                             f"±{s.decisions.flow_dead_band:.2f} (log) dead band")
+        else:
+            base = s.decisions.target_balance_base
+            pressure = max(-1.0, min(1.0, 2 * math.log(ratio) / math.log(base))) if base > 1 else 0.0
+            band = s.decisions.target_dead_band
+            last = _last_direction(ctx)
+            if last and (ratio > 1) != (last > 0) and ratio != 1:
+                band = max(band, s.decisions.target_reversal_dead_band)  # a reversal must be worth it
+            if max(ratio, 1 / ratio) - 1 < band:
+                return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
+                                 hold_reason=f"within {band * 100:.0f} % of the target"
+                                             + (" (a move against the last change)"
+                                                if band > s.decisions.target_dead_band else ""))
         if target_ppm < old and grace:
             return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
                              hold_reason=f"new channel ({facts['age_days']:.1f} of "

@@ -28,7 +28,8 @@ HEURISTIC_NAMES = (
 DIRECTION_SIGNALS = "signals"
 DIRECTION_SCORE = "score"
 DIRECTION_TARGET = "target"
-DIRECTIONS = (DIRECTION_TARGET, DIRECTION_SIGNALS, DIRECTION_SCORE)
+DIRECTION_FLOW = "flow"
+DIRECTIONS = (DIRECTION_FLOW, DIRECTION_TARGET, DIRECTION_SIGNALS, DIRECTION_SCORE)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,12 @@ class ActivitySettings:
 class DecisionSettings:
     """How the fee direction and step are chosen, and when to advise a close.
 
-    direction_source "target" (default): move toward a target fee = the competitors'
+    direction_source "flow" (default): a daily feedback controller on the channel's own flows —
+    the log of the fee moves by `flow_gain` x ln(outflow / inflow) over `flow_window_days`, plus
+    `flow_balance_gain` x (0.5 - local share), plus `flow_anchor_pull` x ln(market reference / fee);
+    a step inside `flow_dead_band` (log) is no action. It settles where the channel's outflow matches
+    its inflow, i.e. on a price the channel can sustain, instead of one copied from the market.
+    direction_source "target": move toward a target fee = the competitors'
     median (at least `target_floor_ppm`) x a scarcity factor of the local share expected
     after `target_lookahead_days` of the observed net flow; |log change| inside the
     `target_dead_band` is no action.
@@ -83,7 +89,21 @@ class DecisionSettings:
     action, < raise_below_score raise, [lower_from_score, lower_below_score) lower.
     """
 
-    direction_source: str = DIRECTION_TARGET
+    direction_source: str = DIRECTION_FLOW
+    # "flow" mode (default): log step = gain·ln(out/in) + balance_gain·(0.5 − share) + anchor_pull·ln(anchor/fee)
+    flow_window_days: int = 1  # one of the snapshot's flow windows (1, 7, 30); 1 = the flow at the current fee
+    flow_gain: float = 1.0
+    flow_balance_gain: float = 1.0
+    flow_anchor_pull: float = 0.3
+    flow_anchor_floor_ppm: int = 20  # markets priced near 0 still anchor here
+    # added to both volumes, as a share of capacity, so a quiet day is not read as a strong imbalance
+    flow_smoothing_share: float = 0.02
+    # below this local share a low outflow only means "no balance to send" (and above 1 − it, a low
+    # inflow means "no room to receive"): that side of the flow signal is ignored
+    flow_censor_share: float = 0.15
+    flow_dead_band: float = 0.10  # |log step| below this is no action (≈ 10 %)
+    flow_max_step: float = 2.0  # at most ×2 or ÷2 per change, before the guardrails' own cap
+    flow_min_ppm: int = 10  # multiplicative steps start from at least this effective fee
     # "target" mode: target = max(reference x reference_multiplier, floor) x balance_base^(0.5 - share)
     target_reference_multiplier: float = 1.0
     target_floor_ppm: int = 0
@@ -136,7 +156,7 @@ class AntiOscillationSettings:
     cooldown_hours: float = 24.0
     max_updates_per_day: int = 2  # gossip relays only ~2 updates/channel/day
     new_channel_grace_days: float = 3.0  # no cut for lack of flow while young
-    max_reversals: int = 2  # direction flips allowed inside the window
+    max_reversals: int = 7  # direction flips allowed inside the window (a feedback controller must correct)
     reversal_window_days: float = 14.0
 
 
@@ -383,6 +403,20 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
     dec = s.decisions
     check(dec.direction_source in DIRECTIONS, "decisions.direction_source",
           "must be one of " + ", ".join(f"'{d}'" for d in DIRECTIONS))
+    check(dec.flow_window_days in (1, 7, 30), "decisions.flow_window_days", "must be 1, 7 or 30 (a forwarding window)")
+    for name in ("flow_gain", "flow_balance_gain"):
+        if finite(f"decisions.{name}", getattr(dec, name)):
+            check(0 <= getattr(dec, name) <= 10, f"decisions.{name}", "must be in [0, 10]")
+    share("decisions.flow_anchor_pull", dec.flow_anchor_pull)
+    at_least("decisions.flow_anchor_floor_ppm", dec.flow_anchor_floor_ppm, 0)
+    share("decisions.flow_smoothing_share", dec.flow_smoothing_share)
+    if finite("decisions.flow_censor_share", dec.flow_censor_share):
+        check(0 <= dec.flow_censor_share < 0.5, "decisions.flow_censor_share", "must be in [0, 0.5)")
+    if finite("decisions.flow_dead_band", dec.flow_dead_band):
+        check(0 <= dec.flow_dead_band <= 2, "decisions.flow_dead_band", "must be in [0, 2]")
+    if finite("decisions.flow_max_step", dec.flow_max_step):
+        check(1 < dec.flow_max_step <= 10, "decisions.flow_max_step", "must be above 1 and at most 10")
+    at_least("decisions.flow_min_ppm", dec.flow_min_ppm, 1)
     if finite("decisions.target_reference_multiplier", dec.target_reference_multiplier):
         check(dec.target_reference_multiplier > 0, "decisions.target_reference_multiplier", "must be above 0")
     at_least("decisions.target_floor_ppm", dec.target_floor_ppm, 0)

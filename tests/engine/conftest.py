@@ -22,11 +22,17 @@ def policy(ppm: int = 100, base: int = 1000, disabled: bool = False) -> Policy:
 
 
 def flows(out7: int = 0, in7: int = 0, out30: Optional[int] = None, in30: Optional[int] = None,
-          fees30_msat: int = 0, fwd7: Optional[int] = None) -> Dict[int, FlowStats]:
+          fees30_msat: int = 0, fwd7: Optional[int] = None, out1: Optional[int] = None,
+          in1: Optional[int] = None) -> Dict[int, FlowStats]:
+    """7- and 30-day windows; the 1-day window only when out1 or in1 is given."""
     out30 = out7 * 3 if out30 is None else out30
     in30 = in7 * 3 if in30 is None else in30
     n7 = (1 if (out7 or in7) else 0) if fwd7 is None else fwd7
-    return {
+    day = {}
+    if out1 is not None or in1 is not None:
+        day[1] = FlowStats(days=1, forwards_out=1 if out1 else 0, forwards_in=1 if in1 else 0,
+                           volume_out_sat=out1 or 0, volume_in_sat=in1 or 0)
+    return {**day,
         7: FlowStats(days=7, forwards_out=n7 if out7 else 0, forwards_in=n7 if in7 else 0,
                      volume_out_sat=out7, volume_in_sat=in7, fees_earned_msat=fees30_msat // 4),
         30: FlowStats(days=30, forwards_out=1 if out30 else 0, forwards_in=1 if in30 else 0,

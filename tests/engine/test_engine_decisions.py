@@ -41,6 +41,7 @@ def one(mk, ch, settings=S, history=(), graph=None, others=()):
 
 
 SIGNALS = dataclasses.replace(S, decisions=dataclasses.replace(S.decisions, direction_source="signals"))
+TARGET = dataclasses.replace(S, decisions=dataclasses.replace(S.decisions, direction_source="target"))
 
 
 def test_drained_channel_with_outflow_raises(mk):
@@ -59,7 +60,7 @@ def test_full_idle_channel_lowers(mk):
 
 
 def test_target_mode_prices_scarce_liquidity_above_the_market(mk):
-    a = one(mk, drained(mk), graph=mk.clique_graph())  # default: target mode, median 200 ppm
+    a = one(mk, drained(mk), TARGET, graph=mk.clique_graph())  # median 200 ppm
     assert a.fee_action == INCREASE_FEES and a.accepted
     target = a.proposal.requested_ppm
     assert target > 200 * 1.5  # 5 % local, draining: well above the median
@@ -68,17 +69,17 @@ def test_target_mode_prices_scarce_liquidity_above_the_market(mk):
 
 
 def test_target_mode_prices_surplus_below_the_market(mk):
-    a = one(mk, full_idle(mk), graph=mk.clique_graph())
+    a = one(mk, full_idle(mk), TARGET, graph=mk.clique_graph())
     assert a.fee_action == DECREASE_FEES and a.accepted
     assert a.proposal.requested_ppm < 200 < 300
     assert a.new_policy.ppm < 300
 
 
 def test_target_mode_holds_inside_the_dead_band(mk):
-    probe = one(mk, mk.channel(chan_id="3", local=500_000, ppm=200, flow=mk.flows()), graph=mk.clique_graph())
+    probe = one(mk, mk.channel(chan_id="3", local=500_000, ppm=200, flow=mk.flows()), TARGET, graph=mk.clique_graph())
     target = probe.proposal.requested_ppm if probe.proposal else 200
     ch = mk.channel(chan_id="3", local=500_000, ppm=target, flow=mk.flows())
-    a = one(mk, ch, graph=mk.clique_graph())
+    a = one(mk, ch, TARGET, graph=mk.clique_graph())
     assert a.fee_action == NO_ACTION and "of the target" in a.reason
 
 
@@ -149,8 +150,9 @@ def test_no_more_than_two_updates_a_day(mk):
 def test_reversal_limit(mk):
     history = [ChangeRecord("2", mk.NOW - 10 * DAY, 300, 330), ChangeRecord("2", mk.NOW - 8 * DAY, 330, 300),
                ChangeRecord("2", mk.NOW - 6 * DAY, 300, 330)]
-    a = one(mk, full_idle(mk, ppm=330), history=history)
+    a = one(mk, full_idle(mk, ppm=330), anti(max_reversals=2), history=history)
     assert a.fee_action == DECREASE_FEES and not a.accepted and a.blocked_by == "max_reversals"
+    assert one(mk, full_idle(mk, ppm=330), anti(max_reversals=3), history=history).accepted
 
 
 def test_allow_deny_and_only_active(mk):
@@ -224,6 +226,7 @@ def test_missing_policy_and_zero_capacity_do_not_raise(mk):
 
 
 def _dec(**kw):
+    kw.setdefault("direction_source", "target")
     return dataclasses.replace(S, decisions=dataclasses.replace(S.decisions, **kw))
 
 
@@ -271,3 +274,61 @@ def test_target_mode_memory_keeps_part_of_the_current_price(mk):
     assert kept.fee_action == NO_ACTION and "of the target" in kept.reason
     half = one(mk, ch, _dec(target_memory=0.5), graph=graph)
     assert half.fee_action == DECREASE_FEES and 200 < half.proposal.requested_ppm < 600
+
+
+# --- flow mode (the default) -------------------------------------------------------------
+
+
+def test_flow_mode_is_the_default():
+    assert S.decisions.direction_source == "flow"
+
+
+def test_flow_mode_raises_when_outflow_outruns_inflow(mk):
+    """out 300 k vs in 100 k in a day on 1 M capacity at the 200 ppm median, half local:
+    flow term ln(320 k / 120 k) = 0.98, balance 0, market 0 -> x2 at most (flow_max_step)."""
+    ch = mk.channel(chan_id="4", local=500_000, ppm=200, base=0, flow=mk.flows(out1=300_000, in1=100_000))
+    a = one(mk, ch, graph=mk.clique_graph())
+    assert a.fee_action == INCREASE_FEES and a.proposal.requested_ppm == 400
+    assert a.new_policy.ppm == 250  # the guardrails' 25 % max step
+    assert "Out 300 k sat vs in 100 k sat in the last day" in a.reason
+    assert "flow +0.98, balance +0.00, market +0.00" in a.reason
+
+
+def test_flow_mode_holds_a_channel_whose_flows_balance(mk):
+    ch = mk.channel(chan_id="4", local=480_000, ppm=200, base=0, flow=mk.flows(out1=200_000, in1=190_000))
+    a = one(mk, ch, graph=mk.clique_graph())
+    assert a.fee_action == NO_ACTION and "dead band" in a.reason
+
+
+def test_flow_mode_cuts_when_inflow_outruns_outflow(mk):
+    ch = mk.channel(chan_id="4", local=500_000, ppm=200, base=0, flow=mk.flows(out1=50_000, in1=250_000))
+    a = one(mk, ch, graph=mk.clique_graph())
+    # ln(70 k / 270 k) = -1.35 -> clamped to /2
+    assert a.fee_action == DECREASE_FEES and a.proposal.requested_ppm == 100
+
+
+def test_flow_mode_ignores_the_censored_side(mk):
+    """A drained channel cannot send: its low outflow does not argue for a cut; its balance
+    term raises. A full one cannot receive: its low inflow does not argue for a raise."""
+    drained_ch = mk.channel(chan_id="4", local=50_000, ppm=200, base=0, flow=mk.flows(out1=0, in1=200_000))
+    a = one(mk, drained_ch, graph=mk.clique_graph())
+    assert a.fee_action == INCREASE_FEES and "drained: its low outflow is not a signal" in a.reason
+    assert a.proposal.requested_ppm == round(200 * 2.718281828 ** 0.45)  # balance term only
+    full_ch = mk.channel(chan_id="5", local=950_000, ppm=200, base=0, flow=mk.flows(out1=200_000, in1=0))
+    b = one(mk, full_ch, graph=mk.clique_graph())
+    assert b.fee_action == DECREASE_FEES and "full: its low inflow is not a signal" in b.reason
+
+
+def test_flow_mode_pulls_weakly_toward_the_market(mk):
+    """Balanced flow and balance, priced at 4x the median: only the market term acts,
+    0.3 x ln(1/4) = -0.42 -> x0.66."""
+    ch = mk.channel(chan_id="4", local=500_000, ppm=800, base=0, flow=mk.flows(out1=100_000, in1=100_000))
+    a = one(mk, ch, graph=mk.clique_graph())
+    assert a.fee_action == DECREASE_FEES
+    assert a.proposal.requested_ppm == round(800 * 4 ** -0.3)
+
+
+def test_flow_mode_without_a_market_reference_falls_back_to_signals(mk):
+    ch = mk.channel(chan_id="4", local=500_000, ppm=200, base=0, flow=mk.flows(out1=300_000, in1=100_000))
+    a = one(mk, ch)  # no graph: no competitors' median
+    assert "target" not in a.reason

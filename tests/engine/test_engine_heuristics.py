@@ -87,7 +87,8 @@ def test_stability_hand_computed(mk):
                ChangeRecord("1", mk.NOW - 1 * day, 100, 120)]
     r = stability(ctx(mk, ch, history=history))
     assert r.evidence["reversals"] == 2
-    assert r.score == pytest.approx(0.4 + 0.3 / 7 + 0.3 * (1 - 2 / 3), abs=1e-4)
+    allowed = S.anti_oscillation.max_reversals
+    assert r.score == pytest.approx(0.4 + 0.3 / 7 + 0.3 * (1 - 2 / (allowed + 1)), abs=1e-4)
     assert stability(ctx(mk, mk.channel(age_days=None))).score is None
 
 

@@ -96,8 +96,11 @@ def engine_settings(draw):
                              max_updates_per_day=draw(st.integers(1, 2)), min_change_ppm=draw(st.integers(0, 50)),
                              min_change_pct=draw(st.floats(0, 0.3)), max_reversals=draw(st.integers(0, 3)))
     weights = dataclasses.replace(base.weights, **{k: draw(st.floats(0, 1)) for k in base.weights.as_dict()})
-    dec = dataclasses.replace(base.decisions, direction_source=draw(st.sampled_from(["signals", "score"])),
-                              step_gain=draw(st.floats(0.01, 3)), pressure_dead_band=draw(st.floats(0, 0.5)))
+    dec = dataclasses.replace(base.decisions,
+                              direction_source=draw(st.sampled_from(["flow", "target", "signals", "score"])),
+                              step_gain=draw(st.floats(0.01, 3)), pressure_dead_band=draw(st.floats(0, 0.5)),
+                              flow_gain=draw(st.floats(0, 3)), flow_dead_band=draw(st.floats(0, 0.5)),
+                              flow_window_days=draw(st.sampled_from([1, 7, 30])))
     s = dataclasses.replace(base, guardrails=g, anti_oscillation=ao, weights=weights, decisions=dec)
     assume(s.validate() == [])
     return s
