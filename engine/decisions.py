@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .graph_metrics import effective_ppm
 from .heuristics import ChannelContext
@@ -186,7 +186,28 @@ def _target(old_ppm: int, pressure: float, settings: EngineSettings) -> int:
     return max(0, old_ppm + delta)
 
 
-# --- target mode ------------------------------------------------------------------
+# --- target and flow modes --------------------------------------------------------------
+
+
+class PriceInputs(NamedTuple):
+    reference_ppm: float  # competitors' median effective ppm into the peer
+    share: float  # local share
+    base_part_ppm: float  # our base fee as effective ppm at the reference amount
+    current_eff_ppm: float  # our effective ppm at the reference amount
+
+
+def price_inputs(ctx: ChannelContext) -> Optional[PriceInputs]:
+    """What both market-anchored modes start from; None without a reference, policy or balance."""
+    c = ctx.channel
+    policy = c.local_policy
+    ref = competitor_reference(ctx)
+    total = c.local_sat + c.remote_sat
+    if ref is None or policy is None or total <= 0:
+        return None
+    amount = ctx.settings.graph.reference_amount_sat
+    return PriceInputs(ref, c.local_sat / total, effective_ppm(policy.with_fees(policy.base_msat, 0), amount),
+                       effective_ppm(policy, amount))
+
 
 
 def target_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any], str]]:
@@ -198,14 +219,12 @@ def target_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any]
     """
     s = ctx.settings
     dec = s.decisions
-    c = ctx.channel
-    policy = c.local_policy
-    ref = competitor_reference(ctx)
-    total = c.local_sat + c.remote_sat
-    if ref is None or policy is None or total <= 0:
+    inputs = price_inputs(ctx)
+    if inputs is None:
         return None
+    ref, share, base_part, current_eff = inputs
+    total = ctx.channel.local_sat + ctx.channel.remote_sat
     anchor = max(ref * dec.target_reference_multiplier, float(dec.target_floor_ppm))
-    share = c.local_sat / total
     flow = ctx.flow(s.activity.short_window_days)
     net_per_day = (flow.volume_out_sat - flow.volume_in_sat) / max(1, flow.days) if flow is not None else 0.0
     recent = ctx.flow(1)
@@ -216,9 +235,6 @@ def target_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any]
     expected = min(1.0, max(0.0, share - lookahead * net_per_day / total))
     base = dec.target_surplus_base if expected > 0.5 and dec.target_surplus_base > 0 else dec.target_balance_base
     multiplier = base ** (0.5 - expected)
-    amount = s.graph.reference_amount_sat
-    base_part = effective_ppm(policy.with_fees(policy.base_msat, 0), amount)
-    current_eff = effective_ppm(policy, amount)
     level = anchor
     if dec.target_memory > 0:
         lam = dec.target_memory
@@ -263,23 +279,16 @@ def flow_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any], 
     drained channel cannot send (its low outflow is no signal) and a full one cannot receive, so
     that side of the flow term is ignored there.
     """
-    s = ctx.settings
-    dec = s.decisions
-    c = ctx.channel
-    policy = c.local_policy
-    ref = competitor_reference(ctx)
-    total = c.local_sat + c.remote_sat
-    if ref is None or policy is None or total <= 0:
+    dec = ctx.settings.decisions
+    inputs = price_inputs(ctx)
+    if inputs is None:
         return None
-    share = c.local_sat / total
-    amount = s.graph.reference_amount_sat
-    base_part = effective_ppm(policy.with_fees(policy.base_msat, 0), amount)
-    current_eff = effective_ppm(policy, amount)
+    ref, share, base_part, current_eff = inputs
     anchor = max(ref, float(dec.flow_anchor_floor_ppm))
     flow = ctx.flow(dec.flow_window_days)
     out_sat = flow.volume_out_sat if flow is not None else 0
     in_sat = flow.volume_in_sat if flow is not None else 0
-    smooth = max(1.0, dec.flow_smoothing_share * c.capacity_sat)
+    smooth = max(1.0, dec.flow_smoothing_share * ctx.channel.capacity_sat)
     imbalance = math.log((out_sat + smooth) / (in_sat + smooth)) if flow is not None else 0.0
     censored = ""
     if imbalance < 0 and share < dec.flow_censor_share:
@@ -306,7 +315,8 @@ def flow_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any], 
         "anchor_term": round(anchor_term, 4), "log_step": round(step, 4), "target_ppm": target_ppm,
     }
     window = "day" if dec.flow_window_days == 1 else f"{dec.flow_window_days} days"
-    parts = [f"out {fmt_sat(out_sat)} vs in {fmt_sat(in_sat)} in the last {window}"
+    parts = [(f"out {fmt_sat(out_sat)} vs in {fmt_sat(in_sat)} in the last {window}" if flow is not None
+              else f"no forwarding history for the last {window}")
              + (f" ({censored})" if censored else ""),
              f"outbound {pct(share)}",
              f"competitors' median {ref:.0f} ppm"]

@@ -14,6 +14,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from .snapshot import FLOW_WINDOWS_DAYS
+
 HEURISTIC_NAMES = (
     "centrality",
     "liquidity",
@@ -403,7 +405,8 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
     dec = s.decisions
     check(dec.direction_source in DIRECTIONS, "decisions.direction_source",
           "must be one of " + ", ".join(f"'{d}'" for d in DIRECTIONS))
-    check(dec.flow_window_days in (1, 7, 30), "decisions.flow_window_days", "must be 1, 7 or 30 (a forwarding window)")
+    check(dec.flow_window_days in FLOW_WINDOWS_DAYS, "decisions.flow_window_days",
+          "must be one of the forwarding windows " + ", ".join(str(d) for d in FLOW_WINDOWS_DAYS) + " (days)")
     for name in ("flow_gain", "flow_balance_gain"):
         if finite(f"decisions.{name}", getattr(dec, name)):
             check(0 <= getattr(dec, name) <= 10, f"decisions.{name}", "must be in [0, 10]")

@@ -328,7 +328,14 @@ def test_flow_mode_pulls_weakly_toward_the_market(mk):
     assert a.proposal.requested_ppm == round(800 * 4 ** -0.3)
 
 
+def test_flow_mode_without_forwarding_history_says_so(mk):
+    ch = mk.channel(chan_id="4", local=900_000, ppm=200, base=0, flow={})
+    a = one(mk, ch, graph=mk.clique_graph())
+    assert a.fee_action == DECREASE_FEES and "No forwarding history for the last day" in a.reason
+
+
 def test_flow_mode_without_a_market_reference_falls_back_to_signals(mk):
     ch = mk.channel(chan_id="4", local=500_000, ppm=200, base=0, flow=mk.flows(out1=300_000, in1=100_000))
     a = one(mk, ch)  # no graph: no competitors' median
-    assert "target" not in a.reason
+    assert "target" not in a.reason and a.signals["flow"] == -0.6  # the signals mode's idle cut (7-day window)
+    assert a.reason.lower().startswith("no forwards in 7 days")

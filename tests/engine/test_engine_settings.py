@@ -57,6 +57,9 @@ def test_partial_dict_keeps_defaults():
     ({"liquidity": {"target_low": 0.8}}, "liquidity.target_low"),
     ({"decisions": {"direction_source": "vibes"}}, "decisions.direction_source"),
     ({"decisions": {"hold_score": 1.5}}, "decisions.hold_score"),
+    ({"decisions": {"flow_window_days": 3}}, "decisions.flow_window_days"),
+    ({"decisions": {"flow_max_step": 1.0}}, "decisions.flow_max_step"),
+    ({"decisions": {"flow_censor_share": 0.5}}, "decisions.flow_censor_share"),
     ({"rebalance": {"max_cost_fraction": 2.0}}, "rebalance.max_cost_fraction"),
     ({"guardrails": {"max_step_pct": 0.0}}, "guardrails.max_step_pct"),
 ])
