@@ -395,6 +395,16 @@ async def get_change(change_id: str) -> Optional[dict]:
     return _change(row) if row else None
 
 
+async def list_change_events(change_id: str) -> list[dict]:
+    """Every status transition of one change, oldest first."""
+    rows = await db.fetchall(
+        "SELECT at, status, message FROM feepilot.change_events WHERE change_id = :id ORDER BY seq",
+        {"id": change_id},
+    )
+    return [{"at": r["at"], "status": r["status"], "message": decode(r["message"]) if r["message"] else None}
+            for r in rows]
+
+
 async def list_changes(
     *,
     chan_id: Optional[str] = None,

@@ -242,6 +242,18 @@ class ChangePage(BaseModel):
     total: int
 
 
+class ChangeEvent(BaseModel):
+    at: int
+    status: str = Field(..., description="pending, applied, failed or conflict")
+    message: Optional[str] = None
+
+
+class ChangeDetail(Change):
+    events: list[ChangeEvent] = Field(
+        default_factory=list, description="Every status the change went through, oldest first (append-only)"
+    )
+
+
 class Outcome(BaseModel):
     chan_id: str
     status: str = Field(..., description="applied, failed, restored, skipped or unchanged")

@@ -19,6 +19,7 @@ from .models import (
     ApplyRun,
     BatchOut,
     Change,
+    ChangeDetail,
     ChangePage,
     ChannelHistoryOut,
     ChannelsOut,
@@ -259,6 +260,15 @@ async def api_changes(
     for change in changes:
         change["rolled_back_by"] = undone.get(change["id"])
     return ChangePage(data=changes, total=total)
+
+
+@feepilot_ext_api.get("/changes/{change_id}", response_model=ChangeDetail, summary="One change with every status it went through")
+async def api_get_change(change_id: str, _: Account = Depends(check_admin)) -> ChangeDetail:
+    change = await crud.get_change(change_id)
+    if not change:
+        raise HTTPException(HTTPStatus.NOT_FOUND, f"No change with id {change_id}")
+    change["rolled_back_by"] = (await crud.applied_rollbacks_of([change_id])).get(change_id)
+    return ChangeDetail(**change, events=await crud.list_change_events(change_id))
 
 
 @feepilot_ext_api.post(

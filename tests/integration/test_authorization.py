@@ -23,6 +23,7 @@ ENDPOINTS = [
     (READ, "GET", "/runs/unknown-run", None),
     (READ, "GET", "/scores", None),
     (READ, "GET", "/changes", None),
+    (READ, "GET", "/changes/unknown-change", None),
     (READ, "GET", "/earnings?days=7", None),
     (READ, "GET", "/channels/unknown-channel/history", None),
     (DRY_RUN, "POST", "/runs", {"dry_run": True}),

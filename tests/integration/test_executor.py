@@ -131,6 +131,13 @@ def test_rollback_of_a_change_and_of_a_run_restores_exactly(node_env):
     rollbacks = {c["rollback_of"]: c["id"] for c in log if c["rollback_of"]}
     for original in (c for c in log if not c["rollback_of"]):
         assert original["rolled_back_by"] == rollbacks[original["id"]]
+    # One change, with every status it went through (the append-only event log).
+    one = node_env.api("GET", f"/changes/{first['change_id']}").json()
+    assert one["rolled_back_by"] == rollbacks[first["change_id"]] and one["status"] == "applied"
+    assert [e["status"] for e in one["events"]] == ["pending", "applied"]
+    assert one["events"][0]["at"] <= one["events"][1]["at"]
+    missing = node_env.api("GET", "/changes/no-such-change")
+    assert missing.status_code == 404 and "no-such-change" in missing.json()["detail"]
 
 
 def test_rollback_after_a_change_elsewhere_is_a_conflict_unless_forced(node_env):
@@ -185,6 +192,8 @@ def test_failed_update_in_a_batch_rolls_the_batch_back(node_env):
     assert batch["status"] == "rolled_back"
     assert [o["status"] for o in batch["outcomes"]] == ["restored", "restored", "failed"]
     assert "refused" in batch["outcomes"][2]["message"]
+    failed = node_env.api("GET", f"/changes/{batch['outcomes'][2]['change_id']}").json()
+    assert [e["status"] for e in failed["events"]] == ["pending", "failed"] and failed["events"][1]["message"]
     after = node_env.channel_truth()
     for chan in before:
         assert policy(after, chan) == policy(before, chan), chan
