@@ -291,7 +291,7 @@ def explain(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence
                 change += f", base {proposal.old_policy.base_msat} → {proposal.new_policy.base_msat} msat"
         else:
             change = f"would {verb} {old} → {proposal.requested_ppm} ppm"
-        text = f"{intent.why}: {change}" + (f" ({score_words})" if score_words else "")
+        text = f"{intent.why[:1].upper()}{intent.why[1:]}: {change}" + (f" ({score_words})" if score_words else "")
         if not proposal.accepted:
             text = _blocked_reason_suffix(text, proposal)
     for a in advice:

@@ -338,4 +338,4 @@ def test_flow_mode_without_a_market_reference_falls_back_to_signals(mk):
     ch = mk.channel(chan_id="4", local=500_000, ppm=200, base=0, flow=mk.flows(out1=300_000, in1=100_000))
     a = one(mk, ch)  # no graph: no competitors' median
     assert "target" not in a.reason and a.signals["flow"] == -0.6  # the signals mode's idle cut (7-day window)
-    assert a.reason.lower().startswith("no forwards in 7 days")
+    assert a.reason.startswith("No forwards in 7 days")  # a reason starts as a sentence
