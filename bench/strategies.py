@@ -648,6 +648,20 @@ def write_chart(results: Sequence[Dict[str, Any]], names: Sequence[str], graphs:
     plt.close(fig)
 
 
+def reproducible_args(args: List[str]) -> List[str]:
+    """The arguments that shape the results; where files go (`--out`, `--cache`) is a machine's business."""
+    kept: List[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--out", "--cache"):
+            skip = True
+        elif not arg.startswith(("--out=", "--cache=")):
+            kept.append(arg)
+    return kept
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one seed (2024 seed 1), 7 days")
@@ -699,7 +713,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for job in jobs:
             results += run_seed(job)
     elapsed = time.time() - t0
-    command = "bench/strategies.py" + ("" if argv is None and len(sys.argv) <= 1 else " " + " ".join(argv if argv is not None else sys.argv[1:]))
+    command = " ".join(["bench/strategies.py", *reproducible_args(list(argv) if argv is not None else sys.argv[1:])])
     write_markdown(results, names, sets, days, elapsed, out / "strategies.md", command)
     (out / "strategies.json").write_text(json.dumps(
         {"days": days, "sets": [[g, list(s)] for g, s in sets], "elapsed_s": round(elapsed, 1),
