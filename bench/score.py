@@ -49,7 +49,7 @@ from engine.snapshot import (  # noqa: E402
     Policy,
 )
 
-DATA = ROOT.parent / "shared" / "data" / "lngraph"
+DATA = ROOT / "refdata" / "lngraph"  # committed with the repository
 GRAPH_2024 = DATA / "ln-2024-09-22.listchannels.json.gz"
 GRAPH_2026 = DATA / "ln-2026-02-03.listchannels.json.gz"
 OUR_NODE = "02" + "fe" * 32
@@ -61,9 +61,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def load_graph(path: Path) -> NetworkGraph:
+def require_snapshot(path: Path) -> None:
+    """Stop with the missing file's name (the snapshots are committed in refdata/lngraph/)."""
+    if not path.is_file():
+        raise SystemExit(f"bench/score.py: graph snapshot missing: {path} (it is committed in refdata/lngraph/; restore it from git)")
+
+
+def read_snapshot(path: Path) -> Dict[str, Any]:
+    require_snapshot(path)
     with gzip.open(path, "rt") as fh:
-        raw = json.load(fh)
+        return json.load(fh)
+
+
+def load_graph(path: Path) -> NetworkGraph:
+    raw = read_snapshot(path)
     graph = graph_from_listchannels(raw["channels"], raw.get("aliases", {}), taken_at=NOW)
     del raw
     return graph
@@ -168,8 +179,7 @@ def phase_score(args: argparse.Namespace, warm: bool) -> Dict[str, Any]:
 def phase_baseline(args: argparse.Namespace) -> Dict[str, Any]:
     import networkx as nx
 
-    with gzip.open(GRAPH_2026, "rt") as fh:
-        raw = json.load(fh)
+    raw = read_snapshot(GRAPH_2026)
     g = nx.Graph()
     g.add_edges_from((c["source"], c["destination"]) for c in raw["channels"] if c.get("active"))
     del raw
@@ -206,6 +216,8 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    for path in (GRAPH_2024,) if args.skip_baseline else (GRAPH_2024, GRAPH_2026):
+        require_snapshot(path)  # here, not only in a phase whose stderr is captured
     passthrough = ["--channels", str(args.channels)] + (["--quick"] if args.quick else [])
     if args.samples:
         passthrough += ["--samples", str(args.samples)]

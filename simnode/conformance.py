@@ -1,6 +1,6 @@
-"""Test tooling: LND v0.21.2 swagger definitions → strict JSON Schema (reads ../shared/specs).
+"""Test tooling: LND v0.21.2 swagger definitions → strict JSON Schema (reads refdata/specs/lnd-v0.21.2).
 
-protojson rules (see shared/reference/lnd-rest.md §1): `string/int64|uint64` is a
+protojson rules (LND's REST encoding): `string/int64|uint64` is a
 decimal string, `integer/*` a number, `string/byte` standard base64, enums by name,
 unset sub-messages `null`; oneof members may be omitted.
 """
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import jsonschema
 
-SPEC_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "specs" / "lnd-v0.21.2"
+SPEC_DIR = Path(__file__).resolve().parent.parent / "refdata" / "specs" / "lnd-v0.21.2"  # committed with the repository
+SPEC_FILES = ("lightning", "router", "invoices")
 B64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 # oneof members / proto3 optional fields LND omits when unset
@@ -62,11 +63,19 @@ def _obj(name: str, d: dict) -> dict:
     }
 
 
+def swagger(name: str) -> dict:
+    """One of LND's swagger files; a missing one is named, with where it belongs."""
+    path = SPEC_DIR / f"{name}.swagger.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"LND swagger spec missing: {path} (it is committed in refdata/specs/lnd-v0.21.2/; restore it from git)")
+    return json.loads(path.read_text())
+
+
 @lru_cache(maxsize=1)
 def definitions() -> dict:
     defs: dict = {}
-    for f in ("lightning", "router", "invoices"):
-        defs.update(json.loads((SPEC_DIR / f"{f}.swagger.json").read_text())["definitions"])
+    for f in SPEC_FILES:
+        defs.update(swagger(f)["definitions"])
     out = {}
     for name, d in defs.items():
         if d.get("type") == "string" and "enum" in d:
@@ -84,8 +93,8 @@ def definitions() -> dict:
 def response_schemas() -> dict[tuple[str, str], tuple[str, bool]]:
     """(METHOD, path template) → (definition name, streaming?)."""
     res = {}
-    for f in ("lightning", "router", "invoices"):
-        sw = json.loads((SPEC_DIR / f"{f}.swagger.json").read_text())
+    for f in SPEC_FILES:
+        sw = swagger(f)
         for path, ops in sw["paths"].items():
             for method, op in ops.items():
                 sch = op["responses"]["200"]["schema"]

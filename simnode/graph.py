@@ -1,6 +1,6 @@
 """Load a CLN-style listchannels snapshot once and serve it in LND's shapes.
 
-The snapshot (see ../shared/data/lngraph/README.md) has one entry per channel
+The snapshot (see refdata/lngraph/README.md) has one entry per channel
 direction, synthetic scids, no timestamps, no addresses.  Everything LND shows
 that the snapshot lacks (txids, last_update, addresses, colours) is derived
 deterministically from a hash of the scid / pubkey, so two processes loading
@@ -26,25 +26,38 @@ GRAPH_SHORTCUTS = {
 }
 
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GRAPH_DIR = REPO_ROOT / "refdata" / "lngraph"  # committed with the repository
+
+
+class GraphNotFoundError(FileNotFoundError):
+    """A graph snapshot that is not where it should be; the message names the file."""
+
+
 def default_graph_dir() -> Path:
-    """`<repo>/../shared/data/lngraph` — CI places `shared/` beside the clone."""
-    repo = Path(__file__).resolve().parent.parent
-    return repo.parent / "shared" / "data" / "lngraph"
+    """`<repo>/refdata/lngraph`: the snapshots ship with the repository."""
+    return GRAPH_DIR
 
 
 def resolve_graph_path(spec: str | None = None) -> Path:
     """`--graph` value (path, or shortcut `2024`/`2026`) → file; env SIMNODE_GRAPH next."""
-    spec = spec or os.environ.get("SIMNODE_GRAPH") or DEFAULT_GRAPH_NAME
+    spec = str(spec or os.environ.get("SIMNODE_GRAPH") or DEFAULT_GRAPH_NAME)
     if spec in GRAPH_SHORTCUTS:
         spec = GRAPH_SHORTCUTS[spec]
     p = Path(spec)
-    if p.exists():
+    if p.is_file():
         return p.resolve()
     candidate = default_graph_dir() / spec
-    if candidate.exists():
+    if candidate.is_file():
         return candidate.resolve()
-    raise FileNotFoundError(
-        f"graph snapshot not found: {spec!r} (looked in cwd and {default_graph_dir()})"
+    if spec in GRAPH_SHORTCUTS.values():
+        raise GraphNotFoundError(
+            f"graph snapshot missing: {candidate} (it is committed in refdata/lngraph/; "
+            "restore it from git, see refdata/lngraph/README.md)"
+        )
+    raise GraphNotFoundError(
+        f"graph snapshot not found: {spec!r} (not a file, and not in {default_graph_dir()}; "
+        f"shortcuts: {', '.join(GRAPH_SHORTCUTS)})"
     )
 
 
@@ -239,9 +252,16 @@ def load_graph(path: str | os.PathLike | None = None) -> Graph:
         return _CACHE[p]
 
 
+def _read_snapshot(path: str) -> dict:
+    try:
+        with gzip.open(path, "rb") as f:
+            return json.load(f)
+    except (OSError, EOFError, ValueError) as exc:  # truncated, not gzip, not JSON
+        raise ValueError(f"graph snapshot {path} is unreadable ({exc}); restore it from git") from exc
+
+
 def _load(path: str) -> Graph:
-    with gzip.open(path, "rb") as f:
-        raw = json.load(f)
+    raw = _read_snapshot(path)
     date = raw.get("meta", {}).get("snapshot_date", "2024-09-22")
     snapshot_ts = calendar.timegm(time.strptime(date, "%Y-%m-%d"))
     by_scid: dict[str, dict[str, dict]] = {}

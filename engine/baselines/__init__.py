@@ -1,5 +1,6 @@
 """Baseline fee strategies re-implemented from their published descriptions
-(`../shared/reference/prior-art.md` §2), for the strategy benchmark (`bench/strategies.py`).
+(§2 of the project's prior-art notes, `prior-art.md`, kept with the design documents outside
+this repository), for the strategy benchmark (`bench/strategies.py`).
 
 Pure functions over the engine's snapshot types, like the rest of `engine/`: each module takes
 what the real tool can see (channels with balances, policies and forwarding windows; the graph;

@@ -14,7 +14,7 @@ from engine.ingest_cln import graph_from_listchannels
 from engine.settings import GraphSettings
 from engine.snapshot import GraphEdge, NetworkGraph
 
-GRAPH_2024 = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "lngraph" / "ln-2024-09-22.listchannels.json.gz"
+GRAPH_2024 = Path(__file__).resolve().parents[2] / "refdata" / "lngraph" / "ln-2024-09-22.listchannels.json.gz"
 
 
 def random_graph(mk, n=60, m=150, seed=3):
@@ -89,6 +89,7 @@ def test_empty_graph_and_none(mk):
 
 
 def test_real_2024_graph_main_component():
+    assert GRAPH_2024.is_file(), f"graph snapshot missing: {GRAPH_2024} (committed in refdata/lngraph/)"
     with gzip.open(GRAPH_2024, "rt") as fh:
         raw = json.load(fh)
     graph = graph_from_listchannels(raw["channels"], raw["aliases"])
