@@ -15,14 +15,20 @@ $(PY):
 	$(PYTHON_BOOT) -m venv $(VENV)
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	@echo "Installing the pinned dependencies into $(VENV) (a few minutes the first time) …"
 	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	rm -f $(VENV)/.deps-* && touch $@
 
 deps: $(DEPS_STAMP)
 
-run: deps
-	$(PY) -m devtools.run --port $(PORT) --simnode-port $(SIMNODE_PORT) --seed $(SEED)
+# The checks first (ports free, run/ not in use by another make run), with any Python 3 and
+# before any set-up, so a refusal is one line and immediate; devtools.run checks again.
+RUN_ARGS = --port $(PORT) --simnode-port $(SIMNODE_PORT)
+run:
+	@$(or $(wildcard $(PY)),$(PYTHON_BOOT),python3) -m devtools.run --check-only $(RUN_ARGS)
+	@$(MAKE) --no-print-directory -s deps
+	$(PY) -m devtools.run $(RUN_ARGS) --seed $(SEED)
 
 test: deps
 	$(PY) -m devtools.browser_setup

@@ -14,6 +14,7 @@ nothing of LNbits is mocked.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -33,6 +34,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class PortInUseError(OSError):
+    """The port is taken by another process (a listener, or a socket bound to it)."""
+
+
+def reserve_port(port: int, host: str = "127.0.0.1") -> socket.socket:
+    """Bind and listen on `host:port` now, or raise PortInUseError at once.
+
+    LNbits gets this very socket (uvicorn `--fd`): no other process can take the port
+    between the check and the start, and whatever answers on it afterwards is the
+    process we started, never another server that happened to be there.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a previous run's TIME_WAIT is fine
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(exc.errno, f"port {port} is in use") from exc
+        raise
+    return sock
 
 
 def lnbits_site_packages() -> Path:
@@ -121,43 +146,52 @@ class LnbitsHost:
     # --- process ------------------------------------------------------------------
 
     def start(self, timeout: float = 90.0) -> None:
+        """Start LNbits on `self.port`; PortInUseError at once (nothing started) when it is taken."""
         self.prepare()
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "lnbits.__main__:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=lnbits_site_packages(),
-            env=self.environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        sock = reserve_port(self.port)
+        try:
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "lnbits.__main__:app",
+                        "--fd",
+                        str(sock.fileno()),
+                        "--log-level",
+                        "warning",
+                    ],
+                    cwd=lnbits_site_packages(),
+                    env=self.environment(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    pass_fds=(sock.fileno(),),
+                )
+        finally:
+            sock.close()  # the child holds the listening socket now; ours would outlive a dead child
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
+        """Until our process answers: it holds the only listening socket on the port."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process and self.process.poll() is not None:
                 raise RuntimeError(f"LNbits exited with {self.process.returncode}; see {self.log_path}\n{self.log_tail()}")
             try:
-                # 307 (first install pending) or 200: the app is serving.
-                response = httpx.get(f"{self.url}/api/v1/health", timeout=2)
-                if response.status_code in (200, 307):
+                # 307 (first install pending) or 200: the app is serving. Until uvicorn
+                # accepts, a request waits in the socket's backlog: keep the timeout short.
+                response = httpx.get(f"{self.url}/api/v1/health", timeout=1)
+                if response.status_code in (200, 307) and self.process and self.process.poll() is None:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
         raise TimeoutError(f"LNbits did not answer within {timeout:.0f} s\n{self.log_tail()}")
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         if not self.process or self.process.poll() is not None:

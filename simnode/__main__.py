@@ -46,8 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind before the graph loads, so a taken port fails in milliseconds, not seconds."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"simnode: cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
 async def serve(args: argparse.Namespace) -> None:
     t0 = time.monotonic()
+    sock = bind_socket(args.host, args.port)
     graph = load_graph(args.graph)
     params = TrafficParams()
     if args.history_days is not None:
@@ -65,9 +78,6 @@ async def serve(args: argparse.Namespace) -> None:
     server = SimServer(sim, macaroon, speed=args.speed)
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=True)
     await runner.setup()
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
     site = web.SockSite(runner, sock)
     await site.start()
     port = sock.getsockname()[1]
