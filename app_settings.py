@@ -8,14 +8,33 @@ admins. Validation names the field that is wrong: `mode`, `interval_minutes`,
 from __future__ import annotations
 
 import copy
+import json
 import math
 from typing import Any, Mapping, Optional
 
-from .engine.settings import EngineSettings, SettingsError
+from .engine.settings import EngineSettings, SettingsError, node_id_errors
 
 MODES = ("off", "shadow", "autopilot")
 MIN_INTERVAL_MINUTES = 5
 WEIGHT_SUM_TOLERANCE = 0.001
+WEEK_MINUTES = 7 * 24 * 60
+# Inclusive [low, high] of each app-level number; the engine's are engine.settings.RANGES.
+# Listed in engine/README.md (a test keeps it true).
+RANGES: dict[str, tuple[int, int]] = {
+    "interval_minutes": (MIN_INTERVAL_MINUTES, WEEK_MINUTES),
+    "graph_refresh_minutes": (5, WEEK_MINUTES),
+    "retention_days": (1, 3650),
+    "notification_min_interval_minutes": (0, WEEK_MINUTES),
+    "history_days": (1, 3650),
+    # per node call: a node that has not answered in 5 minutes is not going to
+    "node_timeout_seconds": (1, 300),
+    "retry_attempts": (1, 10),
+    "breaker_failure_threshold": (1, 100),
+    "breaker_cool_off_seconds": (1, 86_400),
+}
+# The stored document (and its copy in settings_history on every change) stays small:
+# 64 KiB holds about 3,000 LND chan_ids in lists, or about 580 channel overrides.
+MAX_DOCUMENT_BYTES = 64 * 1024
 
 APP_DEFAULTS: dict[str, Any] = {
     "mode": "shadow",
@@ -62,6 +81,11 @@ def _is_int(value: Any) -> bool:
 
 def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSettings]:
     """A complete, normalised settings document and its engine settings, or InvalidSettings."""
+    size = len(json.dumps(doc, separators=(",", ":"), default=str).encode())
+    if size > MAX_DOCUMENT_BYTES:
+        # alone: the rest would only echo parts of an oversized document
+        message = f"the document is {size:,} bytes; at most {MAX_DOCUMENT_BYTES:,} (64 KiB)"
+        raise InvalidSettings([("settings", message)])
     errors: list[tuple[str, str]] = []
     known = set(APP_DEFAULTS) | {"engine"}
     for key in doc:
@@ -70,22 +94,14 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSet
     mode = doc.get("mode")
     if mode not in MODES:
         errors.append(("mode", f"must be one of {', '.join(MODES)}"))
-    for name, low in (
-        ("interval_minutes", MIN_INTERVAL_MINUTES),
-        ("graph_refresh_minutes", 5),
-        ("retention_days", 1),
-        ("notification_min_interval_minutes", 0),
-        ("history_days", 1),
-        ("node_timeout_seconds", 1),
-        ("retry_attempts", 1),
-        ("breaker_failure_threshold", 1),
-        ("breaker_cool_off_seconds", 1),
-    ):
+    for name, (low, high) in RANGES.items():
         value = doc.get(name)
         if not _is_int(value):
             errors.append((name, "must be a whole number"))
         elif value < low:
             errors.append((name, f"must be at least {low}"))
+        elif value > high:
+            errors.append((name, f"must be at most {high}"))
     for name in ("batch_rollback", "public_summary", "notifications"):
         if not isinstance(doc.get(name), bool):
             errors.append((name, "must be true or false"))
@@ -100,7 +116,7 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSet
         except SettingsError as exc:
             errors += [(f"engine.{path}", message) for path, message in exc.errors]
         if engine is not None:
-            errors += [(f"engine.{path}", message) for path, message in engine.validate()]
+            errors += [(f"engine.{path}", message) for path, message in engine.validate() + node_id_errors(engine)]
             weights = engine.weights.as_dict()
             total = sum(weights.values())
             if all(math.isfinite(w) and w >= 0 for w in weights.values()) and abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import math
+import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .snapshot import FLOW_WINDOWS_DAYS
 
@@ -353,136 +354,234 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
     return value
 
 
+# --- bounds -------------------------------------------------------------------
+
+# Inclusive [low, high] of every numeric setting, by path ("*" stands for any key of
+# a mapping). The upper bounds are the most an operator could really need: they keep
+# one cycle's work, the stored document and the arithmetic bounded (an unbounded
+# betweenness_samples held the run lock for minutes). Stricter rules (open intervals,
+# one setting below another) follow in validate(). engine/README.md lists these; a
+# test keeps it true.
+PPM_MAX = 100_000  # 10 %: also the bound of a manual change (models.PolicyIn)
+BASE_MSAT_MAX = 100_000_000  # 100,000 sat, as models.PolicyIn
+SAT_MAX = 1_000_000_000  # 10 BTC: above any amount a rebalance moves or fees are compared at
+DAYS_MAX = 3650
+GAIN_MAX = 10
+MULTIPLIER_MAX = 100
+# Cold metrics on the 2024 graph (16.9 k nodes) took 14 s for 500 pivots and 49 s for 2,000 on
+# the development machine: 1,000 (~25 s) leaves room for slower CPUs inside a run's wait (120 s).
+BETWEENNESS_SAMPLES_MAX = 1000
+SHARE = (0, 1)
+
+RANGES: Dict[str, Tuple[float, float]] = {
+    **{f"weights.{name}": SHARE for name in HEURISTIC_NAMES},
+    "liquidity.target_low": SHARE,
+    "liquidity.target_high": SHARE,
+    # longer windows have no data: the snapshot's longest forwarding window is 30 days
+    "activity.short_window_days": (1, max(FLOW_WINDOWS_DAYS)),
+    "activity.long_window_days": (1, max(FLOW_WINDOWS_DAYS)),
+    "activity.turnover_half_weekly": (0, GAIN_MAX),
+    "activity.yield_half_annual": SHARE,
+    "activity.assisted_fee_weight": SHARE,
+    "decisions.flow_window_days": (min(FLOW_WINDOWS_DAYS), max(FLOW_WINDOWS_DAYS)),
+    "decisions.flow_gain": (0, GAIN_MAX),
+    "decisions.flow_balance_gain": (0, GAIN_MAX),
+    "decisions.flow_anchor_pull": SHARE,
+    "decisions.flow_anchor_floor_ppm": (0, PPM_MAX),
+    "decisions.flow_smoothing_share": SHARE,
+    "decisions.flow_censor_share": (0, 0.5),
+    "decisions.flow_dead_band": (0, 2),
+    "decisions.flow_max_step": (1, GAIN_MAX),
+    "decisions.flow_min_ppm": (1, PPM_MAX),
+    "decisions.target_reference_multiplier": (0, MULTIPLIER_MAX),
+    "decisions.target_floor_ppm": (0, PPM_MAX),
+    "decisions.target_balance_base": (1, 1000),
+    "decisions.target_lookahead_days": (0, 365),
+    "decisions.target_dead_band": SHARE,
+    "decisions.target_fill_lookahead_days": (0, 365),
+    "decisions.target_recent_flow_weight": SHARE,
+    "decisions.target_reversal_dead_band": (0, GAIN_MAX),
+    "decisions.target_surplus_base": (0, 1000),
+    "decisions.target_memory": SHARE,
+    "decisions.hold_score": SHARE,
+    "decisions.raise_below_score": SHARE,
+    "decisions.lower_from_score": SHARE,
+    "decisions.lower_below_score": SHARE,
+    "decisions.pressure_dead_band": SHARE,
+    "decisions.step_gain": (0, GAIN_MAX),
+    "decisions.step_base_floor_ppm": (1, PPM_MAX),
+    "decisions.liquidity_signal_weight": (0, GAIN_MAX),
+    "decisions.flow_signal_weight": (0, GAIN_MAX),
+    "decisions.failed_signal_weight": (0, GAIN_MAX),
+    "decisions.competitiveness_signal_weight": (0, GAIN_MAX),
+    "decisions.net_flow_full": (0, GAIN_MAX),
+    "decisions.failed_forwards_full": (1, 10_000),
+    "decisions.idle_cut_pressure": SHARE,
+    "decisions.close_below_score": SHARE,
+    "decisions.close_idle_days": (1, DAYS_MAX),
+    "decisions.close_min_age_days": (0, DAYS_MAX),
+    "anti_oscillation.min_change_ppm": (0, PPM_MAX),
+    "anti_oscillation.min_change_pct": SHARE,
+    "anti_oscillation.cooldown_hours": (0, 24 * 365),
+    # the network relays only about two updates per channel per day
+    "anti_oscillation.max_updates_per_day": (1, 2),
+    "anti_oscillation.new_channel_grace_days": (0, 365),
+    "anti_oscillation.max_reversals": (0, 1000),
+    "anti_oscillation.reversal_window_days": (0, 365),
+    "guardrails.min_ppm": (0, PPM_MAX),
+    "guardrails.max_ppm": (0, PPM_MAX),
+    "guardrails.min_base_msat": (0, BASE_MSAT_MAX),
+    "guardrails.max_base_msat": (0, BASE_MSAT_MAX),
+    "guardrails.max_step_pct": SHARE,  # a share of the current fee
+    "guardrails.max_step_ppm": (0, PPM_MAX),
+    "guardrails.step_floor_ppm": (0, PPM_MAX),
+    "guardrails.max_changes_per_run": (0, 10_000),
+    "guardrails.channel_overrides.*.min_ppm": (0, PPM_MAX),
+    "guardrails.channel_overrides.*.max_ppm": (0, PPM_MAX),
+    "guardrails.channel_overrides.*.min_base_msat": (0, BASE_MSAT_MAX),
+    "guardrails.channel_overrides.*.max_base_msat": (0, BASE_MSAT_MAX),
+    "new_channels.default_ppm": (0, PPM_MAX),
+    "new_channels.reference_multiplier": (0, MULTIPLIER_MAX),
+    "new_channels.reprice_below_share": SHARE,
+    "rebalance.max_cost_fraction": SHARE,
+    "rebalance.payback_days": (1, 365),
+    "rebalance.min_amount_sat": (1, SAT_MAX),
+    "rebalance.max_amount_sat": (1, SAT_MAX),
+    "rebalance.max_sources": (1, 100),
+    "rebalance.source_min_local_share": SHARE,
+    "graph.betweenness_samples": (1, BETWEENNESS_SAMPLES_MAX),
+    "graph.seed": (0, 2**32 - 1),
+    "graph.reference_amount_sat": (1, SAT_MAX),
+}
+
+# Lists (and channel_overrides) hold at most this many entries, each at most ID_MAX_LEN
+# characters; what an entry must look like is node_id_errors()' job.
+LIST_MAX = 1000
+ID_MAX_LEN = 100
+LIST_FIELDS = ("allow_channels", "deny_channels", "allow_peers", "deny_peers", "pinned_channels")
+CHANNEL_LIST_FIELDS = ("allow_channels", "deny_channels", "pinned_channels")
+PEER_LIST_FIELDS = ("allow_peers", "deny_peers")
+
+
+def numeric_patterns(cls: Optional[type] = None, prefix: str = "") -> Dict[str, type]:
+    """Every numeric setting's RANGES pattern -> its type, read from the dataclasses."""
+    cls = cls or EngineSettings
+    hints = typing.get_type_hints(cls)
+    out: Dict[str, type] = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        path = _join(prefix, f.name)
+        if typing.get_origin(hint) is typing.Union:
+            hint = [a for a in typing.get_args(hint) if a is not type(None)][0]
+        if dataclasses.is_dataclass(hint):
+            out.update(numeric_patterns(hint, path))
+        elif typing.get_origin(hint) in (dict, collections.abc.Mapping):
+            out.update(numeric_patterns(typing.get_args(hint)[1], f"{path}.*"))
+        elif hint in (int, float):
+            out[path] = hint
+    return out
+
+
+def _numbers(value: Any, pattern: str, path: str) -> Iterator[Tuple[str, str, Any]]:
+    """(pattern, path, value) of every number that has a range; mapping keys are "*" in the pattern."""
+    if dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            yield from _numbers(getattr(value, f.name), _join(pattern, f.name), _join(path, f.name))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _numbers(item, f"{pattern}.*", f"{path}.{key}")
+    elif pattern in RANGES and value is not None:
+        yield pattern, path, value
+
+
 # --- validation ---------------------------------------------------------------
 
 
 def validate(s: EngineSettings) -> List[Tuple[str, str]]:
     """Every problem as (field_path, message); empty when the settings are usable."""
     errors: List[Tuple[str, str]] = []
+    out_of_range: set = set()
+
+    for pattern, path, value in _numbers(s, "", ""):
+        low, high = RANGES[pattern]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            errors.append((path, "must be a finite number"))
+        elif value < low:
+            errors.append((path, f"must be at least {low}"))
+        elif value > high:
+            errors.append((path, f"must be at most {high}"))
+        else:
+            continue
+        out_of_range.add(path)
 
     def check(ok: bool, path: str, message: str) -> None:
-        if not ok:
+        # one message per field: a value out of its range needs no second one
+        if not ok and path not in out_of_range:
             errors.append((path, message))
 
-    def finite(path: str, value: float) -> bool:
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            errors.append((path, "must be a finite number"))
-            return False
-        return True
-
-    def share(path: str, value: float) -> None:
-        if finite(path, value):
-            check(0.0 <= value <= 1.0, path, "must be between 0 and 1")
-
-    def at_least(path: str, value: float, low: float) -> None:
-        if finite(path, value):
-            check(value >= low, path, f"must be >= {low}")
+    def usable(*paths: str) -> bool:
+        return not out_of_range.intersection(paths)
 
     weights = s.weights.as_dict()
-    for name, weight in weights.items():
-        if finite(f"weights.{name}", weight):
-            check(weight >= 0, f"weights.{name}", "must not be negative")
-    if all(isinstance(w, (int, float)) and math.isfinite(w) for w in weights.values()):
-        check(sum(max(0.0, w) for w in weights.values()) > 0, "weights", "at least one weight must be positive")
+    if usable(*(f"weights.{name}" for name in weights)):
+        check(sum(weights.values()) > 0, "weights", "at least one weight must be positive")
 
     liq = s.liquidity
-    share("liquidity.target_low", liq.target_low)
-    share("liquidity.target_high", liq.target_high)
-    check(liq.target_low < liq.target_high, "liquidity.target_low", "must be below liquidity.target_high")
-    check(liq.target_low > 0, "liquidity.target_low", "must be above 0")
-    check(liq.target_high < 1, "liquidity.target_high", "must be below 1")
+    if usable("liquidity.target_low", "liquidity.target_high"):
+        check(liq.target_low < liq.target_high, "liquidity.target_low", "must be below liquidity.target_high")
+        check(liq.target_low > 0, "liquidity.target_low", "must be above 0")
+        check(liq.target_high < 1, "liquidity.target_high", "must be below 1")
 
     act = s.activity
-    at_least("activity.short_window_days", act.short_window_days, 1)
-    at_least("activity.long_window_days", act.long_window_days, 1)
-    check(act.short_window_days <= act.long_window_days, "activity.short_window_days",
-          "must not exceed activity.long_window_days")
+    if usable("activity.short_window_days", "activity.long_window_days"):
+        check(act.short_window_days <= act.long_window_days, "activity.short_window_days",
+              "must not exceed activity.long_window_days")
     for name in ("turnover_half_weekly", "yield_half_annual"):
-        if finite(f"activity.{name}", getattr(act, name)):
-            check(getattr(act, name) > 0, f"activity.{name}", "must be above 0")
-    share("activity.assisted_fee_weight", act.assisted_fee_weight)
+        check(getattr(act, name) > 0, f"activity.{name}", "must be above 0")
 
     dec = s.decisions
     check(dec.direction_source in DIRECTIONS, "decisions.direction_source",
           "must be one of " + ", ".join(f"'{d}'" for d in DIRECTIONS))
     check(dec.flow_window_days in FLOW_WINDOWS_DAYS, "decisions.flow_window_days",
           "must be one of the forwarding windows " + ", ".join(str(d) for d in FLOW_WINDOWS_DAYS) + " (days)")
-    for name in ("flow_gain", "flow_balance_gain"):
-        if finite(f"decisions.{name}", getattr(dec, name)):
-            check(0 <= getattr(dec, name) <= 10, f"decisions.{name}", "must be in [0, 10]")
-    share("decisions.flow_anchor_pull", dec.flow_anchor_pull)
-    at_least("decisions.flow_anchor_floor_ppm", dec.flow_anchor_floor_ppm, 0)
-    share("decisions.flow_smoothing_share", dec.flow_smoothing_share)
-    if finite("decisions.flow_censor_share", dec.flow_censor_share):
-        check(0 <= dec.flow_censor_share < 0.5, "decisions.flow_censor_share", "must be in [0, 0.5)")
-    if finite("decisions.flow_dead_band", dec.flow_dead_band):
-        check(0 <= dec.flow_dead_band <= 2, "decisions.flow_dead_band", "must be in [0, 2]")
-    if finite("decisions.flow_max_step", dec.flow_max_step):
-        check(1 < dec.flow_max_step <= 10, "decisions.flow_max_step", "must be above 1 and at most 10")
-    at_least("decisions.flow_min_ppm", dec.flow_min_ppm, 1)
-    if finite("decisions.target_reference_multiplier", dec.target_reference_multiplier):
-        check(dec.target_reference_multiplier > 0, "decisions.target_reference_multiplier", "must be above 0")
-    at_least("decisions.target_floor_ppm", dec.target_floor_ppm, 0)
-    if finite("decisions.target_balance_base", dec.target_balance_base):
-        check(1 <= dec.target_balance_base <= 1000, "decisions.target_balance_base", "must be in [1, 1000]")
-    at_least("decisions.target_lookahead_days", dec.target_lookahead_days, 0)
-    share("decisions.target_dead_band", dec.target_dead_band)
-    at_least("decisions.target_fill_lookahead_days", dec.target_fill_lookahead_days, 0)
-    if finite("decisions.target_surplus_base", dec.target_surplus_base):
-        check(dec.target_surplus_base == 0 or 1 <= dec.target_surplus_base <= 1000,
-              "decisions.target_surplus_base", "must be 0 (same as target_balance_base) or in [1, 1000]")
-    share("decisions.target_recent_flow_weight", dec.target_recent_flow_weight)
-    share("decisions.target_memory", dec.target_memory)
-    if finite("decisions.target_reversal_dead_band", dec.target_reversal_dead_band):
-        check(0 <= dec.target_reversal_dead_band <= 10, "decisions.target_reversal_dead_band", "must be in [0, 10]")
-    for name in ("hold_score", "raise_below_score", "lower_from_score", "lower_below_score",
-                 "close_below_score", "pressure_dead_band"):
-        share(f"decisions.{name}", getattr(dec, name))
-    check(dec.lower_from_score <= dec.lower_below_score, "decisions.lower_from_score",
-          "must not exceed decisions.lower_below_score")
-    check(dec.raise_below_score <= dec.lower_from_score, "decisions.raise_below_score",
-          "must not exceed decisions.lower_from_score (bands would overlap)")
-    check(dec.lower_below_score <= dec.hold_score, "decisions.lower_below_score",
-          "must not exceed decisions.hold_score")
-    if finite("decisions.step_gain", dec.step_gain):
-        check(0 < dec.step_gain <= 10, "decisions.step_gain", "must be in (0, 10]")
-    at_least("decisions.step_base_floor_ppm", dec.step_base_floor_ppm, 1)
-    for name in ("liquidity_signal_weight", "flow_signal_weight", "failed_signal_weight",
-                 "competitiveness_signal_weight"):
-        at_least(f"decisions.{name}", getattr(dec, name), 0)
-    if finite("decisions.net_flow_full", dec.net_flow_full):
-        check(dec.net_flow_full > 0, "decisions.net_flow_full", "must be above 0")
-    at_least("decisions.failed_forwards_full", dec.failed_forwards_full, 1)
-    share("decisions.idle_cut_pressure", dec.idle_cut_pressure)
-    at_least("decisions.close_idle_days", dec.close_idle_days, 1)
-    at_least("decisions.close_min_age_days", dec.close_min_age_days, 0)
-
-    ao = s.anti_oscillation
-    at_least("anti_oscillation.min_change_ppm", ao.min_change_ppm, 0)
-    share("anti_oscillation.min_change_pct", ao.min_change_pct)
-    at_least("anti_oscillation.cooldown_hours", ao.cooldown_hours, 0)
-    if isinstance(ao.max_updates_per_day, int):
-        check(1 <= ao.max_updates_per_day <= 2, "anti_oscillation.max_updates_per_day",
-              "must be 1 or 2 (the network relays only about two updates per channel per day)")
-    at_least("anti_oscillation.new_channel_grace_days", ao.new_channel_grace_days, 0)
-    at_least("anti_oscillation.max_reversals", ao.max_reversals, 0)
-    at_least("anti_oscillation.reversal_window_days", ao.reversal_window_days, 0)
+    check(dec.flow_censor_share < 0.5, "decisions.flow_censor_share", "must be in [0, 0.5)")
+    check(dec.flow_max_step > 1, "decisions.flow_max_step", "must be above 1 and at most 10")
+    check(dec.target_reference_multiplier > 0, "decisions.target_reference_multiplier", "must be above 0")
+    check(dec.target_surplus_base == 0 or dec.target_surplus_base >= 1, "decisions.target_surplus_base",
+          "must be 0 (same as target_balance_base) or in [1, 1000]")
+    bands = ("decisions.raise_below_score", "decisions.lower_from_score", "decisions.lower_below_score",
+             "decisions.hold_score")
+    if usable(*bands):
+        check(dec.lower_from_score <= dec.lower_below_score, "decisions.lower_from_score",
+              "must not exceed decisions.lower_below_score")
+        check(dec.raise_below_score <= dec.lower_from_score, "decisions.raise_below_score",
+              "must not exceed decisions.lower_from_score (bands would overlap)")
+        check(dec.lower_below_score <= dec.hold_score, "decisions.lower_below_score",
+              "must not exceed decisions.hold_score")
+    check(dec.step_gain > 0, "decisions.step_gain", "must be above 0")
+    check(dec.net_flow_full > 0, "decisions.net_flow_full", "must be above 0")
 
     g = s.guardrails
-    for name in ("min_ppm", "max_ppm", "min_base_msat", "max_base_msat", "max_step_ppm",
-                 "step_floor_ppm", "max_changes_per_run"):
-        at_least(f"guardrails.{name}", getattr(g, name), 0)
-    check(g.min_ppm <= g.max_ppm, "guardrails.min_ppm", "must not exceed guardrails.max_ppm")
-    check(g.min_base_msat <= g.max_base_msat, "guardrails.min_base_msat",
-          "must not exceed guardrails.max_base_msat")
-    if finite("guardrails.max_step_pct", g.max_step_pct):
-        check(0 < g.max_step_pct <= 10, "guardrails.max_step_pct", "must be in (0, 10]")
-    for chan, override in dict(g.channel_overrides).items():
+    if usable("guardrails.min_ppm", "guardrails.max_ppm"):
+        check(g.min_ppm <= g.max_ppm, "guardrails.min_ppm", "must not exceed guardrails.max_ppm")
+    if usable("guardrails.min_base_msat", "guardrails.max_base_msat"):
+        check(g.min_base_msat <= g.max_base_msat, "guardrails.min_base_msat",
+              "must not exceed guardrails.max_base_msat")
+    check(g.max_step_pct > 0, "guardrails.max_step_pct", "must be above 0")
+    for name in LIST_FIELDS:
+        entries = getattr(g, name)
+        check(len(entries) <= LIST_MAX, f"guardrails.{name}", f"must have at most {LIST_MAX} entries")
+        check(all(len(e) <= ID_MAX_LEN for e in entries), f"guardrails.{name}",
+              f"entries must be at most {ID_MAX_LEN} characters")
+    overrides = dict(g.channel_overrides)
+    check(len(overrides) <= LIST_MAX, "guardrails.channel_overrides",
+          f"must have at most {LIST_MAX} entries")
+    check(all(len(k) <= ID_MAX_LEN for k in overrides), "guardrails.channel_overrides",
+          f"keys must be at most {ID_MAX_LEN} characters")
+    for chan, override in overrides.items():
         path = f"guardrails.channel_overrides.{chan}"
-        for name in ("min_ppm", "max_ppm", "min_base_msat", "max_base_msat"):
-            value = getattr(override, name)
-            if value is not None:
-                at_least(f"{path}.{name}", value, 0)
+        if not usable(*(f"{path}.{n}" for n in ("min_ppm", "max_ppm", "min_base_msat", "max_base_msat"))):
+            continue
         lo = override.min_ppm if override.min_ppm is not None else g.min_ppm
         hi = override.max_ppm if override.max_ppm is not None else g.max_ppm
         check(lo <= hi, f"{path}.min_ppm", "must not exceed the channel's max_ppm")
@@ -490,21 +589,59 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
         hi = override.max_base_msat if override.max_base_msat is not None else g.max_base_msat
         check(lo <= hi, f"{path}.min_base_msat", "must not exceed the channel's max_base_msat")
 
-    nc = s.new_channels
-    at_least("new_channels.default_ppm", nc.default_ppm, 0)
-    if finite("new_channels.reference_multiplier", nc.reference_multiplier):
-        check(nc.reference_multiplier > 0, "new_channels.reference_multiplier", "must be above 0")
-    share("new_channels.reprice_below_share", nc.reprice_below_share)
+    check(s.new_channels.reference_multiplier > 0, "new_channels.reference_multiplier", "must be above 0")
 
     rb = s.rebalance
-    share("rebalance.max_cost_fraction", rb.max_cost_fraction)
-    at_least("rebalance.payback_days", rb.payback_days, 1)
-    at_least("rebalance.min_amount_sat", rb.min_amount_sat, 1)
-    check(rb.min_amount_sat <= rb.max_amount_sat, "rebalance.min_amount_sat",
-          "must not exceed rebalance.max_amount_sat")
-    at_least("rebalance.max_sources", rb.max_sources, 1)
-    share("rebalance.source_min_local_share", rb.source_min_local_share)
+    if usable("rebalance.min_amount_sat", "rebalance.max_amount_sat"):
+        check(rb.min_amount_sat <= rb.max_amount_sat, "rebalance.min_amount_sat",
+              "must not exceed rebalance.max_amount_sat")
+    return errors
 
-    at_least("graph.betweenness_samples", s.graph.betweenness_samples, 1)
-    at_least("graph.reference_amount_sat", s.graph.reference_amount_sat, 1)
+
+# --- what ids look like (checked where an operator's document comes in) ----------
+
+# The engine treats ids as opaque keys (it matches a channel by chan_id or short_id, so
+# engine tests and the bench use made-up ones); an operator's entry that is not an id the
+# node can give can never match, so the settings document refuses it.
+_DECIMAL = re.compile(r"[0-9]{1,20}")  # LND chan_id, a uint64
+_SHORT_ID = re.compile(r"([0-9]{1,8})x([0-9]{1,8})x([0-9]{1,5})")  # BLOCKxTXxOUT
+_CLN_CHANNEL_ID = re.compile(r"[0-9a-f]{64}")
+_OUTPOINT = re.compile(r"[0-9a-f]{64}:[0-9]{1,10}")  # how LND names a pending channel
+_NODE_ID = re.compile(r"0[23][0-9a-f]{64}")
+CHANNEL_ID_HELP = ("an LND chan_id (decimal), a short channel id BLOCKxTXxOUT, a CLN channel_id "
+                   "(64 hex characters) or a funding outpoint TXID:INDEX")
+NODE_ID_HELP = "a node public key (66 lowercase hex characters starting with 02 or 03)"
+
+
+def is_channel_id(text: str) -> bool:
+    if _DECIMAL.fullmatch(text):
+        return int(text) < 2**64
+    short = _SHORT_ID.fullmatch(text)
+    if short:
+        # the short channel id packs 3 bytes of block, 3 of transaction index, 2 of output
+        block, tx, out = (int(part) for part in short.groups())
+        return block < 2**24 and tx < 2**24 and out < 2**16
+    return bool(_CLN_CHANNEL_ID.fullmatch(text) or _OUTPOINT.fullmatch(text))
+
+
+def is_node_id(text: str) -> bool:
+    return bool(_NODE_ID.fullmatch(text))
+
+
+def node_id_errors(s: EngineSettings) -> List[Tuple[str, str]]:
+    """Channel and peer lists with entries that are not ids a node gives, as (field_path, message):
+    one message per list, naming its first bad entry."""
+    g = s.guardrails
+    lists = [(f"guardrails.{name}", getattr(g, name), is_channel_id, f"a channel id ({CHANNEL_ID_HELP})")
+             for name in CHANNEL_LIST_FIELDS]
+    lists += [(f"guardrails.{name}", getattr(g, name), is_node_id, NODE_ID_HELP) for name in PEER_LIST_FIELDS]
+    lists.append(("guardrails.channel_overrides", tuple(g.channel_overrides), is_channel_id,
+                  f"a channel id ({CHANNEL_ID_HELP})"))
+    errors: List[Tuple[str, str]] = []
+    for path, entries, ok, wanted in lists:
+        bad = [e for e in entries if not ok(e)]
+        if bad:
+            first = bad[0] if len(bad[0]) <= 40 else bad[0][:40] + "…"
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            errors.append((path, f"{first!r}{more} is not {wanted}"))
     return errors

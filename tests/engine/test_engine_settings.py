@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
+import sys
+import types
+from pathlib import Path
 
 import pytest
 
-from engine.settings import ChannelOverride, EngineSettings, SettingsError
+from engine.settings import (
+    LIST_MAX,
+    RANGES,
+    ChannelOverride,
+    EngineSettings,
+    SettingsError,
+    is_channel_id,
+    is_node_id,
+    node_id_errors,
+    numeric_patterns,
+)
 
 
 def test_defaults_are_valid_and_documented_weights():
@@ -66,3 +80,156 @@ def test_partial_dict_keeps_defaults():
 def test_validate_names_the_field(patch, path):
     s = EngineSettings.from_dict(patch)
     assert path in [p for p, _ in s.validate()]
+
+
+# --- bounds (issue 12): every number has a documented range, ids look like ids --------------
+
+ROOT = Path(__file__).resolve().parents[2]
+LND_ID = "869219018406150145"
+PUBKEY = "02" + "ab" * 32
+
+
+def app_settings():
+    """app_settings imports `.engine.settings`: load it as part of a package of its own."""
+    if "feepilot_pure" not in sys.modules:
+        package = types.ModuleType("feepilot_pure")
+        package.__path__ = [str(ROOT)]
+        sys.modules["feepilot_pure"] = package
+    return importlib.import_module("feepilot_pure.app_settings")
+
+
+def nested(path: str, value) -> dict:
+    """{"a": {"b": value}} for "a.b"; "*" (a mapping key) becomes the channel id LND_ID."""
+    keys = [LND_ID if k == "*" else k for k in path.split(".")]
+    doc = value
+    for key in reversed(keys):
+        doc = {key: doc}
+    return doc
+
+
+def document_errors(patch: dict) -> dict:
+    app = app_settings()
+    try:
+        app.validate_document(app.deep_merge(app.defaults(), patch))
+    except app.InvalidSettings as exc:
+        return dict(exc.errors)
+    return {}
+
+
+def test_every_numeric_setting_has_a_range():
+    assert set(numeric_patterns()) == set(RANGES)
+    for pattern, (low, high) in {**RANGES, **app_settings().RANGES}.items():
+        assert low < high, pattern
+
+
+def test_defaults_and_the_original_spec_pass_every_bound():
+    for s in (EngineSettings(), EngineSettings.original_spec()):
+        assert s.validate() == [] and node_id_errors(s) == []
+    app = app_settings()
+    app.validate_document(app.defaults())
+    assert document_errors({"engine": EngineSettings.original_spec().to_dict()}) == {}
+
+
+@pytest.mark.parametrize("pattern", sorted(RANGES))
+def test_each_engine_number_is_refused_above_its_bound_and_below_it(pattern):
+    low, high = RANGES[pattern]
+    kind = numeric_patterns()[pattern]
+    path = pattern.replace("*", LND_ID)
+    at_bound = {p for p, m in EngineSettings.from_dict(nested(pattern, kind(high))).validate() if "must be at" in m}
+    assert path not in at_bound
+    for value, message in ((kind(high + 1), f"must be at most {high}"), (kind(10**18), f"must be at most {high}"),
+                           (kind(low - 1), f"must be at least {low}")):
+        assert (path, message) in EngineSettings.from_dict(nested(pattern, value)).validate()
+        assert document_errors({"engine": nested(pattern, value)}).get(f"engine.{path}") == message
+
+
+@pytest.mark.parametrize("name", sorted(app_settings().RANGES))
+def test_each_app_number_is_refused_above_its_bound_and_below_it(name):
+    low, high = app_settings().RANGES[name]
+    assert name not in document_errors({name: high})
+    assert document_errors({name: high + 1}) == {name: f"must be at most {high}"}
+    assert document_errors({name: 10**18}) == {name: f"must be at most {high}"}
+    assert document_errors({name: low - 1}) == {name: f"must be at least {low}"}
+
+
+@pytest.mark.parametrize("patch,field,message", [
+    ({"engine": {"graph": {"betweenness_samples": 10**9}}}, "engine.graph.betweenness_samples", "must be at most 1000"),
+    ({"engine": {"guardrails": {"max_step_pct": 1.5}}}, "engine.guardrails.max_step_pct", "must be at most 1"),
+    ({"engine": {"guardrails": {"max_ppm": 10**12}}}, "engine.guardrails.max_ppm", "must be at most 100000"),
+    ({"interval_minutes": 10**18}, "interval_minutes", "must be at most 10080"),
+    ({"node_timeout_seconds": 10**12}, "node_timeout_seconds", "must be at most 300"),
+    ({"retry_attempts": 10**9}, "retry_attempts", "must be at most 10"),
+    ({"history_days": 10**9}, "history_days", "must be at most 3650"),
+])
+def test_named_bounds(patch, field, message):
+    assert document_errors(patch) == {field: message}
+
+
+def test_nonsense_in_a_channel_list_is_refused_naming_the_list():
+    errors = document_errors({"engine": {"guardrails": {"pinned_channels": [LND_ID, "nonsense", "x"]}}})
+    assert list(errors) == ["engine.guardrails.pinned_channels"]
+    assert errors["engine.guardrails.pinned_channels"].startswith("'nonsense' (and 1 more) is not a channel id")
+    for field in ("allow_channels", "deny_channels"):
+        assert f"engine.guardrails.{field}" in document_errors({"engine": {"guardrails": {field: ["nonsense"]}}})
+    for field in ("allow_peers", "deny_peers"):
+        errors = document_errors({"engine": {"guardrails": {field: [LND_ID]}}})
+        assert "is not a node public key" in errors[f"engine.guardrails.{field}"]
+    errors = document_errors({"engine": {"guardrails": {"channel_overrides": {"nonsense": {"max_ppm": 10}}}}})
+    assert "is not a channel id" in errors["engine.guardrails.channel_overrides"]
+
+
+GOOD_CHANNELS = [LND_ID, "0", str(2**64 - 1), "869219x1234x1", f"{2**24 - 1}x{2**24 - 1}x{2**16 - 1}",
+                 "ab" * 32, "ab" * 32 + ":1"]
+BAD_CHANNELS = ["nonsense", "", " 1", "-1", "1.5", str(2**64), "869219x1234", f"{2**24}x0x0", f"1x{2**24}x0",
+                f"1x1x{2**16}", "AB" * 32, "ab" * 31, "ab" * 32 + ":", "ab" * 32 + ":x", "1x2x3x4"]
+GOOD_PEERS = [PUBKEY, "03" + "0f" * 32]
+BAD_PEERS = ["04" + "ab" * 32, "02" + "AB" * 32, "02" + "ab" * 31, "02" + "ab" * 33, PUBKEY + " ", "nonsense"]
+
+
+def test_channel_and_node_id_shapes():
+    assert all(is_channel_id(c) for c in GOOD_CHANNELS)
+    assert not any(is_channel_id(c) for c in BAD_CHANNELS)
+    assert all(is_node_id(p) for p in GOOD_PEERS)
+    assert not any(is_node_id(p) for p in BAD_PEERS)
+    good = EngineSettings.from_dict({"guardrails": {"pinned_channels": GOOD_CHANNELS, "deny_peers": GOOD_PEERS,
+                                                    "channel_overrides": {c: {} for c in GOOD_CHANNELS}}})
+    assert node_id_errors(good) == [] and good.validate() == []
+
+
+def test_lists_and_entries_have_sizes():
+    ids = [str(i) for i in range(LIST_MAX + 1)]
+    for field in ("pinned_channels", "allow_channels", "deny_channels", "allow_peers", "deny_peers"):
+        s = EngineSettings.from_dict({"guardrails": {field: ids}})
+        assert (f"guardrails.{field}", f"must have at most {LIST_MAX} entries") in s.validate()
+        assert EngineSettings.from_dict({"guardrails": {field: ids[:LIST_MAX]}}).validate() == []
+        s = EngineSettings.from_dict({"guardrails": {field: ["1" * 101]}})
+        assert (f"guardrails.{field}", "entries must be at most 100 characters") in s.validate()
+    s = EngineSettings.from_dict({"guardrails": {"channel_overrides": {i: {} for i in ids}}})
+    assert ("guardrails.channel_overrides", f"must have at most {LIST_MAX} entries") in s.validate()
+
+
+def test_the_document_has_a_size_limit_that_real_lists_fit():
+    app = app_settings()
+    assert document_errors({"engine": {"guardrails": {"pinned_channels": [LND_ID] * 1000}}}) == {}
+    errors = document_errors({"engine": {"guardrails": {"pinned_channels": [LND_ID] * 1000,
+                                                        "deny_channels": ["ab" * 32] * 1000}}})
+    assert list(errors) == ["settings"] and "at most 65,536" in errors["settings"]
+    # alone: an oversized document's parts are not echoed back
+    assert list(document_errors({"x" * app.MAX_DOCUMENT_BYTES: 1})) == ["settings"]
+
+
+def test_the_readme_lists_every_bound():
+    readme = (ROOT / "engine" / "README.md").read_text()
+
+    def row(section: str, items) -> str:
+        return f"| {section} | " + " · ".join(f"`{n}` {lo:,}–{hi:,}" for n, (lo, hi) in items) + " |"
+
+    sections: dict = {}
+    for pattern, bounds in RANGES.items():
+        section, name = pattern.rsplit(".", 1)
+        sections.setdefault(section, []).append((name, bounds))
+    expected = [row("(top level)", app_settings().RANGES.items())]
+    expected += [row(f"`{section}`", items) for section, items in sections.items()]
+    for line in expected:
+        assert line in readme, f"engine/README.md should have this row:\n{line}"
+    assert f"at most {LIST_MAX:,} entries" in readme and "at most 64 KiB" in readme
