@@ -187,6 +187,15 @@ async def fail_interrupted_runs(reason: str) -> int:
     return len(rows)
 
 
+async def runs_with_status(statuses: tuple[str, ...]) -> list[dict]:
+    placeholders = ", ".join(f":s{i}" for i in range(len(statuses)))
+    rows = await db.fetchall(
+        f"SELECT * FROM feepilot.runs WHERE status IN ({placeholders}) ORDER BY seq",
+        {f"s{i}": status for i, status in enumerate(statuses)},
+    )
+    return [_run(r) for r in rows]
+
+
 # --- scores, decisions, snapshots ----------------------------------------------------
 
 
@@ -361,17 +370,68 @@ async def insert_change(
     return await get_change(change_id)  # type: ignore[return-value]
 
 
-async def settle_change(change_id: str, status: str, message: Optional[str] = None) -> None:
-    """pending -> applied | failed | conflict. A settled change is never changed again."""
+async def settle_change(change_id: str, status: str, message: Optional[str] = None) -> bool:
+    """pending -> applied | failed | conflict. A settled change is never changed again:
+    False (and no event) when the row was not pending."""
     at = now()
-    await db.execute(
+    result = await db.execute(
         """
         UPDATE feepilot.changes SET status = :status, message = :message, settled_at = :at
         WHERE id = :id AND status = 'pending'
         """,
         {"id": change_id, "status": status, "message": encode(message) if message else None, "at": at},
     )
+    if not result.rowcount:
+        return False
     await _change_event(change_id, status, message, at)
+    return True
+
+
+async def insert_external_change(*, chan_id: str, channel_point: str, old_policy: dict, new_policy: dict, reason: str) -> dict:
+    """A policy change somebody else made (found by drift detection): settled when written."""
+    change_id = new_id()
+    at = now()
+    await db.execute(
+        """
+        INSERT INTO feepilot.changes
+            (id, seq, created_at, chan_id, channel_point, old_policy, new_policy, requested_by, source,
+             reason, status, message, settled_at)
+        VALUES (:id, :seq, :at, :chan_id, :channel_point, :old_policy, :new_policy, 'node', 'external',
+                :reason, 'applied', :reason, :at)
+        """,
+        {
+            "id": change_id,
+            "seq": next_seq(),
+            "at": at,
+            "chan_id": chan_id,
+            "channel_point": channel_point,
+            "old_policy": encode(old_policy),
+            "new_policy": encode(new_policy),
+            "reason": encode(reason),
+        },
+    )
+    await _change_event(change_id, "detected", reason, at)
+    return await get_change(change_id)  # type: ignore[return-value]
+
+
+async def latest_settled_changes() -> dict[str, dict]:
+    """chan_id -> the newest change of the channel that is no longer pending (one query)."""
+    rows = await db.fetchall(
+        """
+        SELECT * FROM feepilot.changes c WHERE c.seq = (
+            SELECT MAX(c2.seq) FROM feepilot.changes c2 WHERE c2.chan_id = c.chan_id AND c2.status != 'pending'
+        )
+        """
+    )
+    return {row["chan_id"]: _change(row) for row in rows}
+
+
+async def count_changes(*, source: str, since: int) -> int:
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM feepilot.changes WHERE source = :source AND created_at >= :since",
+        {"source": source, "since": since},
+    )
+    return int(row["n"])
 
 
 async def _change_event(change_id: str, status: str, message: Optional[str], at: int) -> None:
@@ -461,6 +521,10 @@ async def rollbacks_of(change_id: str) -> list[dict]:
         "SELECT * FROM feepilot.changes WHERE rollback_of = :id ORDER BY seq", {"id": change_id}
     )
     return [_change(r) for r in rows]
+
+
+async def has_pending_changes() -> bool:
+    return await db.fetchone("SELECT id FROM feepilot.changes WHERE status = 'pending' LIMIT 1") is not None
 
 
 async def pending_changes() -> list[dict]:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, conint, conlist, constr
 
+from .engine.settings import BASE_MSAT_MAX, PPM_MAX
 from .engine.snapshot import Channel, Policy
+
+# Request bodies are strict: a boolean is true or false (pydantic would read "no" as
+# false, so {"dry_run": "no"} started a live run), a number is a number, id lists are bounded.
+MAX_DECISION_IDS = 1000
+DecisionId = constr(strict=True, min_length=1, max_length=64, regex=r"^[A-Za-z0-9_-]+$")
+DecisionIds = conlist(DecisionId, max_items=MAX_DECISION_IDS)
 
 
 def policy_dict(policy: Optional[Policy]) -> Optional[dict]:
@@ -118,6 +125,10 @@ class StatusOut(BaseModel):
     schedule_running: bool = False
     interval_minutes: Optional[int] = None
     last_run: Optional[dict] = Field(None, description="Time, kind, status and counts of the newest run")
+    settings_error: Optional[str] = Field(None, description="Why the stored settings are invalid (nothing runs until they are fixed)")
+    schedule_error: Optional[str] = Field(None, description="Why the last scheduled cycle failed")
+    schedule_error_at: Optional[int] = Field(None, description="When the last scheduled cycle failed (unix seconds)")
+    external_changes_7d: int = Field(0, description="Policy changes made outside Fee Autopilot in the last 7 days")
     next_run_at: Optional[int] = None
     circuit_breaker: dict = Field(default_factory=dict, description="state closed, open or half_open")
     pending_changes: int = 0
@@ -211,7 +222,7 @@ class ScoresOut(BaseModel):
 
 
 class CreateRun(BaseModel):
-    dry_run: bool = Field(True, description="true: compute and store, apply nothing")
+    dry_run: StrictBool = Field(True, description="true: compute and store, apply nothing")
 
     class Config:
         extra = "forbid"
@@ -256,28 +267,44 @@ class ChangeDetail(Change):
 
 class Outcome(BaseModel):
     chan_id: str
-    status: str = Field(..., description="applied, failed, restored, skipped or unchanged")
+    status: str = Field(
+        ...,
+        description="applied, failed, unknown (the node did not confirm: left pending until reconcile), "
+        "restored, blocked (a guardrail at apply time, see `rule`), skipped or unchanged",
+    )
     message: str = ""
     change_id: Optional[str] = None
     decision_id: Optional[str] = None
     rollback_change_id: Optional[str] = None
+    rule: Optional[str] = Field(None, description="The guardrail that blocked it")
+
+
+class ReconcileOut(BaseModel):
+    settled: list[Change] = Field(..., description="Changes of unknown outcome settled now (applied, failed or conflict)")
+    external: list[Change] = Field(..., description="Policy changes found that Fee Autopilot did not make, recorded now")
+    interrupted_runs: list[str] = Field(..., description="Runs whose batch a crash cut off, now marked interrupted")
 
 
 class BatchOut(BaseModel):
     batch_id: str
-    status: str = Field(..., description="applied, partially_applied, rolled_back, failed or nothing_to_do")
+    status: str = Field(
+        ..., description="applied, partially_applied, rolled_back, failed, interrupted (restored after an error) or nothing_to_do"
+    )
     outcomes: list[Outcome]
+    error: Optional[str] = Field(None, description="What interrupted the batch")
 
 
 class ApplyRun(BaseModel):
-    decision_ids: Optional[list[str]] = Field(None, description="Apply only these decisions of the run (default: every accepted one)")
+    decision_ids: Optional[DecisionIds] = Field(
+        None, description=f"Apply only these decisions of the run, at most {MAX_DECISION_IDS} (default: every accepted one)"
+    )
 
     class Config:
         extra = "forbid"
 
 
 class Rollback(BaseModel):
-    force: bool = Field(False, description="Restore even if the channel was changed since")
+    force: StrictBool = Field(False, description="Restore even if the channel was changed since")
 
     class Config:
         extra = "forbid"
@@ -290,7 +317,7 @@ class RunRollbackOut(BaseModel):
 
 
 class PinIn(BaseModel):
-    pinned: bool = True
+    pinned: StrictBool = True
 
     class Config:
         extra = "forbid"
@@ -302,8 +329,8 @@ class PinOut(BaseModel):
 
 
 class PolicyIn(BaseModel):
-    base_msat: int = Field(..., ge=0, le=100_000_000, description="Base fee in msat")
-    ppm: int = Field(..., ge=0, le=100_000, description="Fee rate in parts per million")
+    base_msat: conint(strict=True, ge=0, le=BASE_MSAT_MAX) = Field(..., description="Base fee in msat")
+    ppm: conint(strict=True, ge=0, le=PPM_MAX) = Field(..., description="Fee rate in parts per million")
 
     class Config:
         extra = "forbid"

@@ -312,6 +312,7 @@ class NodeGateway:
     def __init__(self, node: Any, backend: str, timeout_s: float = NODE_TIMEOUT_S):
         self.node = node
         self.backend = backend
+        self.timeout_s = timeout_s
         self.kind = backend_kind(node)
         self.lnd = LndClient(node, timeout_s) if self.kind == "lnd" else None
 
@@ -392,10 +393,11 @@ class NodeGateway:
 
 
 def same_policy(a: Optional[Policy], b: Optional[Policy]) -> bool:
-    """Equal in every field the node enforces (timestamps aside)."""
+    """Equal in every field we write. `disabled` is the node's (it follows the peer's
+    connection) and timestamps are gossip's: neither makes a policy ours or not."""
     if a is None or b is None:
         return a is b
-    return replace(a, last_update=None) == replace(b, last_update=None)
+    return replace(a, last_update=None, disabled=False) == replace(b, last_update=None, disabled=False)
 
 
 def policy_differences(live: Policy, expected: Policy) -> dict[str, tuple[Any, Any]]:
@@ -405,7 +407,6 @@ def policy_differences(live: Policy, expected: Policy) -> dict[str, tuple[Any, A
         "cltv_delta",
         "min_htlc_msat",
         "max_htlc_msat",
-        "disabled",
         "inbound_base_msat",
         "inbound_ppm",
     )

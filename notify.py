@@ -19,7 +19,11 @@ _last_sent: dict[str, int] = {}
 
 
 async def _settings() -> tuple[bool, int]:
-    document = await crud.get_settings_document() or {}
+    try:
+        document = await crud.get_settings_document() or {}
+    except Exception as exc:  # the database may be what the notification is about
+        logger.warning(f"feepilot: notification settings unreadable ({exc}); sending rate-limited by the default")
+        document = {}
     return bool(document.get("notifications", True)), int(document.get("notification_min_interval_minutes", 60)) * 60
 
 

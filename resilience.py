@@ -132,3 +132,8 @@ class ResilientCaller:
         if last.transient:
             await self.breaker.record_failure(str(last))
         raise last
+
+
+# One breaker and one retry policy for the node, shared by every path that calls it.
+breaker = CircuitBreaker()
+retry_policy = RetryPolicy()

@@ -1,6 +1,6 @@
 """Use cases for reading and deciding: settings, status, channels, runs (snapshot →
-scores → decisions), history and earnings. Fee changes live in fee_changes.py,
-the schedule in tasks.py.
+scores → decisions), history and earnings. Everything that changes fees or the
+settings lives in change_service.py, the schedule in tasks.py.
 
 Heavy work (parsing the graph, graph metrics, evaluation) runs in worker threads
 so LNbits' event loop keeps serving payments while the autopilot thinks.
@@ -25,7 +25,6 @@ from .engine.graph_metrics import GraphMetrics, compute_graph_metrics, metrics_k
 from .engine.ingest_lnd import daily_earnings
 from .engine.settings import EngineSettings
 from .engine.snapshot import ChangeRecord, NetworkGraph, NodeSnapshot
-from .executor import breaker, retry_policy
 from .heavy import build_off_loop, drop_off_loop, keep_long_lived
 from .models import ChannelOut, ChannelsOut, StatusOut, policy_dict
 from .node import (
@@ -36,7 +35,7 @@ from .node import (
     backend_name,
 )
 from .notify import recent
-from .resilience import CircuitOpen, ResilientCaller
+from .resilience import CircuitOpen, ResilientCaller, breaker, retry_policy
 
 RUN_WAIT_S = 120.0
 
@@ -53,32 +52,43 @@ def extension_version() -> str:
 # --- settings ---------------------------------------------------------------------
 
 
-async def load_settings() -> dict[str, Any]:
+class StoredSettingsInvalid(Exception):
+    """The stored settings document does not validate (e.g. a newer version's bounds).
+
+    Never replaced by the defaults: the operator sees it and fixes it with a valid
+    document; until then nothing that depends on the settings runs.
+    """
+
+    def __init__(self, problem: InvalidSettings):
+        self.errors = problem.errors
+        super().__init__(f"The stored settings are invalid: {problem}. Fix them in the settings (PUT /settings).")
+
+
+async def stored_settings() -> tuple[dict[str, Any], Optional[StoredSettingsInvalid]]:
+    """The stored document completed with the defaults of settings added since, and
+    whether it is valid. Invalid documents are returned as stored, never replaced."""
     stored = await crud.get_settings_document()
     if stored is None:
-        return defaults()
-    # Settings added by a newer version take their defaults.
+        return defaults(), None
     merged = deep_merge(defaults(), stored)
     try:
         document, _ = validate_document(merged)
     except InvalidSettings as exc:
-        logger.warning(f"feepilot: stored settings are invalid ({exc}); using defaults")
-        return defaults()
+        return merged, StoredSettingsInvalid(exc)
+    return document, None
+
+
+async def load_settings() -> dict[str, Any]:
+    """The valid settings document; raises StoredSettingsInvalid."""
+    document, problem = await stored_settings()
+    if problem is not None:
+        raise problem
     return document
 
 
 async def load_engine_settings() -> tuple[dict[str, Any], EngineSettings]:
     document = await load_settings()
     return validate_document(document)
-
-
-async def update_settings(patch: dict[str, Any], changed_by: str) -> dict[str, Any]:
-    """Merge, validate, store; InvalidSettings leaves everything as it was."""
-    current = await load_settings()
-    document, _ = validate_document(deep_merge(current, patch))
-    if document != current:
-        await crud.save_settings_document(document, changed_by)
-    return document
 
 
 async def current_gateway() -> NodeGateway:
@@ -105,7 +115,7 @@ async def probe_breaker() -> None:
 
 
 async def node_status(schedule: Any = None) -> StatusOut:
-    document = await load_settings()
+    document, settings_problem = await stored_settings()
     last = await crud.last_run(("dry_run", "manual", "shadow", "autopilot"))
     status = StatusOut(
         version=extension_version(),
@@ -120,6 +130,10 @@ async def node_status(schedule: Any = None) -> StatusOut:
         pending_changes=(await crud.list_changes(status="pending", limit=1))[1],
         conflicts=(await crud.list_changes(status="conflict", limit=1))[1],
         notifications=list(recent)[:10],
+        settings_error=str(settings_problem) if settings_problem else None,
+        schedule_error=schedule.last_error if schedule else None,
+        schedule_error_at=schedule.last_error_at if schedule else None,
+        external_changes_7d=await crud.count_changes(source="external", since=now() - 7 * 86400),
         last_run=(
             {k: last[k] for k in ("id", "created_at", "finished_at", "kind", "status", "reason", "counts")}
             if last
@@ -127,7 +141,9 @@ async def node_status(schedule: Any = None) -> StatusOut:
         ),
     )
     try:
-        gateway = await current_gateway()
+        # Status must answer even while the stored settings are invalid: the node's
+        # default timeout then, nothing else depends on them here.
+        gateway = await current_gateway() if settings_problem is None else NodeGateway.current()
     except NodeUnavailable as exc:
         status.node_api_reason = str(exc)
         return status
@@ -211,7 +227,9 @@ class GraphCache:
 
 
 graph_cache = GraphCache()
-run_lock = asyncio.Lock()
+# Runs never overlap. Scoring writes nothing to the node, so it has its own guard;
+# everything that changes fees or settings holds the change service's lock instead.
+compute_lock = asyncio.Lock()
 
 
 # --- runs -----------------------------------------------------------------------------
@@ -323,7 +341,7 @@ async def compute_run(kind: str, requested_by: Optional[str], wait_s: float = RU
     """
     try:
         # A scheduled cycle may be computing: wait for it rather than refuse at once.
-        await asyncio.wait_for(run_lock.acquire(), timeout=wait_s)
+        await asyncio.wait_for(compute_lock.acquire(), timeout=wait_s)
     except asyncio.TimeoutError as exc:
         raise RunInProgress(
             f"another run has been computing for more than {wait_s:.0f} s; try again when it has finished"
@@ -331,7 +349,7 @@ async def compute_run(kind: str, requested_by: Optional[str], wait_s: float = RU
     try:
         return await _compute_run_locked(kind, requested_by)
     finally:
-        run_lock.release()
+        compute_lock.release()
 
 
 async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:

@@ -29,6 +29,7 @@ from .models import (
     PinOut,
     PolicyIn,
     PublicSummaryOut,
+    ReconcileOut,
     Rollback,
     RunDetail,
     RunPage,
@@ -41,19 +42,22 @@ from .models import (
 from .node import NodeCallError, NodeUnavailable
 from .resilience import CircuitOpen
 from .tasks import schedule
-from .fee_changes import (
+from .change_service import (
     NotFound,
     Refused,
     apply_decision,
     apply_run,
     decisions_with_outcomes,
     manual_policy,
+    reconcile_now,
     rollback_change,
     rollback_run,
     set_pin,
+    update_settings,
 )
 from .services import (
     RunInProgress,
+    StoredSettingsInvalid,
     channel_history,
     compute_run,
     earnings,
@@ -61,7 +65,6 @@ from .services import (
     load_settings,
     node_status,
     public_summary,
-    update_settings,
 )
 
 feepilot_ext_api = APIRouter(prefix="/api/v1")
@@ -114,7 +117,10 @@ async def api_channels(_: Account = Depends(check_admin)) -> ChannelsOut:
     "/settings", response_model=SettingsDocument, summary="Instance settings: mode, schedule, engine and guardrails"
 )
 async def api_get_settings(_: Account = Depends(check_admin)) -> Any:
-    return await load_settings()
+    try:
+        return await load_settings()
+    except StoredSettingsInvalid as exc:
+        return stored_settings_invalid(exc)
 
 
 @feepilot_ext_api.put(
@@ -128,7 +134,7 @@ async def api_put_settings(
     account: Account = Depends(check_super_user),
 ) -> Any:
     try:
-        return await update_settings(patch, account.id)
+        return await _guarded(update_settings(patch, account.id))
     except InvalidSettings as exc:
         return invalid(exc.errors)
 
@@ -155,10 +161,9 @@ async def api_settings_history(
 async def api_create_run(data: CreateRun, account: Account = Depends(check_admin)) -> Any:
     if not data.dry_run and account.id != lnbits_settings.super_user:
         raise HTTPException(HTTPStatus.FORBIDDEN, "Only the super user may apply changes (dry_run: false).")
-    try:
-        run = await compute_run("dry_run" if data.dry_run else "manual", account.id)
-    except RunInProgress as exc:
-        raise HTTPException(HTTPStatus.CONFLICT, str(exc)) from exc
+    run = await _guarded(compute_run("dry_run" if data.dry_run else "manual", account.id))
+    if isinstance(run, JSONResponse):
+        return run
     if not data.dry_run and run["status"] == "completed" and run["counts"].get("accepted"):
         result = await _guarded(apply_run(run["id"], account.id))
         if isinstance(result, JSONResponse):
@@ -170,7 +175,7 @@ async def api_create_run(data: CreateRun, account: Account = Depends(check_admin
 @feepilot_ext_api.get("/runs", response_model=RunPage, summary="Runs, newest first")
 async def api_list_runs(
     limit: int = Query(20, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000_000),
     _: Account = Depends(check_admin),
 ) -> RunPage:
     runs, total = await crud.list_runs(limit, offset)
@@ -194,6 +199,14 @@ async def api_scores(_: Account = Depends(check_admin)) -> ScoresOut:
 # --- applying and undoing ---------------------------------------------------------------
 
 
+def stored_settings_invalid(exc: StoredSettingsInvalid) -> JSONResponse:
+    """409: the stored settings must be fixed first; `errors` names each field."""
+    return JSONResponse(
+        status_code=HTTPStatus.CONFLICT,
+        content={"detail": str(exc), "errors": [{"field": f, "message": m} for f, m in exc.errors]},
+    )
+
+
 def refused(exc: Refused) -> JSONResponse:
     return JSONResponse(status_code=exc.status, content={"detail": str(exc), **exc.details})
 
@@ -208,6 +221,8 @@ async def _guarded(coro):
         return refused(exc)
     except RunInProgress as exc:
         raise HTTPException(HTTPStatus.CONFLICT, str(exc)) from exc
+    except StoredSettingsInvalid as exc:
+        return stored_settings_invalid(exc)
     except CircuitOpen as exc:
         raise HTTPException(HTTPStatus.SERVICE_UNAVAILABLE, str(exc)) from exc
     except (NodeUnavailable, NodeCallError) as exc:
@@ -220,7 +235,7 @@ async def _guarded(coro):
     summary="Apply a run's accepted proposals (or the selected ones) as one batch",
 )
 async def api_apply_run(
-    run_id: str, data: ApplyRun = Body(ApplyRun()), account: Account = Depends(check_super_user)
+    run_id: str, data: ApplyRun = Body(...), account: Account = Depends(check_super_user)
 ) -> Any:
     return await _guarded(apply_run(run_id, account.id, decision_ids=data.decision_ids))
 
@@ -237,20 +252,22 @@ async def api_apply_decision(decision_id: str, account: Account = Depends(check_
     responses={409: {"description": "A channel was changed since; `conflicts` says how"}},
 )
 async def api_rollback_run(
-    run_id: str, data: Rollback = Body(Rollback()), account: Account = Depends(check_super_user)
+    run_id: str, data: Rollback = Body(...), account: Account = Depends(check_super_user)
 ) -> Any:
     return await _guarded(rollback_run(run_id, account.id, data.force))
 
 
 @feepilot_ext_api.get("/changes", response_model=ChangePage, summary="The change log, newest first")
 async def api_changes(
-    chan_id: Optional[str] = Query(None),
+    chan_id: Optional[str] = Query(
+        None, max_length=75, regex=r"^([0-9]{1,20}|[0-9]{1,8}x[0-9]{1,8}x[0-9]{1,5}|[0-9a-f]{64}(:[0-9]{1,10})?)$"
+    ),
     status: Optional[str] = Query(None, regex="^(pending|applied|failed|conflict)$"),
-    run_id: Optional[str] = Query(None),
-    since: Optional[int] = Query(None, ge=0, description="unix seconds"),
-    until: Optional[int] = Query(None, ge=0, description="unix seconds"),
+    run_id: Optional[str] = Query(None, max_length=64, regex=r"^[A-Za-z0-9_-]+$"),
+    since: Optional[int] = Query(None, ge=0, le=253_402_300_799, description="unix seconds (at most the end of year 9999)"),
+    until: Optional[int] = Query(None, ge=0, le=253_402_300_799, description="unix seconds (at most the end of year 9999)"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000_000),
     _: Account = Depends(check_admin),
 ) -> ChangePage:
     changes, total = await crud.list_changes(
@@ -278,13 +295,23 @@ async def api_get_change(change_id: str, _: Account = Depends(check_admin)) -> C
     responses={409: {"description": "The channel was changed since; `differences` says how"}},
 )
 async def api_rollback_change(
-    change_id: str, data: Rollback = Body(Rollback()), account: Account = Depends(check_super_user)
+    change_id: str, data: Rollback = Body(...), account: Account = Depends(check_super_user)
 ) -> Any:
     return await _guarded(rollback_change(change_id, account.id, data.force))
 
 
+@feepilot_ext_api.post(
+    "/reconcile",
+    response_model=ReconcileOut,
+    summary="Settle changes of unknown outcome and look for policies changed outside Fee Autopilot, now",
+    responses={409: {"description": "Another change is in progress"}},
+)
+async def api_reconcile(account: Account = Depends(check_super_user)) -> Any:
+    return await _guarded(reconcile_now())
+
+
 @feepilot_ext_api.put("/channels/{chan_id}/pin", response_model=PinOut, summary="Pin (never touch) or unpin a channel")
-async def api_pin(chan_id: str, data: PinIn = Body(PinIn()), account: Account = Depends(check_super_user)) -> Any:
+async def api_pin(chan_id: str, data: PinIn = Body(...), account: Account = Depends(check_super_user)) -> Any:
     return await _guarded(set_pin(chan_id, data.pinned, account.id))
 
 
@@ -294,7 +321,7 @@ async def api_pin(chan_id: str, data: PinIn = Body(PinIn()), account: Account = 
     summary="Set a channel's fees by hand, through the same guardrails and change log",
 )
 async def api_set_policy(chan_id: str, data: PolicyIn, account: Account = Depends(check_super_user)) -> Any:
-    return await _guarded(manual_policy(chan_id, data.base_msat, data.ppm, account.id))
+    return await _guarded(manual_policy(chan_id, data.base_msat, data.ppm, account.id, account.username))
 
 
 # --- history and charts ----------------------------------------------------------------------

@@ -113,6 +113,22 @@ class NodeEnv:
     def channel_truth(self) -> dict[str, dict]:
         return {c["chan_id"]: c for c in self.state()["channels"]}
 
+    def assert_log_matches_node(self) -> None:
+        """Every channel the change log touched is on the node as the log says it was left:
+        the newest settled change's new policy when applied, its old one when failed."""
+        truth = self.channel_truth()
+        newest: dict[str, dict] = {}
+        for change in self.api("GET", "/changes?limit=500").json()["data"]:  # newest first
+            if change["status"] != "pending":
+                newest.setdefault(change["chan_id"], change)
+        assert newest, "the log has changes"
+        for chan_id, change in newest.items():
+            if change["status"] == "conflict":
+                continue
+            expected = change["new_policy"] if change["status"] == "applied" else change["old_policy"]
+            live = truth[chan_id]["policy"]
+            assert (live["base_msat"], live["ppm"]) == (expected["base_msat"], expected["ppm"]), (chan_id, change)
+
 
 def start_node_env(workdir: Path, seed: int = 7, simnode_args: tuple = ()) -> NodeEnv:
     from simnode.testing import start_simnode

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 FIELDS = {
     "path", "method", "error_rate", "status", "grpc_code", "message", "latency_ms",
-    "hang", "hang_seconds", "drop", "failed_updates", "failed_reason", "times",
+    "hang", "hang_seconds", "drop", "failed_updates", "failed_reason", "times", "garbled",
 }
 
 
@@ -30,6 +30,7 @@ class FaultRule:
     hang: bool = False  # sleep hang_seconds (past any sane client timeout) before answering
     hang_seconds: float = 120.0
     drop: bool = False  # close the TCP connection without an answer
+    garbled: bool = False  # answer 200 with a body of the wrong shape (a JSON list), without acting
     failed_updates: list[str] = field(default_factory=list)  # chan_ids chanpolicy reports failed
     failed_reason: str = "UPDATE_FAILURE_INTERNAL_ERR"
     times: int | None = None  # apply to the next N matching requests only
@@ -43,6 +44,7 @@ class FaultAction:
     latency_ms: int = 0
     hang_seconds: float = 0.0
     drop: bool = False
+    garbled: bool = False
     status: int | None = None
     grpc_code: int = 2
     message: str = ""
@@ -93,6 +95,9 @@ class Faults:
                 fired = True
             if rule.drop:
                 act.drop = True
+                fired = True
+            if rule.garbled:
+                act.garbled = True
                 fired = True
             if rule.status is not None or rule.error_rate > 0:
                 hit = rule.error_rate <= 0 or self.rng.random() < rule.error_rate

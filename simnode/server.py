@@ -80,6 +80,8 @@ class SimServer:
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError()
+        if fault.garbled:
+            return web.Response(status=200, body=b'["simnode fault: garbled answer"]', content_type="application/json")
         await self.run(self._tick)
         headers = list(request.headers.items())  # pairs: duplicates stay visible
         resp: Response = await self.run(handle, self.sim, request.method, path, query, body, headers, self.macaroon, fault)

@@ -38,6 +38,10 @@ window.FeePilot = (function () {
     skipped: 'grey-6',
     unchanged: 'grey-6',
     blocked: 'grey-7',
+    unknown: 'info',
+    interrupted: 'deep-orange-8',
+    applying: 'info',
+    rolling_back: 'info',
     no_action: 'grey-6'
   }
 

@@ -34,6 +34,8 @@ ENDPOINTS = [
     (WRITE, "POST", "/changes/unknown-change/rollback", {}),
     (WRITE, "PUT", "/channels/unknown-channel/pin", {"pinned": True}),
     (WRITE, "PUT", "/channels/unknown-channel/policy", {"base_msat": 0, "ppm": 10}),
+    # Allowed, it settles nothing here (no pending change, no drift): 200 and no change.
+    (WRITE, "POST", "/reconcile", None),
 ]
 
 # caller -> which kinds it may use
