@@ -43,7 +43,7 @@ class PortInUseError(OSError):
 def reserve_port(port: int, host: str = "127.0.0.1") -> socket.socket:
     """Bind and listen on `host:port` now, or raise PortInUseError at once.
 
-    LNbits gets this very socket (uvicorn `--fd`): no other process can take the port
+    LNbits gets this very socket (SERVE_ON_FD): no other process can take the port
     between the check and the start, and whatever answers on it afterwards is the
     process we started, never another server that happened to be there.
     """
@@ -58,6 +58,17 @@ def reserve_port(port: int, host: str = "127.0.0.1") -> socket.socket:
             raise PortInUseError(exc.errno, f"port {port} is in use") from exc
         raise
     return sock
+
+
+# uvicorn serving LNbits on the listening socket the harness passes (argv[1] is its fd).
+# Not `uvicorn --fd`: that wraps the descriptor as an AF_UNIX socket, so asyncio never sets
+# TCP_NODELAY and small answers wait for delayed ACKs (health during a busy cycle: median
+# 52 ms instead of 11). socket(fileno=...) reads the real family from the descriptor.
+SERVE_ON_FD = (
+    "import socket, sys, uvicorn; "
+    "sock = socket.socket(fileno=int(sys.argv[1])); "
+    "uvicorn.Server(uvicorn.Config('lnbits.__main__:app', log_level='warning')).run(sockets=[sock])"
+)
 
 
 def lnbits_site_packages() -> Path:
@@ -152,16 +163,7 @@ class LnbitsHost:
         try:
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "lnbits.__main__:app",
-                        "--fd",
-                        str(sock.fileno()),
-                        "--log-level",
-                        "warning",
-                    ],
+                    [sys.executable, "-c", SERVE_ON_FD, str(sock.fileno())],
                     cwd=lnbits_site_packages(),
                     env=self.environment(),
                     stdout=log,
