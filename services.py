@@ -353,8 +353,8 @@ async def compute_run(kind: str, requested_by: Optional[str], wait_s: float = RU
 
 
 async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
+    document, engine_settings = await load_engine_settings()  # invalid settings: no run at all
     run = await crud.create_run(kind, requested_by)
-    document, engine_settings = await load_engine_settings()
     try:
         gateway = await current_gateway()
     except NodeUnavailable as exc:
