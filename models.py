@@ -2,12 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Union
 
-from pydantic import BaseModel, Field, StrictBool, conint, conlist, constr
+from pydantic import BaseModel as PydanticModel
+from pydantic import Field, StrictBool, conint, conlist, constr
+from pydantic.errors import DictError
 
 from .engine.settings import BASE_MSAT_MAX, PPM_MAX
 from .engine.snapshot import Channel, Policy
+
+# --- honest schemas --------------------------------------------------------------------
+#
+# pydantic v1 documents `Optional[X]` as plain X, so LNbits' /openapi.json (OpenAPI 3.1,
+# JSON Schema 2020-12) said `"type": "integer"` for fields we answer with null. Every model
+# here says so: an Optional field's schema becomes `anyOf: [X, {"type": "null"}]`. A field
+# that is left out rather than sent as null (the extra keys of an error answer) is declared
+# with `Field(None, absent_not_null=True)` and keeps its plain schema.
+
+NULL = {"type": "null"}
+_ANNOTATIONS = ("title", "description", "default", "examples")
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    if "anyOf" in schema:
+        if NULL not in schema["anyOf"]:
+            schema["anyOf"].append(NULL)
+        return schema
+    outer = {key: schema.pop(key) for key in _ANNOTATIONS if key in schema}
+    if list(schema) == ["allOf"] and len(schema["allOf"]) == 1:
+        schema = schema["allOf"][0]  # pydantic's wrapper around a $ref that has a description
+    return {**outer, "anyOf": [schema, NULL]}
+
+
+def nullable_optionals(schema: dict[str, Any], model: type) -> None:
+    """pydantic v1 `schema_extra`: Optional fields are nullable in the JSON schema."""
+    properties = schema.get("properties", {})
+    for field in model.__fields__.values():  # type: ignore[attr-defined]
+        prop = properties.get(field.alias)
+        if prop is None:
+            continue
+        if prop.pop("absent_not_null", False) or not field.allow_none:
+            continue
+        if not set(prop) - set(_ANNOTATIONS):
+            continue  # `Any`: the empty schema already allows null
+        properties[field.alias] = _nullable(prop)
+
+
+class BaseModel(PydanticModel):
+    class Config:
+        schema_extra = staticmethod(nullable_optionals)
+
+
+class RequestBody(BaseModel):
+    """A request body: a JSON object, nothing else. pydantic v1 builds a model from anything
+    `dict()` takes, so `""` and `[]` were read as `{}` — POST /changes/{id}/rollback with the
+    body `""` rolled the change back (found by the schemathesis fuzz)."""
+
+    @classmethod
+    def validate(cls, value: Any) -> Any:
+        if not isinstance(value, (dict, cls)):
+            raise DictError()
+        return super().validate(value)
+
 
 # Request bodies are strict: a boolean is true or false (pydantic would read "no" as
 # false, so {"dry_run": "no"} started a live run), a number is a number, id lists are bounded.
@@ -221,7 +277,7 @@ class ScoresOut(BaseModel):
     channels: list[ChannelScore] = []
 
 
-class CreateRun(BaseModel):
+class CreateRun(RequestBody):
     dry_run: StrictBool = Field(True, description="true: compute and store, apply nothing")
 
     class Config:
@@ -294,7 +350,7 @@ class BatchOut(BaseModel):
     error: Optional[str] = Field(None, description="What interrupted the batch")
 
 
-class ApplyRun(BaseModel):
+class ApplyRun(RequestBody):
     decision_ids: Optional[DecisionIds] = Field(
         None, description=f"Apply only these decisions of the run, at most {MAX_DECISION_IDS} (default: every accepted one)"
     )
@@ -303,7 +359,7 @@ class ApplyRun(BaseModel):
         extra = "forbid"
 
 
-class Rollback(BaseModel):
+class Rollback(RequestBody):
     force: StrictBool = Field(False, description="Restore even if the channel was changed since")
 
     class Config:
@@ -316,7 +372,7 @@ class RunRollbackOut(BaseModel):
     changes: list[dict]
 
 
-class PinIn(BaseModel):
+class PinIn(RequestBody):
     pinned: StrictBool = True
 
     class Config:
@@ -328,7 +384,7 @@ class PinOut(BaseModel):
     pinned: bool
 
 
-class PolicyIn(BaseModel):
+class PolicyIn(RequestBody):
     base_msat: conint(strict=True, ge=0, le=BASE_MSAT_MAX) = Field(..., description="Base fee in msat")
     ppm: conint(strict=True, ge=0, le=PPM_MAX) = Field(..., description="Fee rate in parts per million")
 
@@ -380,3 +436,63 @@ class SettingsChange(BaseModel):
     changed_by: Optional[str] = None
     old: Optional[dict] = None
     new: dict
+
+
+# --- error answers (documentation: the bodies are LNbits' or views_api's JSON) --------------------
+
+
+class ErrorOut(BaseModel):
+    """LNbits' shape for every HTTP error: 401, 403, 404, 501, 502, 503, …"""
+
+    detail: str
+
+
+class RequestErrorItem(BaseModel):
+    """One request-validation error, as pydantic v1 reports it."""
+
+    loc: list[Union[str, int]] = Field(..., description='Where: e.g. ["body", "dry_run"] or ["query", "limit"]')
+    msg: str
+    type: str
+    ctx: dict[str, Any] = Field(None, absent_not_null=True, description="The bound that was violated, when there is one")
+
+
+class BadRequestOut(BaseModel):
+    """400: LNbits answers FastAPI's request-validation errors with 400 (not 422), `detail`
+    listing each error; a request the rules refuse (e.g. decision ids not in the run) gets
+    `detail` as one message."""
+
+    detail: Union[list[RequestErrorItem], str]
+
+
+class FieldError(BaseModel):
+    field: str = Field(..., description="Dotted path of the setting, e.g. engine.guardrails.max_step_pct")
+    message: str
+
+
+class SettingsErrorOut(BaseModel):
+    """422: the settings document is invalid; nothing was stored."""
+
+    detail: str = Field(..., description="Every error in one line")
+    errors: list[FieldError]
+
+
+class PolicyDifference(BaseModel):
+    expected: Any = Field(..., description="What our change set")
+    live: Any = Field(..., description="What the node has now")
+
+
+class RefusedOut(BaseModel):
+    """409: a well-formed request the rules refuse; nothing was changed. Only the key that
+    explains the refusal is present."""
+
+    detail: str
+    conflicts: dict[str, dict[str, PolicyDifference]] = Field(
+        None, absent_not_null=True, description="Run rollback: chan_id -> policy field -> expected and live value"
+    )
+    differences: dict[str, PolicyDifference] = Field(
+        None, absent_not_null=True, description="Change rollback: policy field -> expected and live value"
+    )
+    rules: list[str] = Field(None, absent_not_null=True, description="Manual fee change: the guardrails that refuse it")
+    errors: list[FieldError] = Field(
+        None, absent_not_null=True, description="The stored settings are invalid: each field to fix (PUT /settings)"
+    )

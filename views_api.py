@@ -5,7 +5,7 @@ the super user, as LNbits' own node API does.
 """
 
 from http import HTTPStatus
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
@@ -14,9 +14,10 @@ from lnbits.decorators import check_admin, check_super_user, check_user_exists
 from lnbits.settings import settings as lnbits_settings
 
 from . import crud
-from .app_settings import InvalidSettings
+from .app_settings import APP_DEFAULTS, MODES, RANGES, InvalidSettings
 from .models import (
     ApplyRun,
+    BadRequestOut,
     BatchOut,
     Change,
     ChangeDetail,
@@ -25,11 +26,13 @@ from .models import (
     ChannelsOut,
     CreateRun,
     EarningsOut,
+    ErrorOut,
     PinIn,
     PinOut,
     PolicyIn,
     PublicSummaryOut,
     ReconcileOut,
+    RefusedOut,
     Rollback,
     RunDetail,
     RunPage,
@@ -37,6 +40,7 @@ from .models import (
     ScoresOut,
     SettingsChange,
     SettingsDocument,
+    SettingsErrorOut,
     StatusOut,
 )
 from .node import NodeCallError, NodeUnavailable
@@ -70,6 +74,51 @@ from .services import (
 feepilot_ext_api = APIRouter(prefix="/api/v1")
 
 
+# --- what each route answers besides success (its OpenAPI `responses`) -----------------------
+#
+# Every 4xx and 5xx below is one we answer on purpose, with the model of its body. LNbits
+# answers FastAPI's request-validation errors with 400 (its global handler), never 422:
+# declaring "4XX" keeps FastAPI from documenting a 422 "Validation Error" nobody sends, and
+# says what is true of LNbits itself: any other client error (e.g. 429 when its rate limit
+# applies) is `{"detail": ...}` too.
+
+WHO = {
+    "admin": "Not an LNbits admin (or the extension is not enabled for this user, or an ACL token without access)",
+    "super": "Not the super user (or an ACL token without write access)",
+    "user": "The extension is not enabled for this user (or an ACL token without access)",
+}
+ANSWERS: dict[Union[int, str], dict[str, Any]] = {
+    400: {"model": BadRequestOut, "description": "The request is malformed (LNbits answers request-validation errors "
+                                                 "with 400, `detail` listing each), or refused as given"},
+    401: {"model": ErrorOut, "description": "No or an invalid access token"},
+    404: {"model": ErrorOut, "description": "Not found (`detail` names what)"},
+    409: {"model": RefusedOut, "description": "Refused, nothing was changed: another change or run is in progress, "
+                                              "or the stored settings are invalid (`errors`)"},
+    422: {"model": SettingsErrorOut, "description": "A setting is invalid; `errors` names each field; nothing was stored"},
+    501: {"model": ErrorOut, "description": "The funding source cannot write fee policies"},
+    502: {"model": ErrorOut, "description": "The node did not answer"},
+    503: {"model": ErrorOut, "description": "The funding source has no node API, or the circuit breaker is open"},
+    "4XX": {"model": ErrorOut, "description": "Any other client error LNbits answers (e.g. 429 when rate limited)"},
+}
+NODE = (502, 503)
+WRITES = (404, 409, 501, 502, 503)
+
+
+def answers(who: str, *codes: int, **descriptions: str) -> dict[Union[int, str], dict[str, Any]]:
+    """The `responses` of a route: LNbits' 400/401/403 and 4XX, then `codes`; a
+    description given as `e409="..."` replaces the general one."""
+    chosen: dict[Union[int, str], dict[str, Any]] = {
+        400: ANSWERS[400], 401: ANSWERS[401], 403: {"model": ErrorOut, "description": WHO[who]},
+    }
+    for code in codes:
+        chosen[code] = ANSWERS[code]
+    chosen["4XX"] = ANSWERS["4XX"]
+    for key, description in descriptions.items():
+        code = int(key[1:])
+        chosen[code] = {**chosen[code], "description": description}
+    return chosen
+
+
 def node_error(exc: Exception) -> HTTPException:
     if isinstance(exc, NodeUnavailable):
         return HTTPException(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
@@ -92,6 +141,7 @@ def invalid(errors: list[tuple[str, str]]) -> JSONResponse:
     response_model=StatusOut,
     summary="Extension and node status",
     description="Version, backend, node identity, channel counts and usable data sources.",
+    responses=answers("admin"),
 )
 async def api_status(_: Account = Depends(check_admin)) -> StatusOut:
     return await node_status(schedule)
@@ -101,20 +151,38 @@ async def api_status(_: Account = Depends(check_admin)) -> StatusOut:
     "/channels",
     response_model=ChannelsOut,
     summary="The node's channels with their fee policies",
-    responses={503: {"description": "The funding source has no node API"}},
+    responses=answers("admin", 409, *NODE, e409="The stored settings are invalid (`errors`)"),
 )
-async def api_channels(_: Account = Depends(check_admin)) -> ChannelsOut:
-    try:
-        return await list_channels()
-    except (NodeUnavailable, NodeCallError) as exc:
-        raise node_error(exc) from exc
+async def api_channels(_: Account = Depends(check_admin)) -> Any:
+    return await _guarded(list_channels())
 
 
 # --- settings ---------------------------------------------------------------------
 
 
+def settings_patch_schema() -> dict[str, Any]:
+    """What PUT /settings takes, for the OpenAPI description: the body stays a plain object
+    here so that app_settings' validation answers 422 naming each field (not pydantic's 400)."""
+    properties: dict[str, Any] = {"mode": {"type": "string", "enum": list(MODES)}}
+    for name in APP_DEFAULTS:
+        if name in RANGES:
+            low, high = RANGES[name]
+            properties[name] = {"type": "integer", "minimum": low, "maximum": high}
+        elif isinstance(APP_DEFAULTS[name], bool):
+            properties[name] = {"type": "boolean"}
+    properties["engine"] = {
+        "type": "object",
+        "description": "Any part of the engine document (GET /settings shows it whole: weights, thresholds, "
+        "guardrails, lists); each value is checked, and a 422 names what is wrong (engine/README.md lists the ranges)",
+    }
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
 @feepilot_ext_api.get(
-    "/settings", response_model=SettingsDocument, summary="Instance settings: mode, schedule, engine and guardrails"
+    "/settings",
+    response_model=SettingsDocument,
+    summary="Instance settings: mode, schedule, engine and guardrails",
+    responses=answers("admin", 409, e409="The stored settings are invalid; `errors` names each field to fix"),
 )
 async def api_get_settings(_: Account = Depends(check_admin)) -> Any:
     try:
@@ -127,7 +195,8 @@ async def api_get_settings(_: Account = Depends(check_admin)) -> Any:
     "/settings",
     response_model=SettingsDocument,
     summary="Change settings (partial documents are merged)",
-    responses={422: {"description": "A setting is invalid; `errors` names each field"}},
+    responses=answers("super", 409, 422, e409="Another change held the lock too long; nothing was stored"),
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": settings_patch_schema()}}}},
 )
 async def api_put_settings(
     patch: dict[str, Any] = Body(..., description="Any part of the settings document"),
@@ -140,7 +209,10 @@ async def api_put_settings(
 
 
 @feepilot_ext_api.get(
-    "/settings/history", response_model=list[SettingsChange], summary="Who changed which settings, when"
+    "/settings/history",
+    response_model=list[SettingsChange],
+    summary="Who changed which settings, when",
+    responses=answers("admin"),
 )
 async def api_settings_history(
     limit: int = Query(50, ge=1, le=500), _: Account = Depends(check_admin)
@@ -156,7 +228,10 @@ async def api_settings_history(
     response_model=RunDetail,
     status_code=HTTPStatus.CREATED,
     summary="Score every channel now and propose changes (dry-run applies nothing)",
-    responses={409: {"description": "A run is already in progress"}},
+    responses=answers(
+        "admin", 409, 501, *NODE,
+        e409="A run is already in progress, another change holds the lock, or the stored settings are invalid (`errors`)",
+    ) | {403: {"model": ErrorOut, "description": f"{WHO['admin']}; or `dry_run: false` and not the super user"}},
 )
 async def api_create_run(data: CreateRun, account: Account = Depends(check_admin)) -> Any:
     if not data.dry_run and account.id != lnbits_settings.super_user:
@@ -172,7 +247,7 @@ async def api_create_run(data: CreateRun, account: Account = Depends(check_admin
     return RunDetail(**run, decisions=await decisions_with_outcomes(run["id"]))
 
 
-@feepilot_ext_api.get("/runs", response_model=RunPage, summary="Runs, newest first")
+@feepilot_ext_api.get("/runs", response_model=RunPage, summary="Runs, newest first", responses=answers("admin"))
 async def api_list_runs(
     limit: int = Query(20, ge=1, le=200),
     offset: int = Query(0, ge=0, le=1_000_000_000),
@@ -182,7 +257,9 @@ async def api_list_runs(
     return RunPage(data=runs, total=total)
 
 
-@feepilot_ext_api.get("/runs/{run_id}", response_model=RunDetail, summary="One run with its decisions")
+@feepilot_ext_api.get(
+    "/runs/{run_id}", response_model=RunDetail, summary="One run with its decisions", responses=answers("admin", 404)
+)
 async def api_get_run(run_id: str, _: Account = Depends(check_admin)) -> RunDetail:
     run = await crud.get_run(run_id)
     if not run:
@@ -190,7 +267,9 @@ async def api_get_run(run_id: str, _: Account = Depends(check_admin)) -> RunDeta
     return RunDetail(**run, decisions=await decisions_with_outcomes(run_id))
 
 
-@feepilot_ext_api.get("/scores", response_model=ScoresOut, summary="Latest scores per channel, with reasons")
+@feepilot_ext_api.get(
+    "/scores", response_model=ScoresOut, summary="Latest scores per channel, with reasons", responses=answers("admin")
+)
 async def api_scores(_: Account = Depends(check_admin)) -> ScoresOut:
     run, scores = await crud.latest_scores()
     return ScoresOut(run=run, channels=scores)
@@ -233,6 +312,12 @@ async def _guarded(coro):
     "/runs/{run_id}/apply",
     response_model=BatchOut,
     summary="Apply a run's accepted proposals (or the selected ones) as one batch",
+    responses=answers(
+        "super", *WRITES,
+        e400=f"{ANSWERS[400]['description']}: `decision_ids` names decisions not in the run, or not accepted by the "
+        "guardrails",
+        e409="The run cannot be applied now (its status), another change holds the lock, or the stored settings are invalid",
+    ),
 )
 async def api_apply_run(
     run_id: str, data: ApplyRun = Body(...), account: Account = Depends(check_super_user)
@@ -240,7 +325,16 @@ async def api_apply_run(
     return await _guarded(apply_run(run_id, account.id, decision_ids=data.decision_ids))
 
 
-@feepilot_ext_api.post("/decisions/{decision_id}/apply", response_model=BatchOut, summary="Apply one decision")
+@feepilot_ext_api.post(
+    "/decisions/{decision_id}/apply",
+    response_model=BatchOut,
+    summary="Apply one decision",
+    responses=answers(
+        "super", *WRITES,
+        e400=f"{ANSWERS[400]['description']}: the decision was not accepted by the guardrails (nothing to apply)",
+        e409="Its run cannot be applied now, another change holds the lock, or the stored settings are invalid",
+    ),
+)
 async def api_apply_decision(decision_id: str, account: Account = Depends(check_super_user)) -> Any:
     return await _guarded(apply_decision(decision_id, account.id))
 
@@ -249,7 +343,11 @@ async def api_apply_decision(decision_id: str, account: Account = Depends(check_
     "/runs/{run_id}/rollback",
     response_model=RunRollbackOut,
     summary="Roll back every applied change of a run, newest first",
-    responses={409: {"description": "A channel was changed since; `conflicts` says how"}},
+    responses=answers(
+        "super", *WRITES,
+        e409="A channel was changed since (`conflicts` says how), nothing is left to roll back, or another change "
+        "holds the lock",
+    ),
 )
 async def api_rollback_run(
     run_id: str, data: Rollback = Body(...), account: Account = Depends(check_super_user)
@@ -257,7 +355,9 @@ async def api_rollback_run(
     return await _guarded(rollback_run(run_id, account.id, data.force))
 
 
-@feepilot_ext_api.get("/changes", response_model=ChangePage, summary="The change log, newest first")
+@feepilot_ext_api.get(
+    "/changes", response_model=ChangePage, summary="The change log, newest first", responses=answers("admin")
+)
 async def api_changes(
     chan_id: Optional[str] = Query(
         None, max_length=75, regex=r"^([0-9]{1,20}|[0-9]{1,8}x[0-9]{1,8}x[0-9]{1,5}|[0-9a-f]{64}(:[0-9]{1,10})?)$"
@@ -279,7 +379,12 @@ async def api_changes(
     return ChangePage(data=changes, total=total)
 
 
-@feepilot_ext_api.get("/changes/{change_id}", response_model=ChangeDetail, summary="One change with every status it went through")
+@feepilot_ext_api.get(
+    "/changes/{change_id}",
+    response_model=ChangeDetail,
+    summary="One change with every status it went through",
+    responses=answers("admin", 404),
+)
 async def api_get_change(change_id: str, _: Account = Depends(check_admin)) -> ChangeDetail:
     change = await crud.get_change(change_id)
     if not change:
@@ -292,7 +397,11 @@ async def api_get_change(change_id: str, _: Account = Depends(check_admin)) -> C
     "/changes/{change_id}/rollback",
     response_model=Change,
     summary="Restore the policy a change replaced",
-    responses={409: {"description": "The channel was changed since; `differences` says how"}},
+    responses=answers(
+        "super", *WRITES,
+        e409="The channel was changed since (`differences` says how), the change is not applied or already rolled "
+        "back, the channel is closed or has a change of unknown outcome, or another change holds the lock",
+    ),
 )
 async def api_rollback_change(
     change_id: str, data: Rollback = Body(...), account: Account = Depends(check_super_user)
@@ -304,13 +413,22 @@ async def api_rollback_change(
     "/reconcile",
     response_model=ReconcileOut,
     summary="Settle changes of unknown outcome and look for policies changed outside Fee Autopilot, now",
-    responses={409: {"description": "Another change is in progress"}},
+    responses=answers(
+        "super", 409, 501, *NODE, e409="Another change holds the lock, or the stored settings are invalid"
+    ),
 )
 async def api_reconcile(account: Account = Depends(check_super_user)) -> Any:
     return await _guarded(reconcile_now())
 
 
-@feepilot_ext_api.put("/channels/{chan_id}/pin", response_model=PinOut, summary="Pin (never touch) or unpin a channel")
+@feepilot_ext_api.put(
+    "/channels/{chan_id}/pin",
+    response_model=PinOut,
+    summary="Pin (never touch) or unpin a channel",
+    responses=answers(
+        "super", 404, 409, *NODE, e409="Another change holds the lock, or the stored settings are invalid (`errors`)"
+    ),
+)
 async def api_pin(chan_id: str, data: PinIn = Body(...), account: Account = Depends(check_super_user)) -> Any:
     return await _guarded(set_pin(chan_id, data.pinned, account.id))
 
@@ -319,6 +437,11 @@ async def api_pin(chan_id: str, data: PinIn = Body(...), account: Account = Depe
     "/channels/{chan_id}/policy",
     response_model=Change,
     summary="Set a channel's fees by hand, through the same guardrails and change log",
+    responses=answers(
+        "super", *WRITES,
+        e409="Refused by the guardrails (`rules` names them), the fees are already these, the channel is not open "
+        "or has a change of unknown outcome, or another change holds the lock",
+    ),
 )
 async def api_set_policy(chan_id: str, data: PolicyIn, account: Account = Depends(check_super_user)) -> Any:
     return await _guarded(manual_policy(chan_id, data.base_msat, data.ppm, account.id, account.username))
@@ -327,7 +450,12 @@ async def api_set_policy(chan_id: str, data: PolicyIn, account: Account = Depend
 # --- history and charts ----------------------------------------------------------------------
 
 
-@feepilot_ext_api.get("/earnings", response_model=EarningsOut, summary="Fees earned per day, node-wide and per channel")
+@feepilot_ext_api.get(
+    "/earnings",
+    response_model=EarningsOut,
+    summary="Fees earned per day, node-wide and per channel",
+    responses=answers("admin", 409, *NODE, e409="The stored settings are invalid (`errors`)"),
+)
 async def api_earnings(days: int = Query(30, ge=1, le=365), _: Account = Depends(check_admin)) -> Any:
     return await _guarded(earnings(days))
 
@@ -336,6 +464,7 @@ async def api_earnings(days: int = Query(30, ge=1, le=365), _: Account = Depends
     "/channels/{chan_id}/history",
     response_model=ChannelHistoryOut,
     summary="A channel's fee, balance and score at every run, with its changes",
+    responses=answers("admin", 404, e404="No channel with this id, on the node or in our records"),
 )
 async def api_channel_history(
     chan_id: str, days: int = Query(30, ge=1, le=365), _: Account = Depends(check_admin)
@@ -347,7 +476,50 @@ async def api_channel_history(
     "/public/summary",
     response_model=PublicSummaryOut,
     summary="Aggregates for any logged-in user, when the super user turned the public summary on",
+    responses=answers("user"),
 )
 async def api_public_summary(_: User = Depends(check_user_exists)) -> Any:
-    summary = await public_summary()
+    try:
+        summary = await public_summary()
+    except StoredSettingsInvalid:
+        summary = None  # shown only when valid settings turn it on (this was a 500)
     return {"enabled": False} if summary is None else {"enabled": True, **summary}
+
+
+# --- 405 names every method of the path ------------------------------------------------------
+#
+# Starlette answers a method no route takes with the `Allow` of the first route whose path
+# matched, so OPTIONS /settings said `Allow: GET` (PUT is allowed too) and OPTIONS /runs said
+# `Allow: POST`. For each path served by more than one route, one more route (not in the
+# schema) takes every other method and answers 405 with all of them. A JSONResponse, because
+# LNbits' HTTPException handler drops an exception's headers.
+
+OTHER_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def _method_not_allowed(allow: str):
+    async def method_not_allowed() -> JSONResponse:
+        return JSONResponse({"detail": "Method Not Allowed"}, status_code=HTTPStatus.METHOD_NOT_ALLOWED,
+                            headers={"Allow": allow})
+
+    return method_not_allowed
+
+
+def _answer_405_with_every_method(router: APIRouter) -> None:
+    methods: dict[str, set[str]] = {}
+    routes: dict[str, int] = {}
+    for route in router.routes:
+        path = getattr(route, "path", None)
+        if path is None or not getattr(route, "methods", None):
+            continue
+        methods.setdefault(path, set()).update(route.methods)  # type: ignore[attr-defined]
+        routes[path] = routes.get(path, 0) + 1
+    for path, allowed in methods.items():
+        if routes[path] < 2:
+            continue
+        others = [m for m in OTHER_METHODS if m not in allowed]
+        router.add_api_route(path[len(router.prefix):], _method_not_allowed(", ".join(sorted(allowed))),
+                             methods=others, include_in_schema=False)
+
+
+_answer_405_with_every_method(feepilot_ext_api)
