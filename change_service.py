@@ -51,7 +51,7 @@ from .models import policy_dict, policy_from_dict
 from .node import NodeCallError, NodeGateway, NodeUnavailable, PolicyWriter, policy_differences, same_policy
 from .notify import notify
 from .resilience import CircuitOpen, ResilientCaller, RetryPolicy, breaker, retry_policy
-from .services import change_records, current_gateway, load_engine_settings, stored_settings
+from .services import NotFound, change_records, current_gateway, load_engine_settings, stored_settings
 
 APPLIED = "applied"
 FAILED = "failed"
@@ -70,10 +70,6 @@ APPLICABLE_RUN_STATUSES = (
 # says what it waited for (a scheduled batch waits as long as it takes).
 MANUAL_WAIT_S = 30.0
 OPEN_STATES = (ACTIVE, INACTIVE)
-
-
-class NotFound(LookupError):
-    pass
 
 
 class Refused(Exception):

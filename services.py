@@ -40,6 +40,10 @@ from .resilience import CircuitOpen, ResilientCaller, breaker, retry_policy
 RUN_WAIT_S = 120.0
 
 
+class NotFound(LookupError):
+    """An id that names nothing we know: a 404."""
+
+
 class RunInProgress(Exception):
     """A run is already computing; runs never overlap."""
 
@@ -434,7 +438,20 @@ async def channel_history(chan_id: str, days: int) -> dict:
                 )
     changes, _ = await crud.list_changes(chan_id=chan_id, since=since, limit=500, oldest_first=True)
     scores = await crud.channel_score_history(chan_id, since)
+    if not (points or changes or scores) and not await _channel_known(chan_id):
+        raise NotFound(f"No channel with id {chan_id}")
     return {"chan_id": chan_id, "points": points, "changes": changes, "scores": scores}
+
+
+async def _channel_known(chan_id: str) -> bool:
+    """On the node now, or anywhere in our records (a closed channel keeps its history)."""
+    if (await crud.list_changes(chan_id=chan_id, limit=1))[1]:
+        return True
+    try:
+        channels = (await (await current_gateway()).channels()).channels
+    except (NodeUnavailable, NodeCallError):
+        return True  # cannot tell: an empty history, not a 404
+    return any(chan_id in (c.chan_id, c.short_id) for c in channels)
 
 
 async def public_summary() -> Optional[dict]:

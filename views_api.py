@@ -469,7 +469,7 @@ async def api_earnings(days: int = Query(30, ge=1, le=365), _: Account = Depends
 async def api_channel_history(
     chan_id: str, days: int = Query(30, ge=1, le=365), _: Account = Depends(check_admin)
 ) -> Any:
-    return await channel_history(chan_id, days)
+    return await _guarded(channel_history(chan_id, days))
 
 
 @feepilot_ext_api.get(
