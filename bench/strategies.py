@@ -4,6 +4,18 @@
     .venv/bin/python bench/strategies.py --quick    # harness check: 2024 seed 1, 7 days, no chart
     .venv/bin/python bench/strategies.py --tuning   # 2024 seeds 1-5 (the only seeds used for tuning)
     .venv/bin/python bench/strategies.py --no-gossip   # simnode without gossip realism, for comparison
+    .venv/bin/python bench/strategies.py --graph today.json --seeds 1,2,3   # any listchannels snapshot
+
+`--graph` takes `2024` / `2026` (the committed snapshots in refdata/lngraph/) or the path of any Core
+Lightning `listchannels` dump, e.g. `lightning-cli listchannels > today.json` on your own node:
+`{"channels": [...]}`, gzip-compressed or plain JSON (decided by the file's first bytes, not its
+name), `meta` and `aliases` optional, older dumps' `"1000msat"` strings, `amount_msat` instead of
+`satoshis` and absent `htlc_maximum_msat` accepted. Without `meta.snapshot_date` the snapshot date
+(simnode's clock starts at 12:00 UTC on it) is the UTC date of the newest `last_update` in the file,
+else of the file's modification time; the report says which. The file needs at least 16 nodes with
+>= 40 distinct active channels into them (simnode's peers); a file that cannot be used stops the
+run at once with one line naming it and what is wrong (exit 2). `--quick --graph FILE` runs seed 1
+of that file for 7 days.
 
 For every (graph, seed) each strategy gets its own SimNode built from the same seed (same node,
 peers, balances, policies and traffic RNG) and runs for `--days` simulated days, called at its
@@ -75,6 +87,7 @@ CADENCE_HOURS = {
     "lndmanage": lndmanage.CADENCE_HOURS,
 }
 REPORT_SETS = (("2024", tuple(range(6, 16))), ("2026", tuple(range(1, 11))))
+SIM_CHANNELS = 16  # simnode's default: 16 channels (15 active)
 TUNING_SETS = (("2024", tuple(range(1, 6))),)
 SWITCH_PAGE_SIZE = 5000  # as node.py
 HISTORY_DAYS = 30  # the extension's history_days default
@@ -304,6 +317,7 @@ _GRAPHS: Dict[str, Any] = {}
 
 
 def sim_graph(name: str) -> Any:
+    """`name`: a shortcut (`2024`, `2026`), a file in refdata/lngraph/ or a snapshot's path (see the top)."""
     from simnode import load_graph, resolve_graph_path
 
     if name not in _GRAPHS:
@@ -311,10 +325,52 @@ def sim_graph(name: str) -> Any:
     return _GRAPHS[name]
 
 
+def check_graph(name: str) -> Optional[str]:
+    """Load `--graph` once, before any worker starts: None if simnode can use it, else the one-line reason."""
+    from simnode.graph import GraphFormatError, check_room_for_node
+
+    try:
+        check_room_for_node(sim_graph(name), SIM_CHANNELS)
+    except (FileNotFoundError, GraphFormatError) as exc:
+        return str(exc)
+    return None
+
+
+def graph_label(name: str) -> str:
+    """How the report names a graph: the shortcut, or the snapshot file's name."""
+    from simnode.graph import GRAPH_SHORTCUTS
+
+    return name if name in GRAPH_SHORTCUTS else Path(name).name
+
+
+def graph_note(name: str) -> str:
+    """A line for the report about a graph that is not one of the committed snapshots."""
+    import hashlib
+
+    g = sim_graph(name)
+    digest = hashlib.sha256(Path(g.path).read_bytes()).hexdigest()[:16]
+    return (f"Graph `{graph_label(name)}`: {len(g.edges):,} channels, {len(g.node_edges):,} nodes, sha256 {digest}…, "
+            f"snapshot date {g.snapshot_date} (from the {g.snapshot_date_source}).")
+
+
+def cache_key(name: str) -> str:
+    """`--cache` file-name part for a graph: the shortcut, or the snapshot file's name and content hash."""
+    import hashlib
+    import re
+
+    from simnode.graph import GRAPH_SHORTCUTS
+
+    if name in GRAPH_SHORTCUTS:
+        return name
+    path = Path(sim_graph(name).path)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name)[:40]
+    return f"{stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+
+
 def new_sim(graph_name: str, seed: int) -> Any:
     from simnode import SimNode, TrafficParams
 
-    return SimNode(sim_graph(graph_name), seed=seed,
+    return SimNode(sim_graph(graph_name), seed=seed, channels=SIM_CHANNELS,
                    params=TrafficParams(history_days=14, gossip_realism=GOSSIP_REALISM[0]))
 
 
@@ -335,7 +391,7 @@ def seed_context(graph_name: str, seed: int, with_metrics: bool) -> SeedContext:
 
         # the graph and metrics hold read-only mappings (MappingProxyType), which pickle cannot store as such
         copyreg.pickle(types.MappingProxyType, lambda m: (_read_only, (dict(m),)))
-        path = Path(CACHE_DIR[0]) / f"ctx-{graph_name}-{seed}-{int(with_metrics)}.pickle"
+        path = Path(CACHE_DIR[0]) / f"ctx-{cache_key(graph_name)}-{seed}-{int(with_metrics)}.pickle"
         if path.exists():
             return pickle.loads(path.read_bytes())
         ctx = _seed_context(graph_name, seed, with_metrics)
@@ -457,7 +513,7 @@ def run_seed(job: Tuple[str, int, float, Tuple[str, ...]]) -> List[Dict[str, Any
     ctx = seed_context(graph_name, seed, with_metrics="fee_autopilot" in names)
     setup = time.time() - t0
     results = [run_strategy(name, ctx, days) for name in names]
-    print(f"  {graph_name} seed {seed}: setup {setup:.0f} s, "
+    print(f"  {graph_label(graph_name)} seed {seed}: setup {setup:.0f} s, "
           + ", ".join(f"{r['strategy']} {r['fees_sat']:.0f} sat ({r['seconds']:.0f} s)" for r in results),
           flush=True)
     return results
@@ -578,24 +634,28 @@ def gossip_note() -> str:
 
 def write_markdown(results: Sequence[Dict[str, Any]], names: Sequence[str], sets: Sequence[Tuple[str, Sequence[int]]],
                    days: float, elapsed: float, path: Path, command: str) -> None:
+    from simnode.graph import GRAPH_SHORTCUTS
+
     lines = ["# Fee Autopilot vs baseline fee strategies on simnode", "",
              f"Generated by `{command}` in {elapsed / 60:.1f} min. {days:g} simulated days per run, the same SimNode "
              "seed for every strategy (same node, peers, balances, initial policies and traffic RNG), "
              "16 channels (15 active). Fee Autopilot runs `engine.evaluate` at default `EngineSettings()` every hour; "
              "baselines at their natural cadence (see `engine/baselines/`).", "",
              gossip_note(), "",
-             "Seeds: " + "; ".join(f"{g} graph seeds {s[0]}–{s[-1]}" for g, s in sets) +
+             "Seeds: " + "; ".join(f"{graph_label(g)} graph seeds {s[0]}–{s[-1]}" for g, s in sets) +
              (" (report seeds; seeds 1–5 of 2024 were the only ones used for tuning)." if tuple(sets) == REPORT_SETS else "."),
-             "", "## Goal check (all report seeds)", ""]
+             ""]
+    lines += [graph_note(g) + "\n" for g, _ in sets if g not in GRAPH_SHORTCUTS]
+    lines += ["## Goal check (all report seeds)", ""]
     lines += verdict(results, names)
     lines.append("")
     graphs = [g for g, _ in sets]
     if len(graphs) > 1:
         lines += table(results, names, "All seeds")
     for g in graphs:
-        lines += table([r for r in results if r["graph"] == g], names, f"{g} graph")
+        lines += table([r for r in results if r["graph"] == g], names, f"{graph_label(g)} graph")
     for g in graphs:
-        lines += [f"### Fees earned per seed, {g} graph (sat)", "",
+        lines += [f"### Fees earned per seed, {graph_label(g)} graph (sat)", "",
                   "| seed | " + " | ".join(LABELS[n] for n in names) + " |", "|" + "---|" * (len(names) + 1)]
         groups = by_strategy(results, g)
         seeds = sorted({r["seed"] for r in results if r["graph"] == g})
@@ -638,7 +698,7 @@ def write_chart(results: Sequence[Dict[str, Any]], names: Sequence[str], graphs:
             hi = [max(c[i] for c in curves) for i in range(length)]
             line, = ax.plot(xs, mean, label=LABELS[n], linewidth=2.2 if n == "fee_autopilot" else 1.3)
             ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.12)
-        ax.set_title(f"{g} graph, {len({r['seed'] for r in results if r['graph'] == g})} seeds: mean, band = min–max")
+        ax.set_title(f"{graph_label(g)} graph, {len({r['seed'] for r in results if r['graph'] == g})} seeds: mean, band = min–max")
         ax.set_xlabel("simulated day")
         ax.set_ylabel("cumulative fees earned (sat)")
         ax.grid(alpha=0.3)
@@ -664,9 +724,11 @@ def reproducible_args(args: List[str]) -> List[str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="one seed (2024 seed 1), 7 days")
+    parser.add_argument("--quick", action="store_true", help="one seed (2024 seed 1, or --graph's seed 1), 7 days")
     parser.add_argument("--tuning", action="store_true", help="2024 seeds 1-5 (tuning seeds)")
-    parser.add_argument("--graph", choices=("2024", "2026"), help="only this graph (with --seeds)")
+    parser.add_argument("--graph", metavar="2024|2026|FILE",
+                        help="only this graph (with --seeds): a committed snapshot, or the path of any Core Lightning "
+                             "listchannels dump (gzip or plain JSON; see the top)")
     parser.add_argument("--seeds", help="comma-separated seeds (with --graph)")
     parser.add_argument("--days", type=float, default=None, help="simulated days per run (default 30, quick 7)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
@@ -688,8 +750,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for n in names:
         if n not in CLASSES:
             parser.error(f"unknown strategy {n}")
+    if args.graph:
+        problem = check_graph(args.graph)  # loaded here once; forked workers inherit it
+        if problem:
+            print(f"bench/strategies.py: {problem}", file=sys.stderr, flush=True)
+            return 2
     if args.quick:
-        sets: Sequence[Tuple[str, Sequence[int]]] = (("2024", (1,)),)
+        sets: Sequence[Tuple[str, Sequence[int]]] = ((args.graph or "2024", (1,)),)
         days = args.days or 7
     elif args.tuning:
         sets, days = TUNING_SETS, args.days or 30

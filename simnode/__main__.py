@@ -11,7 +11,7 @@ import time
 
 from aiohttp import web
 
-from .graph import load_graph
+from .graph import GraphFormatError, check_room_for_node, load_graph
 from .node import SimNode
 from .server import SimServer
 from .traffic import TrafficParams
@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
     p.add_argument("--port", type=int, default=8080, help="0 = pick a free port")
     p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--graph", default=None, help="snapshot path or shortcut 2024/2026 (env SIMNODE_GRAPH)")
+    p.add_argument("--graph", default=None,
+                   help="shortcut 2024/2026, a file in refdata/lngraph/, or the path of any Core Lightning "
+                        "listchannels dump ({\"channels\": [...]}, gzip or plain JSON; env SIMNODE_GRAPH)")
     p.add_argument("--macaroon", default=None, help="hex value clients must send (default derived from seed)")
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second; 0 = frozen clock")
     p.add_argument("--start", default="now", help="sim start time: now | snapshot | <unix seconds>")
@@ -62,6 +64,10 @@ async def serve(args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     sock = bind_socket(args.host, args.port)
     graph = load_graph(args.graph)
+    check_room_for_node(graph, args.channels)
+    if graph.snapshot_date_source != "meta.snapshot_date":
+        print(f"simnode: {graph.path} has no meta.snapshot_date; snapshot date {graph.snapshot_date} "
+              f"from the {graph.snapshot_date_source}", file=sys.stderr, flush=True)
     params = TrafficParams()
     if args.history_days is not None:
         params.history_days = args.history_days
@@ -96,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
         pass
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, GraphFormatError) as exc:  # missing or unusable --graph: one line, the file named
         print(f"simnode: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
 
