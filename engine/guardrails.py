@@ -4,7 +4,7 @@ Rules, in order: pinned, deny lists, allow lists, only active, max step (clamp),
 ppm/base bounds (clamp; bounds win over the step), minimum change (dead band),
 cooldown, daily update limit, reversal limit. `limit_changes_per_run` applies the
 per-run cap across channels afterwards. Every accepted proposal satisfies all of
-them: `violations()` re-checks that independently (used by tests).
+them: `violations()` re-checks that independently (at apply time, manual changes, tests).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 from .decisions import DECREASE_FEES, INCREASE_FEES, FeeIntent, min_change_ppm
-from .history import DAY, changes_since, last_change_at, last_direction, reversals_since
+from .history import DAY, changes_since, last_change_at, last_direction, records_for, reversals_since
 from .settings import ChannelOverride, EngineSettings
 from .snapshot import ACTIVE, Channel, ChangeRecord, Policy
 
@@ -36,6 +36,7 @@ COOLDOWN = "cooldown"
 DAILY_LIMIT = "max_updates_per_day"
 REVERSALS = "max_reversals"
 MAX_PER_RUN = "max_changes_per_run"
+ONLY_FEE_FIELDS = "only_fee_fields"  # violations() only: a proposal may change base_msat and ppm, nothing else
 
 
 @dataclass(frozen=True)
@@ -96,22 +97,29 @@ def _ids(channel: Channel) -> set:
     return {channel.chan_id, channel.short_id} - {""}
 
 
-def _selection_block(channel: Channel, settings: EngineSettings) -> Optional[GuardrailNote]:
+def _selection_rules(channel: Channel, settings: EngineSettings) -> List[GuardrailNote]:
+    """Every selection rule that keeps this channel untouched, in order."""
     g = settings.guardrails
     ids = _ids(channel)
+    notes: List[GuardrailNote] = []
     if ids & set(g.pinned_channels) or bounds_for(channel, settings).pinned:
-        return GuardrailNote(PINNED, BLOCKED, "channel is pinned: never touched")
+        notes.append(GuardrailNote(PINNED, BLOCKED, "channel is pinned: never touched"))
     if ids & set(g.deny_channels):
-        return GuardrailNote(DENY_CHANNEL, BLOCKED, "channel is on the deny list")
+        notes.append(GuardrailNote(DENY_CHANNEL, BLOCKED, "channel is on the deny list"))
     if channel.peer_id in set(g.deny_peers):
-        return GuardrailNote(DENY_PEER, BLOCKED, "peer is on the deny list")
+        notes.append(GuardrailNote(DENY_PEER, BLOCKED, "peer is on the deny list"))
     if (g.allow_channels or g.allow_peers) and not (
         ids & set(g.allow_channels) or channel.peer_id in set(g.allow_peers)
     ):
-        return GuardrailNote(ALLOW_LIST, BLOCKED, "channel and peer are not on the allow lists")
+        notes.append(GuardrailNote(ALLOW_LIST, BLOCKED, "channel and peer are not on the allow lists"))
     if g.only_active and channel.state != ACTIVE:
-        return GuardrailNote(ONLY_ACTIVE, BLOCKED, f"channel is {channel.state}: only active channels are changed")
-    return None
+        notes.append(GuardrailNote(ONLY_ACTIVE, BLOCKED, f"channel is {channel.state}: only active channels are changed"))
+    return notes
+
+
+def _selection_block(channel: Channel, settings: EngineSettings) -> Optional[GuardrailNote]:
+    notes = _selection_rules(channel, settings)
+    return notes[0] if notes else None
 
 
 def _blocked(old: Policy, requested: int, notes: List[GuardrailNote], pressure: float) -> FeeProposal:
@@ -208,29 +216,49 @@ def violations(
     settings: EngineSettings,
     now: int,
 ) -> List[str]:
-    """Independent re-check of an accepted proposal; empty when it obeys every rule."""
+    """Independent re-check of an accepted proposal: the names of the rules it breaks, in
+    `check()`'s order (empty when it obeys every rule; a proposal that was not accepted has
+    nothing to re-check).
+
+    Used at apply time, for manual changes (which only pass through here) and by the tests.
+    `history` may hold other channels' records and be in any order: this channel's are
+    picked and sorted.
+    The same rules as `check()`, stated as conditions on the result: every selection rule
+    that applies (not only the first); ppm and base within the bounds; at most the max step,
+    except as far as needed to bring a ppm from outside the bounds back in; the fees changed;
+    the minimum change (waived when the old policy is outside the bounds); cooldown; daily
+    limit (this change included); reversal limit; nothing but the fee fields changed.
+    """
     if not proposal.accepted:
         return []
     problems: List[str] = []
     old, new = proposal.old_policy, proposal.new_policy
-    if _selection_block(channel, settings) is not None:
-        problems.append(_selection_block(channel, settings).rule)  # type: ignore[union-attr]
+    records = records_for(history, channel)
+    problems.extend(note.rule for note in _selection_rules(channel, settings))
     b = bounds_for(channel, settings)
+    moved = abs(new.ppm - old.ppm)
+    back_into_bounds = max(b.min_ppm - old.ppm, old.ppm - b.max_ppm, 0)
+    if moved > max(max_step_ppm(old.ppm, settings), back_into_bounds):
+        problems.append(MAX_STEP)
     if not (b.min_ppm <= new.ppm <= b.max_ppm):
         problems.append(PPM_BOUNDS)
     if not (b.min_base_msat <= new.base_msat <= b.max_base_msat):
         problems.append(BASE_BOUNDS)
-    fixing = _outside(old, b)
-    if not fixing and abs(new.ppm - old.ppm) > max_step_ppm(old.ppm, settings):
-        problems.append(MAX_STEP)
-    if not fixing and abs(new.ppm - old.ppm) < min_change_ppm(old.ppm, settings):
+    if (new.ppm, new.base_msat) == (old.ppm, old.base_msat):
+        problems.append(NO_CHANGE)
+    elif not _outside(old, b) and moved < min_change_ppm(old.ppm, settings):
         problems.append(MIN_CHANGE)
-    if new.with_fees(old.base_msat, old.ppm) != old:
-        problems.append("non-fee fields changed")
     ao = settings.anti_oscillation
-    last = last_change_at(history)
+    last = last_change_at(records)
     if last is not None and now - last < ao.cooldown_hours * 3600:
         problems.append(COOLDOWN)
-    if changes_since(history, now - DAY) + 1 > ao.max_updates_per_day:
+    if changes_since(records, now - DAY) + 1 > ao.max_updates_per_day:
         problems.append(DAILY_LIMIT)
+    direction = (new.ppm > old.ppm) - (new.ppm < old.ppm)
+    window_start = now - ao.reversal_window_days * DAY
+    previous = last_direction(records, window_start)
+    if direction and previous and direction != previous and reversals_since(records, window_start) >= ao.max_reversals:
+        problems.append(REVERSALS)
+    if new.with_fees(old.base_msat, old.ppm) != old:
+        problems.append(ONLY_FEE_FIELDS)
     return problems
