@@ -234,15 +234,24 @@ def test_circuit_breaker_opens_and_closes(node_env):
         json={"breaker_failure_threshold": 2, "breaker_cool_off_seconds": 3, "retry_attempts": 1},
     ).raise_for_status()
     try:
+        before = node_env.state()
         node_env.simnode.set_faults({"path": "/v1/graph/edge/*", "status": 503})
         first = node_env.api("POST", f"/runs/{run['id']}/apply", json={})
         assert first.status_code == 200
-        assert {o["status"] for o in first.json()["outcomes"]} <= {"failed", "skipped"}
+        # one outcome per accepted decision, none applied, and the failures opened the breaker
+        outcomes = first.json()["outcomes"]
+        assert sorted(o["decision_id"] for o in outcomes) == sorted(d["id"] for d in accepted(run)), outcomes
+        statuses = [o["status"] for o in outcomes]
+        assert "failed" in statuses and set(statuses) <= {"failed", "skipped"}, statuses
         status = node_env.api("GET", "/status").json()
         assert status["circuit_breaker"]["state"] == "open", status["circuit_breaker"]
         blocked = node_env.api("POST", f"/decisions/{accepted(run)[0]['id']}/apply")
         assert blocked.status_code == 503 and "circuit breaker" in blocked.json()["detail"]
-        assert node_env.state()["totals"]["policy_updates"] == node_env.state()["totals"]["policy_updates"]
+        # nothing reached the node: no policy update, not even a refused one, and every policy as it was
+        after = node_env.state()
+        assert after["totals"]["policy_updates"] == before["totals"]["policy_updates"]
+        assert len(after["chanpolicy_requests"]) == len(before["chanpolicy_requests"])
+        assert {c["chan_id"]: c["policy"] for c in after["channels"]} == {c["chan_id"]: c["policy"] for c in before["channels"]}
 
         node_env.simnode.clear_faults()
         deadline = time.monotonic() + 30
