@@ -355,3 +355,23 @@ def test_an_unknown_channel_id_is_a_404_on_every_route_that_takes_one(node_env):
     assert node_env.api("PUT", f"/channels/{unknown}/policy", json={"base_msat": 0, "ppm": 10}).status_code == 404
     known = next(c["id"] for c in node_env.api("GET", "/channels").json()["channels"] if c["state"] == "active")
     assert node_env.api("GET", f"/channels/{known}/history").status_code == 200
+
+
+def test_a_disabled_flag_the_node_set_does_not_block_a_rollback_or_look_like_drift(node_env):
+    run = fresh_run(node_env, 1)
+    decision = accepted(run)[0]
+    chan = decision["chan_id"]
+    applied = node_env.api("POST", f"/decisions/{decision['id']}/apply").json()["outcomes"][0]
+    assert applied["status"] == "applied", applied
+    # The peer goes offline: LND disables our direction (routerrpc UpdateChanStatus).
+    txid, index = node_env.channel_truth()[chan]["channel_point"].split(":")
+    point = {"funding_txid_str": txid, "output_index": int(index)}
+    assert node_env.simnode.post("/v2/router/updatechanstatus", {"chan_point": point, "action": "DISABLE"})[0] == 200
+    try:
+        assert node_env.channel_truth()[chan]["policy"]["disabled"] is True
+        assert node_env.api("POST", "/reconcile", json={}).json()["external"] == [], "a flag the node manages is not drift"
+        rollback = node_env.api("POST", f"/changes/{applied['change_id']}/rollback", json={})
+        assert rollback.status_code == 200 and rollback.json()["status"] == "applied", rollback.text
+        assert fees(node_env.channel_truth(), chan) == (decision["old_policy"]["base_msat"], decision["old_policy"]["ppm"])
+    finally:
+        node_env.simnode.post("/v2/router/updatechanstatus", {"chan_point": point, "action": "ENABLE"})
