@@ -46,7 +46,7 @@ from .app_settings import deep_merge, validate_document
 from .clock import now
 from .engine.guardrails import MAX_PER_RUN, FeeProposal, violations
 from .engine.settings import EngineSettings
-from .engine.snapshot import ACTIVE, INACTIVE, Channel, Policy
+from .engine.snapshot import ACTIVE, INACTIVE, Channel, ChangeRecord, Policy
 from .models import policy_dict, policy_from_dict
 from .node import NodeCallError, NodeGateway, NodeUnavailable, PolicyWriter, policy_differences, same_policy
 from .notify import notify
@@ -70,6 +70,9 @@ APPLICABLE_RUN_STATUSES = (
 # says what it waited for (a scheduled batch waits as long as it takes).
 MANUAL_WAIT_S = 30.0
 OPEN_STATES = (ACTIVE, INACTIVE)
+# Apply-time rules of the change service itself, beside the engine's guardrails.
+CHANNEL_OPEN = "channel_open"
+UNKNOWN_OUTCOME = "unknown_outcome"
 
 
 class Refused(Exception):
@@ -104,10 +107,6 @@ async def exclusive(what: str, wait_s: Optional[float] = MANUAL_WAIT_S) -> Async
     finally:
         _holder = None
         _lock.release()
-
-
-def busy_with() -> Optional[str]:
-    return _holder if _lock.locked() else None
 
 
 # --- typed views of what the database holds -----------------------------------------------------
@@ -433,8 +432,7 @@ class _Context:
     """What every apply-time check of one batch reads, fetched once under the lock."""
 
     settings: EngineSettings
-    document: dict[str, Any]
-    history: list  # ChangeRecord, every applied change in the history window
+    history: list[ChangeRecord]  # every applied change in the history window
     pending_chans: set[str]
 
 
@@ -443,7 +441,7 @@ async def _context() -> _Context:
     since = now() - document["history_days"] * 86400
     history = change_records(await crud.applied_changes_since(since))
     pending = {row["chan_id"] for row in await crud.pending_changes()}
-    return _Context(settings, document, history, pending)
+    return _Context(settings, history, pending)
 
 
 async def _run_writes(run_id: str) -> int:
@@ -474,9 +472,9 @@ async def _apply_proposal(
     channel = (await session.channels()).get(chan_id)
     if channel is None or channel.state not in OPEN_STATES:
         state = channel.state if channel else "closed"
-        return _blocked(chan_id, "channel_open", f"The channel is {state}: only open channels are changed", decision_id)
+        return _blocked(chan_id, CHANNEL_OPEN, f"The channel is {state}: only open channels are changed", decision_id)
     if chan_id in ctx.pending_chans:
-        return _blocked(chan_id, "unknown_outcome", "An earlier change of this channel has an unknown outcome; "
+        return _blocked(chan_id, UNKNOWN_OUTCOME, "An earlier change of this channel has an unknown outcome; "
                         "reconcile must settle it first", decision_id)
     live = await session.read(chan_id)
     if (live.base_msat, live.ppm) != (proposal.planned_old.base_msat, proposal.planned_old.ppm):
