@@ -217,7 +217,7 @@ def test_a_host_without_node_api_records_skipped_runs_without_errors(fake_env):
 
 def test_lnbits_keeps_answering_while_a_cycle_computes_graph_metrics(tmp_path):
     """A cold cycle on the 2024 graph (graph download, parse, metrics) must not
-    block LNbits' event loop for more than 250 ms at a time."""
+    block LNbits' event loop for more than 500 ms at a time."""
     env = start_node_env(tmp_path)
     try:
         # Make the next cycle cold: the graph changes (a policy of ours) and the
