@@ -254,8 +254,6 @@ class NodeSession:
 def _outcome_unknown(exc: BaseException) -> bool:
     """Did the node perhaps act although the call failed? Only an HTTP answer or a
     refusal the node gave us proves it did not."""
-    if isinstance(exc, CircuitOpen):
-        return False  # nothing was sent
     if isinstance(exc, NodeCallError):
         return exc.status is None and exc.transient
     return True
@@ -301,6 +299,10 @@ async def _write_change(
     write_error: Optional[BaseException] = None
     try:
         await session.write(channel_point, new)
+    except CircuitOpen as exc:
+        # Nothing was sent: failed, proven, without asking the node that is being left alone.
+        await crud.settle_change(row["id"], FAILED, f"not sent: {_describe(exc)}")
+        return await crud.get_change(row["id"])  # type: ignore[return-value]
     except Exception as exc:  # decided below by reading back, whatever the error was
         logger.warning(f"feepilot: {tag}: write failed: {_describe(exc)}")
         write_error = exc
