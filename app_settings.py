@@ -1,8 +1,10 @@
 """Instance-wide settings: the autopilot's mode and schedule plus the engine's knobs.
 
 Stored as one validated JSON document (crud), edited by the super user, readable by
-admins. Validation names the field that is wrong: `mode`, `interval_minutes`,
-`engine.guardrails.max_ppm`, …
+admins. Validation names the field that is wrong by its path (`mode`, `interval_minutes`,
+`engine.guardrails.max_ppm`, …, so the page shows the message beside the field) and says
+what is wrong in words that read after the field's label ("must be at most 10080"),
+naming any other setting by its label (engine/settings_labels.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 from typing import Any, Mapping, Optional
 
 from .engine.settings import EngineSettings, SettingsError, node_id_errors
+from .engine.settings_labels import label, sentence
 
 MODES = ("off", "shadow", "autopilot")
 MIN_INTERVAL_MINUTES = 5
@@ -35,6 +38,9 @@ RANGES: dict[str, tuple[int, int]] = {
 # The stored document (and its copy in settings_history on every change) stays small:
 # 64 KiB holds about 3,000 LND chan_ids in lists, or about 580 channel overrides.
 MAX_DOCUMENT_BYTES = 64 * 1024
+# GET /settings serves the labels beside the settings; a document sent back whole (or
+# stored so) carries them, and they are not settings: read-only, ignored when written.
+READ_ONLY_KEYS = ("labels",)
 
 APP_DEFAULTS: dict[str, Any] = {
     "mode": "shadow",
@@ -56,9 +62,17 @@ APP_DEFAULTS: dict[str, Any] = {
 
 
 class InvalidSettings(ValueError):
+    """`errors`: (path, message) of each field; str() says each in words, by its label."""
+
     def __init__(self, errors: list[tuple[str, str]]):
         self.errors = errors
-        super().__init__("; ".join(f"{path}: {message}" for path, message in errors))
+        super().__init__("; ".join(sentence(label(path), message) for path, message in errors))
+
+
+def described(errors: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The API's form of each error: the field's path (where the page shows it), its label
+    and the message, which reads after the label."""
+    return [{"field": path, "label": label(path), "message": message} for path, message in errors]
 
 
 def defaults() -> dict[str, Any]:
@@ -84,16 +98,16 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSet
     size = len(json.dumps(doc, separators=(",", ":"), default=str).encode())
     if size > MAX_DOCUMENT_BYTES:
         # alone: the rest would only echo parts of an oversized document
-        message = f"the document is {size:,} bytes; at most {MAX_DOCUMENT_BYTES:,} (64 KiB)"
+        message = f"must be at most {MAX_DOCUMENT_BYTES:,} bytes (64 KiB); this one is {size:,} bytes"
         raise InvalidSettings([("settings", message)])
     errors: list[tuple[str, str]] = []
-    known = set(APP_DEFAULTS) | {"engine"}
+    known = set(APP_DEFAULTS) | {"engine"} | set(READ_ONLY_KEYS)
     for key in doc:
         if key not in known:
-            errors.append((str(key), "unknown setting"))
+            errors.append((str(key), "is not a setting"))
     mode = doc.get("mode")
     if mode not in MODES:
-        errors.append(("mode", f"must be one of {', '.join(MODES)}"))
+        errors.append(("mode", f"must be one of: {', '.join(MODES)}"))
     for name, (low, high) in RANGES.items():
         value = doc.get(name)
         if not _is_int(value):
@@ -109,7 +123,7 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSet
     engine_doc = doc.get("engine")
     engine: Optional[EngineSettings] = None
     if not isinstance(engine_doc, Mapping):
-        errors.append(("engine", "must be an object"))
+        errors.append(("engine", "must be an object (a group of settings)"))
     else:
         try:
             engine = EngineSettings.from_dict(engine_doc)
@@ -120,7 +134,7 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSet
             weights = engine.weights.as_dict()
             total = sum(weights.values())
             if all(math.isfinite(w) and w >= 0 for w in weights.values()) and abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
-                errors.append(("engine.weights", f"must add up to 1 (they add up to {total:.3f})"))
+                errors.append(("engine.weights", f"must add up to 1, or 100 % (they add up to {total:.3f})"))
     if errors:
         raise InvalidSettings(errors)
     assert engine is not None

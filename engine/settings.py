@@ -13,8 +13,9 @@ import math
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
+from .settings_labels import engine_label, sentence, shown
 from .snapshot import FLOW_WINDOWS_DAYS
 
 HEURISTIC_NAMES = (
@@ -269,11 +270,12 @@ class EngineSettings:
 
 
 class SettingsError(ValueError):
-    """Raised by from_dict; `errors` is a list of (field_path, message)."""
+    """Raised by from_dict; `errors` is a list of (field_path, message). The message reads
+    after the field's label (settings_labels): "must be a whole number"."""
 
     def __init__(self, errors: List[Tuple[str, str]]):
         self.errors = errors
-        super().__init__("; ".join(f"{path}: {msg}" for path, msg in errors))
+        super().__init__("; ".join(sentence(engine_label(path), msg) for path, msg in errors))
 
 
 # --- (de)serialisation --------------------------------------------------------
@@ -291,14 +293,14 @@ def _to_plain(value: Any) -> Any:
 
 def _from_plain(cls: type, data: Any, path: str) -> Any:
     if not isinstance(data, Mapping):
-        raise SettingsError([(path or "<root>", "expected an object")])
+        raise SettingsError([(path or "<root>", "must be an object (a group of settings)")])
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     errors: List[Tuple[str, str]] = []
     kwargs: Dict[str, Any] = {}
     for key in data:
         if key not in names:
-            errors.append((_join(path, str(key)), "unknown field"))
+            errors.append((_join(path, str(key)), "is not a setting"))
     for name in names:
         if name not in data:
             continue
@@ -327,29 +329,29 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
         return _convert(inner, value, path)
     if origin in (tuple, Tuple):
         if not isinstance(value, (list, tuple)):
-            raise SettingsError([(path, "expected a list")])
+            raise SettingsError([(path, "must be a list")])
         return tuple(_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
     if origin in (dict, collections.abc.Mapping):
         if not isinstance(value, Mapping):
-            raise SettingsError([(path, "expected an object")])
+            raise SettingsError([(path, "must be an object (channel id -> bounds)")])
         return {str(k): _convert(args[1], v, f"{path}.{k}") for k, v in value.items()}
     if hint is bool:
         if not isinstance(value, bool):
-            raise SettingsError([(path, "expected true or false")])
+            raise SettingsError([(path, "must be true or false")])
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             isinstance(value, float) and not value.is_integer()
         ):
-            raise SettingsError([(path, "expected an integer")])
+            raise SettingsError([(path, "must be a whole number")])
         return int(value)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SettingsError([(path, "expected a number")])
+            raise SettingsError([(path, "must be a number")])
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise SettingsError([(path, "expected a string")])
+            raise SettingsError([(path, "must be text")])
         return value
     return value
 
@@ -495,6 +497,20 @@ def _numbers(value: Any, pattern: str, path: str) -> Iterator[Tuple[str, str, An
 
 
 # --- validation ---------------------------------------------------------------
+#
+# A message reads after the label of the field it is about ("must not exceed Maximum
+# fee (ppm)"), and names any other setting by its label (engine/settings_labels.py),
+# never by its path.
+
+
+def L(path: str) -> str:  # noqa: N802 - short on purpose: used inside many messages
+    """The label of another setting, for a message."""
+    return engine_label(path)
+
+
+def _or(items: Iterable[str]) -> str:
+    words = list(items)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def validate(s: EngineSettings) -> List[Tuple[str, str]]:
@@ -505,7 +521,7 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
     for pattern, path, value in _numbers(s, "", ""):
         low, high = RANGES[pattern]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            errors.append((path, "must be a finite number"))
+            errors.append((path, "must be a number (not infinite)"))
         elif value < low:
             errors.append((path, f"must be at least {low}"))
         elif value > high:
@@ -524,77 +540,77 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
 
     weights = s.weights.as_dict()
     if usable(*(f"weights.{name}" for name in weights)):
-        check(sum(weights.values()) > 0, "weights", "at least one weight must be positive")
+        check(sum(weights.values()) > 0, "weights", "must have at least one weight above 0")
 
     liq = s.liquidity
     if usable("liquidity.target_low", "liquidity.target_high"):
-        check(liq.target_low < liq.target_high, "liquidity.target_low", "must be below liquidity.target_high")
+        check(liq.target_low < liq.target_high, "liquidity.target_low", f"must be below {L('liquidity.target_high')}")
         check(liq.target_low > 0, "liquidity.target_low", "must be above 0")
         check(liq.target_high < 1, "liquidity.target_high", "must be below 1")
 
     act = s.activity
     if usable("activity.short_window_days", "activity.long_window_days"):
         check(act.short_window_days <= act.long_window_days, "activity.short_window_days",
-              "must not exceed activity.long_window_days")
+              f"must not exceed {L('activity.long_window_days')}")
     for name in ("turnover_half_weekly", "yield_half_annual"):
         check(getattr(act, name) > 0, f"activity.{name}", "must be above 0")
 
     dec = s.decisions
     check(dec.direction_source in DIRECTIONS, "decisions.direction_source",
-          "must be one of " + ", ".join(f"'{d}'" for d in DIRECTIONS))
+          "must be one of: " + ", ".join(DIRECTIONS))
     check(dec.flow_window_days in FLOW_WINDOWS_DAYS, "decisions.flow_window_days",
-          "must be one of the forwarding windows " + ", ".join(str(d) for d in FLOW_WINDOWS_DAYS) + " (days)")
-    check(dec.flow_censor_share < 0.5, "decisions.flow_censor_share", "must be in [0, 0.5)")
+          "must be one of the forwarding windows: " + _or(str(d) for d in FLOW_WINDOWS_DAYS) + " days")
+    check(dec.flow_censor_share < 0.5, "decisions.flow_censor_share", "must be below 0.5")
     check(dec.flow_max_step > 1, "decisions.flow_max_step", "must be above 1 and at most 10")
     check(dec.target_reference_multiplier > 0, "decisions.target_reference_multiplier", "must be above 0")
     check(dec.target_surplus_base == 0 or dec.target_surplus_base >= 1, "decisions.target_surplus_base",
-          "must be 0 (same as target_balance_base) or in [1, 1000]")
+          f"must be 0 (the same as {L('decisions.target_balance_base')}) or between 1 and 1000")
     bands = ("decisions.raise_below_score", "decisions.lower_from_score", "decisions.lower_below_score",
              "decisions.hold_score")
     if usable(*bands):
         check(dec.lower_from_score <= dec.lower_below_score, "decisions.lower_from_score",
-              "must not exceed decisions.lower_below_score")
+              f"must not exceed {L('decisions.lower_below_score')}")
         check(dec.raise_below_score <= dec.lower_from_score, "decisions.raise_below_score",
-              "must not exceed decisions.lower_from_score (bands would overlap)")
+              f"must not exceed {L('decisions.lower_from_score')} (the bands would overlap)")
         check(dec.lower_below_score <= dec.hold_score, "decisions.lower_below_score",
-              "must not exceed decisions.hold_score")
+              f"must not exceed {L('decisions.hold_score')}")
     check(dec.step_gain > 0, "decisions.step_gain", "must be above 0")
     check(dec.net_flow_full > 0, "decisions.net_flow_full", "must be above 0")
 
     g = s.guardrails
     if usable("guardrails.min_ppm", "guardrails.max_ppm"):
-        check(g.min_ppm <= g.max_ppm, "guardrails.min_ppm", "must not exceed guardrails.max_ppm")
+        check(g.min_ppm <= g.max_ppm, "guardrails.min_ppm", f"must not exceed {L('guardrails.max_ppm')}")
     if usable("guardrails.min_base_msat", "guardrails.max_base_msat"):
         check(g.min_base_msat <= g.max_base_msat, "guardrails.min_base_msat",
-              "must not exceed guardrails.max_base_msat")
+              f"must not exceed {L('guardrails.max_base_msat')}")
     check(g.max_step_pct > 0, "guardrails.max_step_pct", "must be above 0")
     for name in LIST_FIELDS:
         entries = getattr(g, name)
         check(len(entries) <= LIST_MAX, f"guardrails.{name}", f"must have at most {LIST_MAX} entries")
         check(all(len(e) <= ID_MAX_LEN for e in entries), f"guardrails.{name}",
-              f"entries must be at most {ID_MAX_LEN} characters")
+              f"must have no entry longer than {ID_MAX_LEN} characters")
     overrides = dict(g.channel_overrides)
     check(len(overrides) <= LIST_MAX, "guardrails.channel_overrides",
           f"must have at most {LIST_MAX} entries")
     check(all(len(k) <= ID_MAX_LEN for k in overrides), "guardrails.channel_overrides",
-          f"keys must be at most {ID_MAX_LEN} characters")
+          f"must have no channel id longer than {ID_MAX_LEN} characters")
     for chan, override in overrides.items():
         path = f"guardrails.channel_overrides.{chan}"
         if not usable(*(f"{path}.{n}" for n in ("min_ppm", "max_ppm", "min_base_msat", "max_base_msat"))):
             continue
         lo = override.min_ppm if override.min_ppm is not None else g.min_ppm
         hi = override.max_ppm if override.max_ppm is not None else g.max_ppm
-        check(lo <= hi, f"{path}.min_ppm", "must not exceed the channel's max_ppm")
+        check(lo <= hi, f"{path}.min_ppm", f"must not exceed the channel's {L('guardrails.max_ppm')}, {hi}")
         lo = override.min_base_msat if override.min_base_msat is not None else g.min_base_msat
         hi = override.max_base_msat if override.max_base_msat is not None else g.max_base_msat
-        check(lo <= hi, f"{path}.min_base_msat", "must not exceed the channel's max_base_msat")
+        check(lo <= hi, f"{path}.min_base_msat", f"must not exceed the channel's {L('guardrails.max_base_msat')}, {hi}")
 
     check(s.new_channels.reference_multiplier > 0, "new_channels.reference_multiplier", "must be above 0")
 
     rb = s.rebalance
     if usable("rebalance.min_amount_sat", "rebalance.max_amount_sat"):
         check(rb.min_amount_sat <= rb.max_amount_sat, "rebalance.min_amount_sat",
-              "must not exceed rebalance.max_amount_sat")
+              f"must not exceed {L('rebalance.max_amount_sat')}")
     return errors
 
 
@@ -632,16 +648,15 @@ def node_id_errors(s: EngineSettings) -> List[Tuple[str, str]]:
     """Channel and peer lists with entries that are not ids a node gives, as (field_path, message):
     one message per list, naming its first bad entry."""
     g = s.guardrails
-    lists = [(f"guardrails.{name}", getattr(g, name), is_channel_id, f"a channel id ({CHANNEL_ID_HELP})")
-             for name in CHANNEL_LIST_FIELDS]
-    lists += [(f"guardrails.{name}", getattr(g, name), is_node_id, NODE_ID_HELP) for name in PEER_LIST_FIELDS]
-    lists.append(("guardrails.channel_overrides", tuple(g.channel_overrides), is_channel_id,
-                  f"a channel id ({CHANNEL_ID_HELP})"))
+    channels = f"channel ids: {CHANNEL_ID_HELP}"
+    peers = "node public keys: 66 lowercase hex characters starting with 02 or 03"
+    lists = [(f"guardrails.{name}", getattr(g, name), is_channel_id, channels) for name in CHANNEL_LIST_FIELDS]
+    lists += [(f"guardrails.{name}", getattr(g, name), is_node_id, peers) for name in PEER_LIST_FIELDS]
+    lists.append(("guardrails.channel_overrides", tuple(g.channel_overrides), is_channel_id, channels))
     errors: List[Tuple[str, str]] = []
     for path, entries, ok, wanted in lists:
         bad = [e for e in entries if not ok(e)]
         if bad:
-            first = bad[0] if len(bad[0]) <= 40 else bad[0][:40] + "…"
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-            errors.append((path, f"{first!r}{more} is not {wanted}"))
+            errors.append((path, f"must list only {wanted}; {shown(bad[0])}{more} is not one"))
     return errors

@@ -47,11 +47,17 @@ def test_unknown_and_mistyped_fields_are_named():
     with pytest.raises(SettingsError) as err:
         EngineSettings.from_dict({"guardrails": {"min_pmm": 3, "max_ppm": "lots"}, "colour": "red"})
     paths = dict(err.value.errors)
-    assert paths == {"guardrails.min_pmm": "unknown field", "guardrails.max_ppm": "expected an integer",
-                     "colour": "unknown field"}
-    with pytest.raises(SettingsError, match="guardrails.channel_overrides.7.nope"):
+    assert paths == {"guardrails.min_pmm": "is not a setting", "guardrails.max_ppm": "must be a whole number",
+                     "colour": "is not a setting"}
+    # the exception's text names each field by its label, an unknown one by the name given
+    assert str(err.value).split("; ") == ["“colour” in Engine settings is not a setting",
+                                          "“min_pmm” in Guardrails is not a setting",
+                                          "Maximum fee (ppm) must be a whole number"]
+    with pytest.raises(SettingsError) as err:
         EngineSettings.from_dict({"guardrails": {"channel_overrides": {"7": {"nope": 1}}}})
-    with pytest.raises(SettingsError, match="guardrails.only_active: expected true or false"):
+    assert err.value.errors == [("guardrails.channel_overrides.7.nope", "is not a setting")]
+    assert str(err.value) == "“nope” in Per-channel bounds of channel “7” is not a setting"
+    with pytest.raises(SettingsError, match="^Only change active channels must be true or false$"):
         EngineSettings.from_dict({"guardrails": {"only_active": 1}})
 
 
@@ -168,14 +174,16 @@ def test_named_bounds(patch, field, message):
 def test_nonsense_in_a_channel_list_is_refused_naming_the_list():
     errors = document_errors({"engine": {"guardrails": {"pinned_channels": [LND_ID, "nonsense", "x"]}}})
     assert list(errors) == ["engine.guardrails.pinned_channels"]
-    assert errors["engine.guardrails.pinned_channels"].startswith("'nonsense' (and 1 more) is not a channel id")
+    assert errors["engine.guardrails.pinned_channels"].startswith("must list only channel ids: an LND chan_id")
+    assert errors["engine.guardrails.pinned_channels"].endswith("; “nonsense” (and 1 more) is not one")
     for field in ("allow_channels", "deny_channels"):
         assert f"engine.guardrails.{field}" in document_errors({"engine": {"guardrails": {field: ["nonsense"]}}})
     for field in ("allow_peers", "deny_peers"):
         errors = document_errors({"engine": {"guardrails": {field: [LND_ID]}}})
-        assert "is not a node public key" in errors[f"engine.guardrails.{field}"]
+        assert errors[f"engine.guardrails.{field}"] == (
+            f"must list only node public keys: 66 lowercase hex characters starting with 02 or 03; “{LND_ID}” is not one")
     errors = document_errors({"engine": {"guardrails": {"channel_overrides": {"nonsense": {"max_ppm": 10}}}}})
-    assert "is not a channel id" in errors["engine.guardrails.channel_overrides"]
+    assert errors["engine.guardrails.channel_overrides"].startswith("must list only channel ids: ")
 
 
 GOOD_CHANNELS = [LND_ID, "0", str(2**64 - 1), "869219x1234x1", f"{2**24 - 1}x{2**24 - 1}x{2**16 - 1}",
@@ -203,7 +211,7 @@ def test_lists_and_entries_have_sizes():
         assert (f"guardrails.{field}", f"must have at most {LIST_MAX} entries") in s.validate()
         assert EngineSettings.from_dict({"guardrails": {field: ids[:LIST_MAX]}}).validate() == []
         s = EngineSettings.from_dict({"guardrails": {field: ["1" * 101]}})
-        assert (f"guardrails.{field}", "entries must be at most 100 characters") in s.validate()
+        assert (f"guardrails.{field}", "must have no entry longer than 100 characters") in s.validate()
     s = EngineSettings.from_dict({"guardrails": {"channel_overrides": {i: {} for i in ids}}})
     assert ("guardrails.channel_overrides", f"must have at most {LIST_MAX} entries") in s.validate()
 
