@@ -62,6 +62,13 @@ window.FeePilot = (function () {
     return String(v)
   }
 
+  // Fees are often fractions of a sat: whole sats from 100 on, else up to msat precision.
+  function feeSat(value) {
+    if (value == null) return '—'
+    const v = Number(value)
+    return Math.abs(v) >= 100 ? formatSat(Math.round(v)) : String(Math.round(v * 1000) / 1000)
+  }
+
   function scoreColor(score) {
     if (score == null) return 'grey-6'
     if (score >= 0.8) return 'positive'
@@ -95,7 +102,45 @@ window.FeePilot = (function () {
   }
 
   function label(name) {
-    return name.replace(/_/g, ' ')
+    return String(name == null ? '' : name).replace(/_/g, ' ')
+  }
+
+  // "3 days", "5 h", "12 min": how long an impact window or a wait is.
+  function duration(seconds) {
+    const s = Math.max(0, Number(seconds) || 0)
+    if (s >= 2 * 86400) return `${Math.round(s / 86400)} days`
+    if (s >= 86400) return `${(s / 86400).toFixed(1)} days`
+    if (s >= 3600) return `${Math.round(s / 3600)} h`
+    return `${Math.max(1, Math.round(s / 60))} min`
+  }
+
+  // A tick formatter for a time axis spanning `spanS` seconds: hours within two days.
+  function timeTick(spanS) {
+    return value => {
+      const text = FeePilot.when(value)
+      return spanS < 2 * 86400 ? text.slice(11, 16) : text.slice(5, 10)
+    }
+  }
+
+  function signedPercent(value) {
+    if (value == null) return ''
+    const v = Math.round(Number(value))
+    return (v > 0 ? '+' : v < 0 ? '−' : '±') + Math.abs(v) + ' %'
+  }
+
+  function plural(count, one, many) {
+    return `${formatSat(count)} ${count === 1 ? one : many || one + 's'}`
+  }
+
+  const RUN_KINDS = {dry_run: 'dry-run', manual: 'manual run', shadow: 'shadow run', autopilot: 'autopilot run'}
+
+  function runKind(kind) {
+    return RUN_KINDS[kind] || label(kind)
+  }
+
+  // Who did it: the name the API gives, never a bare user id.
+  function person(name, fallback = 'an LNbits user') {
+    return name || fallback
   }
 
   function statusColor(status) {
@@ -124,10 +169,91 @@ window.FeePilot = (function () {
     return response.data || {}
   }
 
+  // Where a channel counts as drained or full; GET /summary sends the engine's values.
+  const limits = Vue.reactive({drainedBelow: 0.15, fullAbove: 0.85})
+
+  function localShare(row) {
+    const total = (row.local_sat || 0) + (row.remote_sat || 0)
+    return total > 0 ? row.local_sat / total : 0
+  }
+
+  // What the scores propose for a row: raise/lower to a fee, held by a guardrail, or keep.
+  function proposalOf(row) {
+    const score = row.score
+    if (!score || !row.policy) return null
+    const neu = score.new_policy
+    const old = score.old_policy || row.policy
+    if (!neu || score.fee_action === 'NO_ACTION' || (neu.ppm === old.ppm && neu.base_msat === old.base_msat)) return null
+    const up = neu.ppm > old.ppm || (neu.ppm === old.ppm && neu.base_msat > old.base_msat)
+    const limit = score.limited_by
+    const held = !score.accepted
+    return {
+      kind: held ? 'held' : up ? 'raise' : 'lower',
+      live: !held,
+      to: neu.ppm,
+      color: held ? 'grey-6' : up ? 'orange-8' : 'light-blue-8',
+      icon: held ? 'shield' : up ? 'trending_up' : 'trending_down',
+      help: held
+        ? `Would ${up ? 'raise' : 'lower'} to ${policyText(neu)}, but ${limit ? limit.label : 'a guardrail'} holds it back`
+        : `Proposed: ${policyText(neu)}`
+    }
+  }
+
+  // Why a row's scores no longer describe the channel, or '' when they still do.
+  function staleness(row) {
+    const score = row.score
+    if (!score || !row.policy) return ''
+    const scored = score.scored_policy || score.old_policy
+    const reasons = []
+    if (scored && (scored.ppm !== row.policy.ppm || scored.base_msat !== row.policy.base_msat)) {
+      reasons.push(`the fee is now ${policyText(row.policy)}, the scores saw ${policyText(scored)}`)
+    }
+    if (score.local_sat != null && row.capacity_sat > 0 && Math.abs(score.local_sat - row.local_sat) > 0.05 * row.capacity_sat) {
+      reasons.push(`our side moved from ${compactSat(score.local_sat)} to ${compactSat(row.local_sat)} sat`)
+    }
+    if (!reasons.length) return ''
+    const text = reasons.join('; ')
+    return `Since these scores were computed, ${text}. Re-score to see what it would do now.`
+  }
+
+  const ERROR_CAPTIONS = {400: 'Not accepted', 401: 'Sign in again', 403: 'Not allowed', 404: 'Not found',
+    409: 'Refused', 422: 'Not accepted', 423: 'Busy', 503: 'The node is unavailable'}
+
+  // A failed request as a toast in the page's words: the server's message (already in
+  // the labels the page shows), never a status line or a validator's raw text.
+  function notifyError(error) {
+    const response = error && error.response
+    if (!response) {
+      console.warn('feepilot:', error)
+      Quasar.Notify.create({type: 'negative', message: 'The server did not answer: check the connection and try again.'})
+      return
+    }
+    const data = response.data || {}
+    let messages = []
+    if (Array.isArray(data.errors) && data.errors.length) {
+      messages = data.errors.map(e => (e.label ? `${e.label}: ${e.message}` : e.message))
+    } else if (typeof data.detail === 'string') {
+      messages = [data.detail]
+    } else if (Array.isArray(data.detail)) {
+      messages = data.detail.map(e => e.msg || String(e))
+    }
+    if (!messages.length) messages = [`The request failed (HTTP ${response.status}).`]
+    messages.slice(0, 3).forEach(message =>
+      Quasar.Notify.create({
+        timeout: 6000,
+        type: response.status >= 500 ? 'negative' : 'warning',
+        message,
+        caption: ERROR_CAPTIONS[response.status] || (response.status >= 500 ? 'Server error' : null),
+        closeBtn: true
+      })
+    )
+  }
+
   // Plain functions, spread into components' `methods`.
   const methods = {
     formatSat,
     compactSat,
+    feeSat,
     scoreColor,
     formatScore,
     percent,
@@ -137,8 +263,13 @@ window.FeePilot = (function () {
     label,
     statusColor,
     action,
-    evidenceValue
+    evidenceValue,
+    duration,
+    signedPercent,
+    plural,
+    runKind,
+    person
   }
 
-  return {API, HEURISTICS, methods, request, conflictOf, ...methods}
+  return {API, HEURISTICS, methods, request, conflictOf, notifyError, timeTick, limits, localShare, proposalOf, staleness, ...methods}
 })()

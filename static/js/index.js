@@ -20,6 +20,9 @@ window.app = Vue.createApp({
       runDialog: false,
       settingsDialog: false,
       modeBusy: false,
+      modeDialog: false,
+      modeTarget: 'shadow',
+      summaryKey: 0,
       pinBusy: {},
       historyKey: 0,
       publicSummary: null,
@@ -49,6 +52,9 @@ window.app = Vue.createApp({
         score: scores[c.id] || null,
         pinned: this.pinned.includes(c.id) || this.pinned.includes(c.short_id)
       }))
+    },
+    staleCount() {
+      return this.rows.filter(row => FeePilot.staleness(row)).length
     },
     aliases() {
       const map = {}
@@ -103,7 +109,7 @@ window.app = Vue.createApp({
           this.scores = null
         }
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        FeePilot.notifyError(error)
       } finally {
         this.loading = false
         this.loaded = true
@@ -114,7 +120,7 @@ window.app = Vue.createApp({
         const {data} = await FeePilot.request('GET', `/earnings?days=${this.earningsDays}`)
         this.earnings = data
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        FeePilot.notifyError(error)
       }
     },
     async dryRun() {
@@ -126,7 +132,7 @@ window.app = Vue.createApp({
         this.runDialog = true
         this.refreshScores()
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        FeePilot.notifyError(error)
       } finally {
         this.runBusy = false
       }
@@ -137,32 +143,62 @@ window.app = Vue.createApp({
         this.scores = scores.data
         this.status = status.data
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        FeePilot.notifyError(error)
       }
     },
     async afterChange() {
       this.historyKey += 1
+      this.summaryKey += 1
       try {
         const [channels, status] = await Promise.all([FeePilot.request('GET', '/channels'), FeePilot.request('GET', '/status')])
         this.channels = channels.data.channels
         this.status = status.data
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        FeePilot.notifyError(error)
       }
     },
+    // Into or out of autopilot: a dialog with a dry-run preview asks first.
     async setMode(mode) {
       if (!this.isSuper || this.modeBusy || !this.status || mode === this.status.mode) return
+      if (mode === 'autopilot' || this.status.mode === 'autopilot') {
+        this.modeTarget = mode
+        this.modeDialog = true
+        return
+      }
       this.modeBusy = true
       try {
         const {data} = await FeePilot.request('PUT', '/settings', {mode})
-        this.settings = data
-        const status = await FeePilot.request('GET', '/status')
-        this.status = status.data
-        Quasar.Notify.create({type: 'positive', message: `Mode: ${mode}`})
+        await this.onModeSwitched(data)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        FeePilot.notifyError(error)
       } finally {
         this.modeBusy = false
+      }
+    },
+    async onModeSwitched(settings) {
+      this.settings = settings
+      try {
+        const status = await FeePilot.request('GET', '/status')
+        this.status = status.data
+      } catch (error) {
+        FeePilot.notifyError(error)
+      }
+      Quasar.Notify.create({type: 'positive', message: this.modeHelp})
+      this.refreshScores()
+    },
+    // The scores are out of date: score again (a dry-run) without opening its dialog.
+    async rescore() {
+      if (this.runBusy) return
+      this.runBusy = true
+      try {
+        await FeePilot.request('POST', '/runs', {dry_run: true})
+        const channels = await FeePilot.request('GET', '/channels')
+        this.channels = channels.data.channels
+        await this.refreshScores()
+      } catch (error) {
+        FeePilot.notifyError(error)
+      } finally {
+        this.runBusy = false
       }
     },
     async togglePin(row) {
@@ -173,7 +209,7 @@ window.app = Vue.createApp({
         const {data} = await FeePilot.request('GET', '/settings')
         this.settings = data
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        FeePilot.notifyError(error)
       } finally {
         const busy = {...this.pinBusy}
         delete busy[row.id]
@@ -184,7 +220,7 @@ window.app = Vue.createApp({
       this.settings = data
       FeePilot.request('GET', '/status')
         .then(({data}) => (this.status = data))
-        .catch(LNbits.utils.notifyApiError)
+        .catch(FeePilot.notifyError)
     },
     setEarningsDays(days) {
       this.earningsDays = days
@@ -196,7 +232,7 @@ window.app = Vue.createApp({
         // enabled false: the super user has not turned the public summary on.
         this.publicSummary = data.enabled ? data : null
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        FeePilot.notifyError(error)
         this.publicSummary = null
       } finally {
         this.publicChecked = true

@@ -58,7 +58,7 @@ window.app.component('fp-history', {
         this.changes = changes.data.data
         this.changeTotal = changes.data.total
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        FeePilot.notifyError(error)
       } finally {
         this.loading = false
       }
@@ -77,16 +77,21 @@ window.app.component('fp-history', {
       return this.canEdit && ['applied', 'partially_applied'].includes(run.status)
     },
     runKind(kind) {
-      return {dry_run: 'Dry-run', manual: 'Manual run', shadow: 'Shadow run', autopilot: 'Autopilot run'}[kind] || this.label(kind)
+      const text = FeePilot.runKind(kind)
+      return text.charAt(0).toUpperCase() + text.slice(1)
     },
     sourceLabel(change) {
-      if (change.rollback_of) return 'roll back'
-      return change.source
+      const who = change.requested_by_name ? ` by ${change.requested_by_name}` : ''
+      if (change.rollback_of) return 'roll back' + who
+      if (change.source === 'external') return 'made outside Fee Autopilot'
+      if (change.source === 'autopilot') return change.run_id ? 'autopilot' : 'autopilot' + who
+      return (change.source === 'manual' ? 'by hand' : this.label(change.source)) + who
     },
     runCounts(run) {
       const c = run.counts || {}
       const parts = []
-      if (c.channels != null) parts.push(`${c.channels} channels`)
+      const scored = c.scored != null ? c.scored : c.channels
+      if (scored != null) parts.push(`${this.plural(scored, 'channel')} scored`)
       if (c.accepted != null) parts.push(`${c.accepted} proposed`)
       if (c.batch_applied) parts.push(`${c.batch_applied} applied`)
       if (c.batch_failed) parts.push(`${c.batch_failed} failed`)
@@ -100,7 +105,7 @@ window.app.component('fp-history', {
     },
     askRollbackRun(run) {
       LNbits.utils
-        .confirmDialog(`Roll back every fee change this ${this.label(run.kind)} run applied?`)
+        .confirmDialog(`Roll back every fee change this ${FeePilot.runKind(run.kind)} applied?`)
         .onOk(() => this.rollbackRun(run, false))
     },
     async rollbackChange(change, force) {
@@ -117,7 +122,7 @@ window.app.component('fp-history', {
         if (conflict && !force) {
           this.conflict = {kind: 'change', target: change, detail: conflict.detail, rows: this.differenceRows(change.chan_id, conflict.differences)}
         } else {
-          LNbits.utils.notifyApiError(error)
+          FeePilot.notifyError(error)
         }
       } finally {
         this.busy = null
@@ -129,7 +134,7 @@ window.app.component('fp-history', {
       try {
         const {data} = await FeePilot.request('POST', `/runs/${run.id}/rollback`, {force})
         this.conflict = null
-        Quasar.Notify.create({type: data.status === 'rolled_back' ? 'positive' : 'warning', message: `Run ${this.label(data.status)}: ${data.changes.length} channel(s) restored`})
+        Quasar.Notify.create({type: data.status === 'rolled_back' ? 'positive' : 'warning', message: `Run ${this.label(data.status)}: ${this.plural(data.changes.length, 'channel')} restored`})
         this.$emit('changed')
         await this.load()
       } catch (error) {
@@ -139,7 +144,7 @@ window.app.component('fp-history', {
           Object.entries(conflict.conflicts || {}).forEach(([chanId, diff]) => rows.push(...this.differenceRows(chanId, diff)))
           this.conflict = {kind: 'run', target: run, detail: conflict.detail, rows}
         } else {
-          LNbits.utils.notifyApiError(error)
+          FeePilot.notifyError(error)
         }
       } finally {
         this.busy = null

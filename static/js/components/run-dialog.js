@@ -8,7 +8,7 @@ window.app.component('fp-run-dialog', {
     run: {type: Object, default: null},
     canApply: Boolean
   },
-  emits: ['update:modelValue', 'applied'],
+  emits: ['update:modelValue', 'update:run', 'applied'],
   data() {
     return {selected: [], applying: false, confirming: false, result: null}
   },
@@ -34,6 +34,11 @@ window.app.component('fp-run-dialog', {
     selectable() {
       return this.proposals.filter(d => !['applied', 'restored'].includes(d.status))
     },
+    appliedText() {
+      const applied = this.run ? this.run.decisions.filter(d => d.status === 'applied').length : 0
+      if (!applied && !this.result) return 'Nothing has been applied.'
+      return applied ? `${this.plural(applied, 'change')} from this run applied.` : 'Nothing from this run was applied.'
+    },
     outcomeCounts() {
       const counts = {}
       ;(this.result ? this.result.outcomes : []).forEach(o => (counts[o.status] = (counts[o.status] || 0) + 1))
@@ -41,9 +46,10 @@ window.app.component('fp-run-dialog', {
     }
   },
   watch: {
-    run() {
+    run(next, previous) {
       this.selected = []
-      this.result = null
+      // the same run reloaded after an apply keeps its outcome on screen
+      if (!next || !previous || next.id !== previous.id) this.result = null
     }
   },
   methods: {
@@ -77,8 +83,11 @@ window.app.component('fp-run-dialog', {
         this.result = data
         this.selected = []
         this.$emit('applied', data)
+        // the run again, with every decision's status: applied ones lose their checkbox
+        const fresh = await FeePilot.request('GET', `/runs/${data.run_id || this.run.id}`)
+        this.$emit('update:run', fresh.data)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        FeePilot.notifyError(error)
       } finally {
         this.applying = false
       }
