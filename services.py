@@ -284,6 +284,7 @@ def decision_rows(evaluation: Evaluation, snapshot: NodeSnapshot) -> list[dict]:
         if assessment.state not in ("active", "inactive"):
             continue
         proposal = assessment.proposal
+        data = assessment.to_dict()
         rows.append(
             {
                 "order": order,
@@ -301,7 +302,11 @@ def decision_rows(evaluation: Evaluation, snapshot: NodeSnapshot) -> list[dict]:
                 "notes": [
                     {"rule": n.rule, "effect": n.effect, "message": n.message} for n in (proposal.notes if proposal else ())
                 ],
-                "advice": assessment.to_dict()["advice"],
+                "advice": data["advice"],
+                "headline": assessment.headline,
+                "limited_by": data["limited_by"],
+                "advice_withheld": assessment.advice_withheld,
+                "score_role": assessment.score_role,
             }
         )
     return rows
@@ -333,6 +338,10 @@ def score_rows(evaluation: Evaluation) -> list[dict]:
                 "old_policy": data["proposal"]["old_policy"] if data["proposal"] else None,
                 "new_policy": data["proposal"]["new_policy"] if data["proposal"] else None,
                 "notes": data["proposal"]["notes"] if data["proposal"] else [],
+                "headline": assessment.headline,
+                "limited_by": data["limited_by"],
+                "advice_withheld": assessment.advice_withheld,
+                "score_role": assessment.score_role,
             }
         )
     return rows

@@ -439,41 +439,48 @@ def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
     return FeeIntent(action, old, target, round(pressure, 4), signals, facts, why or "Signals")
 
 
-def advise_rebalance(ctx: ChannelContext, channels: Sequence[Channel]) -> Optional[Advice]:
-    """Refill a drained channel that has demand, paying at most a share of what the
-    refill can earn back within the payback horizon."""
+@dataclass(frozen=True)
+class RebalanceCheck:
+    """REBALANCE advice, or why a refill the channel needs is not advised (both None: none needed)."""
+
+    advice: Optional[Advice] = None
+    withheld: Optional[str] = None
+
+
+def refill_route_ppm(ctx: ChannelContext) -> float:
+    """The least a refill route can cost, in effective ppm: the two hops of it we can price — into
+    the peer (the competitors' median, what channels into it typically charge) and the peer's own
+    fee toward us on this channel — and at least 1 ppm (a route of unknown, free hops)."""
+    amount = ctx.settings.graph.reference_amount_sat
+    peer_hop = effective_ppm(ctx.channel.peer_policy, amount) if ctx.channel.peer_policy is not None else 0.0
+    into_peer = competitor_reference(ctx) or 0.0
+    return max(1.0, peer_hop + into_peer)
+
+
+def advise_rebalance(ctx: ChannelContext, channels: Sequence[Channel]) -> RebalanceCheck:
+    """Refill a drained channel that has demand, paying at most a share of what the refill can
+    earn back within the payback horizon — only when that budget can buy a route (at least 1 sat
+    and `refill_route_ppm`) and other channels have the spare outbound liquidity to send."""
     s = ctx.settings
     rb = s.rebalance
     c = ctx.channel
     total = c.local_sat + c.remote_sat
     if not rb.enabled or c.state != ACTIVE or total <= 0 or c.local_policy is None:
-        return None
+        return RebalanceCheck()
     share = c.local_sat / total
     if share >= s.liquidity.target_low:
-        return None
+        return RebalanceCheck()
     long_days = s.activity.long_window_days
     flow = ctx.flow(long_days)
     out_volume = flow.volume_out_sat if flow is not None else 0
     failed = c.failed_out_1d or 0
     if out_volume <= 0 and failed <= 0:
-        return None  # no demand seen: refilling would buy idle liquidity
+        return RebalanceCheck()  # no demand seen: refilling would buy idle liquidity
     mid = (s.liquidity.target_low + s.liquidity.target_high) / 2
-    amount = min(int(mid * total) - c.local_sat, rb.max_amount_sat)
-    if amount < rb.min_amount_sat:
-        return None
-    our_ppm = c.local_policy.ppm
-    daily_out = out_volume / long_days if out_volume > 0 else (c.failed_out_amount_1d_sat or 0)
-    expected_volume = min(amount, daily_out * rb.payback_days)
-    expected_earn_sat = expected_volume * our_ppm / 1_000_000
-    max_fee_sat = int(expected_earn_sat * rb.max_cost_fraction)
-    evidence = {
-        "local_share": round(share, 4), "amount_sat": amount, "our_ppm": our_ppm,
-        "out_volume_sat": out_volume, "window_days": long_days, "payback_days": rb.payback_days,
-        "expected_volume_sat": int(expected_volume), "expected_earn_sat": round(expected_earn_sat, 1),
-        "max_cost_fraction": rb.max_cost_fraction,
-    }
-    if max_fee_sat < 1:
-        return None
+    wanted = min(int(mid * total) - c.local_sat, rb.max_amount_sat)
+    if wanted < rb.min_amount_sat:
+        return RebalanceCheck()
+
     sources = []
     for other in channels:
         if other.chan_id == c.chan_id or other.state != ACTIVE or other.peer_id == c.peer_id:
@@ -481,26 +488,53 @@ def advise_rebalance(ctx: ChannelContext, channels: Sequence[Channel]) -> Option
         other_total = other.local_sat + other.remote_sat
         if other_total <= 0:
             continue
-        other_share = other.local_sat / other_total
-        if other_share < rb.source_min_local_share:
+        spare = other.local_sat - int(mid * other_total)  # what it can give and stay at the middle
+        if other.local_sat / other_total < rb.source_min_local_share or spare <= 0:
             continue
-        spare = other.local_sat - int(mid * other_total)
         ppm = other.local_policy.ppm if other.local_policy is not None else 0
-        sources.append((ppm, -spare, other.chan_id))
-    if not sources:
-        return None
+        sources.append((ppm, -spare, other.chan_id, spare))
     sources.sort()
-    chosen = tuple(chan for _, _, chan in sources[: rb.max_sources])
+    chosen = sources[: rb.max_sources]
+    available = sum(spare for *_, spare in chosen)
+    if available < rb.min_amount_sat:
+        return RebalanceCheck(withheld=(
+            f"No rebalance: no other channel has spare outbound liquidity to send "
+            f"(needs {pct(rb.source_min_local_share)} or more outbound"
+            + (f"; {fmt_sat(available)} spare in all" if chosen else "") + ")"))
+    amount = min(wanted, available)
+
+    our_ppm = c.local_policy.ppm
+    daily_out = out_volume / long_days if out_volume > 0 else (c.failed_out_amount_1d_sat or 0)
+    expected_volume = min(amount, daily_out * rb.payback_days)
+    expected_earn_sat = expected_volume * our_ppm / 1_000_000
+    max_fee_sat = int(expected_earn_sat * rb.max_cost_fraction)
     max_fee_ppm = int(max_fee_sat * 1_000_000 // amount)
-    return Advice(
+    route_ppm = refill_route_ppm(ctx)
+    if max_fee_sat < 1:
+        return RebalanceCheck(withheld=(
+            f"No rebalance: moving {fmt_sat(amount)} would earn about {expected_earn_sat:.0f} sat in "
+            f"{rb.payback_days} days, too little to pay for it"))
+    if max_fee_ppm < route_ppm:
+        return RebalanceCheck(withheld=(
+            f"No rebalance: moving {fmt_sat(amount)} would earn about {expected_earn_sat:.0f} sat in "
+            f"{rb.payback_days} days, enough for {max_fee_ppm} ppm; a route in through this peer "
+            f"costs at least {route_ppm:.0f} ppm"))
+    evidence = {
+        "local_share": round(share, 4), "amount_sat": amount, "our_ppm": our_ppm,
+        "out_volume_sat": out_volume, "window_days": long_days, "payback_days": rb.payback_days,
+        "expected_volume_sat": int(expected_volume), "expected_earn_sat": round(expected_earn_sat, 1),
+        "max_cost_fraction": rb.max_cost_fraction, "route_min_ppm": round(route_ppm, 1),
+        "sources_spare_sat": available,
+    }
+    return RebalanceCheck(advice=Advice(
         kind="REBALANCE",
         reason=(f"Outbound {pct(share)} with {fmt_sat(out_volume)} forwarded out in {long_days} days: "
                 f"move {fmt_sat(amount)} in, paying at most {max_fee_sat} sat ({max_fee_ppm} ppm) — "
                 f"{pct(rb.max_cost_fraction)} of the {expected_earn_sat:.0f} sat it can earn back "
                 f"in {rb.payback_days} days at {our_ppm} ppm"),
-        amount_sat=amount, sources=chosen, max_fee_sat=max_fee_sat, max_fee_ppm=max_fee_ppm,
-        evidence=evidence,
-    )
+        amount_sat=amount, sources=tuple(chan for _, _, chan, _ in chosen), max_fee_sat=max_fee_sat,
+        max_fee_ppm=max_fee_ppm, evidence=evidence,
+    ))
 
 
 def advise_close(ctx: ChannelContext, score: Optional[float]) -> Optional[Advice]:

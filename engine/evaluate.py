@@ -23,11 +23,14 @@ from .decisions import (
     advise_close,
     advise_rebalance,
     decide_fee,
+    price_inputs,
 )
 from .graph_metrics import GraphMetrics, Reach
-from .guardrails import FeeProposal, block_for_run_limit, check
+from .guardrails import FeeProposal, LimitedBy, block_for_run_limit, check, limited_by
 from .heuristics import ChannelContext, HeuristicResult, run_all
 from .history import records_for
+from .labels import evidence_text
+from .plain import headline, not_scored_headline, score_role
 from .settings import EngineSettings
 from .snapshot import ACTIVE, INACTIVE, Channel, ChangeRecord, NodeSnapshot, Policy
 
@@ -42,7 +45,8 @@ class Part:
     score: Optional[float]
     weight: float  # configured weight
     effective_weight: float  # share of the total after re-weighting the known ones
-    evidence: Dict[str, Any]
+    evidence: Dict[str, Any]  # raw numbers, keys as the heuristic names them (API users rely on them)
+    evidence_text: Tuple[Dict[str, str], ...]  # the same as {"label", "value"} rows in plain units
     note: str
 
 
@@ -61,9 +65,13 @@ class ChannelAssessment:
     fee_action: str  # NO_ACTION / INCREASE_FEES / DECREASE_FEES as decided (before guardrails)
     proposal: Optional[FeeProposal]
     advice: Tuple[Advice, ...]
-    reason: str
+    reason: str  # the formula with its numbers (the page's detail)
     pressure: float = 0.0
     signals: Dict[str, float] = field(default_factory=dict)
+    headline: str = ""  # one plain sentence: the situation and what happens, e.g. "Full and idle for 30 days: lower to 441 ppm"
+    limited_by: Optional[LimitedBy] = None  # the guardrail that capped or blocked the proposal
+    score_role: str = ""  # what the score does for this channel under the fee mode
+    advice_withheld: Optional[str] = None  # why a refill the channel needs is not advised
 
     @property
     def accepted(self) -> bool:
@@ -151,7 +159,8 @@ def combine(results: Sequence[HeuristicResult], settings: EngineSettings) -> Tup
     for r in results:
         w = max(0.0, weights[r.name])
         eff = w / known_weight if (r.known and known_weight > 0) else 0.0
-        parts.append(Part(r.name, r.score, w, round(eff, 4), r.evidence, r.note))
+        parts.append(Part(name=r.name, score=r.score, weight=w, effective_weight=round(eff, 4), evidence=r.evidence,
+                          evidence_text=tuple(evidence_text(r.name, r.evidence)), note=r.note))
     if known_weight <= 0:
         return None, 0.0, tuple(parts)
     score = sum(max(0.0, weights[r.name]) * (r.score or 0.0) for r in results if r.known) / known_weight
@@ -185,6 +194,8 @@ def evaluate(
     reach: Dict[str, Reach] = metrics.reach_through(c.peer_id for c in scorable) if metrics else {}
 
     assessments: List[ChannelAssessment] = []
+    # what the headline restates; it is written after the run limit, which may block a proposal
+    contexts: Dict[str, Tuple[ChannelContext, FeeIntent]] = {}
     for channel in snapshot.channels:
         chan_history = records_for(history, channel)
         if channel.state not in (ACTIVE, INACTIVE):
@@ -203,7 +214,9 @@ def evaluate(
         score, confidence, parts = combine(run_all(ctx), settings)
         intent = decide_fee(ctx, score)
         proposal = check(intent, channel, chan_history, settings, now)
-        advice = tuple(a for a in (advise_close(ctx, score), advise_rebalance(ctx, snapshot.channels)) if a)
+        refill = advise_rebalance(ctx, snapshot.channels)
+        advice = tuple(a for a in (advise_close(ctx, score), refill.advice) if a)
+        contexts[channel.chan_id] = (ctx, intent)
         assessments.append(
             ChannelAssessment(
                 chan_id=channel.chan_id, short_id=channel.short_id, peer_id=channel.peer_id,
@@ -214,11 +227,19 @@ def evaluate(
                 action=_headline(intent, proposal, advice), fee_action=intent.action,
                 proposal=proposal, advice=advice, reason="",
                 pressure=intent.pressure, signals=dict(intent.signals),
+                score_role=score_role(settings, price_inputs(ctx) is not None),
+                advice_withheld=refill.withheld,
             )
         )
         assessments[-1] = dataclasses.replace(assessments[-1], reason=explain(intent, proposal, advice, score))
 
     assessments = _apply_run_limit(assessments, settings)
+    for i, a in enumerate(assessments):
+        if a.chan_id in contexts:
+            ctx, intent = contexts[a.chan_id]
+            assessments[i] = dataclasses.replace(
+                a, headline=headline(ctx, intent, a.proposal, a.advice),
+                limited_by=limited_by(a.proposal, ctx.channel, settings))
     return Evaluation(
         node_id=snapshot.node_id,
         taken_at=snapshot.taken_at,
@@ -236,6 +257,7 @@ def _not_scored(channel: Channel) -> ChannelAssessment:
         peer_alias=channel.peer_alias, state=channel.state, capacity_sat=channel.capacity_sat,
         score=None, confidence=0.0, parts=(), action=NO_ACTION, fee_action=NO_ACTION,
         proposal=None, advice=(), reason=f"{channel.state.capitalize()} channel: not scored, no fee proposal",
+        headline=not_scored_headline(channel),
     )
 
 
@@ -290,7 +312,11 @@ def explain(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence
             if proposal.new_policy.base_msat != proposal.old_policy.base_msat:
                 change += f", base {proposal.old_policy.base_msat} → {proposal.new_policy.base_msat} msat"
         else:
-            change = f"would {verb} {old} → {proposal.requested_ppm} ppm"
+            # what the guardrails would have let through, not the uncapped request (unless nothing was)
+            shown = new if new != old else proposal.requested_ppm
+            change = f"would {verb} {old} → {shown} ppm ({_signed_pct(old, shown)}"
+            clamps = [n.message for n in proposal.notes if n.effect == "clamped"]
+            change += (", " + "; ".join(clamps) if clamps else "") + ")"
         text = f"{intent.why[:1].upper()}{intent.why[1:]}: {change}" + (f" ({score_words})" if score_words else "")
         if not proposal.accepted:
             text = _blocked_reason_suffix(text, proposal)

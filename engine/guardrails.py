@@ -1,8 +1,8 @@
 """The validator every fee proposal passes: clamp or block, and name the rule.
 
-Rules, in order: pinned, deny lists, allow lists, only active, max step (clamp),
-ppm/base bounds (clamp; bounds win over the step), minimum change (dead band),
-cooldown, daily update limit, reversal limit. `limit_changes_per_run` applies the
+Capping rules first: max step, then ppm/base bounds (bounds win over the step); then the
+blocking rules, in order: pinned, deny lists, allow lists, only active, no change, minimum
+change (dead band), cooldown, daily update limit, reversal limit. `limit_changes_per_run` applies the
 per-run cap across channels afterwards. Every accepted proposal satisfies all of
 them: `violations()` re-checks that independently (at apply time, manual changes, tests).
 """
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .decisions import DECREASE_FEES, INCREASE_FEES, FeeIntent, min_change_ppm
 from .history import DAY, changes_since, last_change_at, last_direction, records_for, reversals_since
+from .labels import fmt_duration, fmt_hours
 from .settings import ChannelOverride, EngineSettings
 from .snapshot import ACTIVE, Channel, ChangeRecord, Policy
 
@@ -49,7 +50,9 @@ class GuardrailNote:
 @dataclass(frozen=True)
 class FeeProposal:
     old_policy: Policy
-    new_policy: Policy  # after guardrails; equal to old_policy when blocked
+    # after the capping rules (max step, bounds); when blocked, what they would have let through
+    # had no rule blocked it — nothing is applied unless `accepted`
+    new_policy: Policy
     requested_ppm: int  # what the decision asked for
     accepted: bool
     blocked_by: Optional[str] = None
@@ -122,8 +125,8 @@ def _selection_block(channel: Channel, settings: EngineSettings) -> Optional[Gua
     return notes[0] if notes else None
 
 
-def _blocked(old: Policy, requested: int, notes: List[GuardrailNote], pressure: float) -> FeeProposal:
-    return FeeProposal(old, old, requested, False, notes[-1].rule, tuple(notes), pressure)
+def _blocked(old: Policy, capped: Policy, requested: int, notes: List[GuardrailNote], pressure: float) -> FeeProposal:
+    return FeeProposal(old, capped, requested, False, notes[-1].rule, tuple(notes), pressure)
 
 
 def check(
@@ -133,16 +136,16 @@ def check(
     settings: EngineSettings,
     now: int,
 ) -> Optional[FeeProposal]:
-    """Apply the per-channel rules to a fee intent; None when there is nothing to check."""
+    """Apply the per-channel rules to a fee intent; None when there is nothing to check.
+
+    The capping rules (max step, bounds) come first, so a blocked proposal still shows the
+    policy it would have had (what the operator compares with the last accepted change);
+    then the first blocking rule, in the documented order, decides."""
     old = channel.local_policy
     if old is None or intent.target_ppm is None or intent.action not in (INCREASE_FEES, DECREASE_FEES):
         return None
     requested = intent.target_ppm
     notes: List[GuardrailNote] = []
-    block = _selection_block(channel, settings)
-    if block is not None:
-        return _blocked(old, requested, [block], intent.pressure)
-
     ao = settings.anti_oscillation
     b = bounds_for(channel, settings)
     new_ppm = requested
@@ -163,29 +166,36 @@ def check(
         notes.append(GuardrailNote(BASE_BOUNDS, CLAMPED,
                                    f"base fee kept within {b.min_base_msat}–{b.max_base_msat} msat "
                                    f"({old.base_msat} → {new_base})"))
+    capped = old.with_fees(new_base, new_ppm)
     fixing_bounds = _outside(old, b)
 
+    block = _selection_block(channel, settings)
+    if block is not None:
+        return _blocked(old, capped, requested, notes + [block], intent.pressure)
     if new_ppm == old.ppm and new_base == old.base_msat:
         notes.append(GuardrailNote(NO_CHANGE, BLOCKED, f"nothing left to change after the limits ({old.ppm} ppm)"))
-        return _blocked(old, requested, notes, intent.pressure)
+        return _blocked(old, capped, requested, notes, intent.pressure)
     need = min_change_ppm(old.ppm, settings)
     if not fixing_bounds and abs(new_ppm - old.ppm) < need:
         notes.append(GuardrailNote(MIN_CHANGE, BLOCKED,
                                    f"change of {abs(new_ppm - old.ppm)} ppm is below the minimum {need} ppm "
                                    f"(max of {ao.min_change_ppm} ppm and {ao.min_change_pct * 100:g} %)"))
-        return _blocked(old, requested, notes, intent.pressure)
+        return _blocked(old, capped, requested, notes, intent.pressure)
 
     last = last_change_at(history)
     cooldown_s = ao.cooldown_hours * 3600
     if last is not None and now - last < cooldown_s:
+        ago = now - last
+        when = f"changed {fmt_duration(ago)} ago" if ago >= 1 else "changed just now"
         notes.append(GuardrailNote(COOLDOWN, BLOCKED,
-                                   f"last change {(now - last) / 3600:.1f} h ago; cooldown is {ao.cooldown_hours:g} h"))
-        return _blocked(old, requested, notes, intent.pressure)
+                                   f"{when}; cooldown {fmt_hours(ao.cooldown_hours)} "
+                                   f"({fmt_duration(cooldown_s - ago)} left)"))
+        return _blocked(old, capped, requested, notes, intent.pressure)
     recent = changes_since(history, now - DAY)
     if recent >= ao.max_updates_per_day:
         notes.append(GuardrailNote(DAILY_LIMIT, BLOCKED,
                                    f"{recent} changes in the last 24 h; at most {ao.max_updates_per_day} per day"))
-        return _blocked(old, requested, notes, intent.pressure)
+        return _blocked(old, capped, requested, notes, intent.pressure)
     direction = (new_ppm > old.ppm) - (new_ppm < old.ppm)
     window_start = now - ao.reversal_window_days * DAY
     previous = last_direction(history, window_start)
@@ -194,9 +204,9 @@ def check(
         notes.append(GuardrailNote(REVERSALS, BLOCKED,
                                    f"would be reversal {flips + 1} in {ao.reversal_window_days:g} days; "
                                    f"at most {ao.max_reversals} allowed"))
-        return _blocked(old, requested, notes, intent.pressure)
+        return _blocked(old, capped, requested, notes, intent.pressure)
 
-    return FeeProposal(old, old.with_fees(new_base, new_ppm), requested, True, None, tuple(notes), intent.pressure)
+    return FeeProposal(old, capped, requested, True, None, tuple(notes), intent.pressure)
 
 
 def _outside(policy: Policy, b: Bounds) -> bool:
@@ -205,7 +215,7 @@ def _outside(policy: Policy, b: Bounds) -> bool:
 
 def block_for_run_limit(proposal: FeeProposal, limit: int) -> FeeProposal:
     note = GuardrailNote(MAX_PER_RUN, BLOCKED, f"more important changes used this run's limit of {limit}")
-    return FeeProposal(proposal.old_policy, proposal.old_policy, proposal.requested_ppm, False,
+    return FeeProposal(proposal.old_policy, proposal.new_policy, proposal.requested_ppm, False,
                        MAX_PER_RUN, proposal.notes + (note,), proposal.pressure)
 
 
@@ -262,3 +272,98 @@ def violations(
     if new.with_fees(old.base_msat, old.ppm) != old:
         problems.append(ONLY_FEE_FIELDS)
     return problems
+
+
+# --- the rules in an operator's words: the one place (limited_by, the headline) ---
+
+# in a headline after the would-be change: "would lower to 441 ppm (cooldown)"
+RULE_SHORT = {
+    PINNED: "pinned",
+    DENY_CHANNEL: "channel on the deny list",
+    DENY_PEER: "peer on the deny list",
+    ALLOW_LIST: "not on the allow lists",
+    ONLY_ACTIVE: "channel not active",
+    MAX_STEP: "largest step",
+    PPM_BOUNDS: "fee bounds",
+    BASE_BOUNDS: "base fee bounds",
+    NO_CHANGE: "nothing left to change",
+    MIN_CHANGE: "change too small",
+    COOLDOWN: "cooldown",
+    DAILY_LIMIT: "daily limit",
+    REVERSALS: "reversal limit",
+    MAX_PER_RUN: "run limit",
+    ONLY_FEE_FIELDS: "only fee fields change",
+}
+
+
+def _step_label(s: EngineSettings, b: Bounds, p: Optional[FeeProposal]) -> str:
+    g = s.guardrails
+    old = p.old_policy.ppm if p is not None else None
+    if old is None or max_step_ppm(old, s) == math.floor(g.max_step_pct * old):
+        return f"Largest step ({g.max_step_pct * 100:g} %)"
+    return f"Largest step ({max_step_ppm(old, s)} ppm)"  # the ppm cap or the floor bound here, not the share
+
+
+def _bounds_label(s: EngineSettings, b: Bounds, p: Optional[FeeProposal]) -> str:
+    if p is not None and p.new_policy.ppm == b.min_ppm and p.requested_ppm < b.min_ppm:
+        return f"Minimum fee ({b.min_ppm} ppm)"
+    if p is not None and p.new_policy.ppm == b.max_ppm and p.requested_ppm > b.max_ppm:
+        return f"Maximum fee ({b.max_ppm} ppm)"
+    return f"Fee bounds ({b.min_ppm}–{b.max_ppm} ppm)"
+
+
+def _plural(n: float, word: str) -> str:
+    return f"{n:g} {word}" + ("" if n == 1 else "s")
+
+
+# every rule with its setting, e.g. "Cooldown (24 h after a change)"; (settings, the channel's
+# bounds, the proposal when there is one) -> label
+RULE_LABELS: Dict[str, Callable[[EngineSettings, Bounds, Optional[FeeProposal]], str]] = {
+    PINNED: lambda s, b, p: "Pinned",
+    DENY_CHANNEL: lambda s, b, p: "Channel on the deny list",
+    DENY_PEER: lambda s, b, p: "Peer on the deny list",
+    ALLOW_LIST: lambda s, b, p: "Not on the allow lists",
+    ONLY_ACTIVE: lambda s, b, p: "Only active channels are changed",
+    MAX_STEP: _step_label,
+    PPM_BOUNDS: _bounds_label,
+    BASE_BOUNDS: lambda s, b, p: f"Base fee bounds ({b.min_base_msat}–{b.max_base_msat} msat)",
+    NO_CHANGE: lambda s, b, p: "Nothing left to change",
+    MIN_CHANGE: lambda s, b, p: (f"Smallest change ({s.anti_oscillation.min_change_ppm} ppm or "
+                                 f"{s.anti_oscillation.min_change_pct * 100:g} %)"),
+    COOLDOWN: lambda s, b, p: f"Cooldown ({fmt_hours(s.anti_oscillation.cooldown_hours)} after a change)",
+    DAILY_LIMIT: lambda s, b, p: f"Daily limit ({_plural(s.anti_oscillation.max_updates_per_day, 'change')} a day)",
+    REVERSALS: lambda s, b, p: (f"Reversal limit ({s.anti_oscillation.max_reversals} in "
+                                f"{_plural(s.anti_oscillation.reversal_window_days, 'day')})"),
+    MAX_PER_RUN: lambda s, b, p: f"Run limit ({_plural(s.guardrails.max_changes_per_run, 'change')} a run)",
+    ONLY_FEE_FIELDS: lambda s, b, p: "Only the fee fields change",
+}
+
+
+def rule_label(rule: str, channel: Channel, settings: EngineSettings, proposal: Optional[FeeProposal] = None) -> str:
+    """A rule in words with its setting: "Cooldown (24 h after a change)", "Largest step (25 %)"."""
+    label = RULE_LABELS.get(rule)
+    if label is None:  # a rule id stored by another version
+        return rule.replace("_", " ").capitalize()
+    return label(settings, bounds_for(channel, settings), proposal)
+
+
+@dataclass(frozen=True)
+class LimitedBy:
+    rule: str
+    effect: str  # "capped" or "blocked"
+    label: str
+
+
+def limited_by(proposal: Optional[FeeProposal], channel: Channel, settings: EngineSettings) -> Optional[LimitedBy]:
+    """The guardrail that shaped the proposal: the blocking rule, else the cap that set the final
+    ppm (bounds win over the step), else a base-fee clamp; None when nothing limited it."""
+    if proposal is None:
+        return None
+    if proposal.blocked_by:
+        return LimitedBy(proposal.blocked_by, "blocked", rule_label(proposal.blocked_by, channel, settings, proposal))
+    clamps = [n.rule for n in proposal.notes if n.effect == CLAMPED]
+    ppm_caps = [r for r in clamps if r in (MAX_STEP, PPM_BOUNDS)]
+    rule = ppm_caps[-1] if ppm_caps else clamps[-1] if clamps else None
+    if rule is None:
+        return None
+    return LimitedBy(rule, "capped", rule_label(rule, channel, settings, proposal))

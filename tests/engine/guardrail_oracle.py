@@ -31,7 +31,10 @@ The definitions used:
   the previous directed change, both inside the window (the last
   `reversal_window_days`); a change that would be a reversal is refused when the
   window already holds max_reversals of them;
-- only the fee fields: every policy field other than base_msat and ppm is kept.
+- only the fee fields: every policy field other than base_msat and ppm is kept;
+- a blocked proposal applies nothing but shows what the capping rules (max step, then
+  bounds) give its request — the policy it would have had absent the block (issue 13:
+  "588 → 441", the change the operator would get, not the uncapped request).
 
 Records match a channel by chan_id or short id. Change times of one channel must be
 distinct (the order of two changes in the same second is not defined by the
@@ -213,10 +216,10 @@ def evaluation_problems(evaluation, snapshot, settings: EngineSettings, history:
     """Per channel, what an `evaluate()` result breaks (empty dict: nothing).
 
     Each proposal is what `expected_check` gives for its requested ppm (accepted with that
-    policy, or blocked by the first rule it breaks); every accepted proposal obeys every rule
+    policy, or blocked by the first rule it breaks and showing that policy); every accepted proposal obeys every rule
     above (checked on its own as well), starts from the channel's policy and,
     while the channel is in its grace period, cuts only to bring its ppm down into the bounds;
-    a blocked one changes nothing and names a rule; at most max_changes_per_run are accepted
+    a blocked one is not accepted, names a rule and shows the capped policy; at most max_changes_per_run are accepted
     and the ones the limit blocked rank below every accepted one (|pressure|, then capacity).
     """
     found: Dict[str, List[str]] = {}
@@ -252,8 +255,12 @@ def evaluation_problems(evaluation, snapshot, settings: EngineSettings, history:
                 if not (p.old_policy.ppm > hi and p.new_policy.ppm == hi):
                     mine.append(f"cut during the grace period ({age:.2f} of {grace} days)")
         elif p is not None:
-            if not p.blocked_by or p.new_policy != p.old_policy:
-                mine.append("blocked proposal without a rule or with a change")
+            expected, _ = expected_check(p.old_policy, p.requested_ppm, channel, history, settings, now)
+            if not p.blocked_by:
+                mine.append("blocked proposal without a rule")
+            if p.new_policy != expected:
+                mine.append(f"blocked proposal shows {p.new_policy.base_msat}/{p.new_policy.ppm}, "
+                            f"the capping rules give {expected.base_msat}/{expected.ppm}")
             if p.blocked_by == MAX_PER_RUN:
                 dropped.append(a)
         if mine:

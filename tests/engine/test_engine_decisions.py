@@ -109,7 +109,9 @@ def test_pinned_channel_is_untouched(mk):
                      guard(channel_overrides={"1": ChannelOverride(pinned=True)})):
         a = one(mk, drained(mk), settings)
         assert not a.accepted and a.blocked_by == "pinned"
-        assert a.new_policy == a.old_policy
+        # it shows what the capping rules would have let through; nothing is applied
+        assert a.proposal.requested_ppm == a.new_policy.ppm > a.old_policy.ppm
+        assert a.limited_by.rule == "pinned" and a.limited_by.effect == "blocked" and a.limited_by.label == "Pinned"
 
 
 def test_clamped_step_names_the_rule(mk):
@@ -135,7 +137,7 @@ def test_base_fee_brought_into_bounds(mk):
 def test_cooldown_blocks(mk):
     a = one(mk, drained(mk), history=[ChangeRecord("1", mk.NOW - 2 * 3600, 380, 400)])
     assert not a.accepted and a.blocked_by == "cooldown"
-    assert "2.0 h ago" in a.reason
+    assert "changed 2 h ago; cooldown 24 h (22 h left)" in a.reason
 
 
 def test_no_more_than_two_updates_a_day(mk):

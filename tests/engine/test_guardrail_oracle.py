@@ -5,7 +5,7 @@ rules' definitions, not from engine.guardrails / engine.history / engine.decisio
   the rules a proposal breaks — hand-made proposals that break one rule at a time, every
   rule, and arbitrary ones;
 - `check()` turns any fee intent into what the rules give: the clamped policy when no rule
-  blocks it, else blocked by the first rule it breaks.
+  blocks it, else blocked by the first rule it breaks — still showing the clamped policy.
 """
 
 from __future__ import annotations
@@ -301,7 +301,7 @@ def test_check_does_what_the_rules_say_with_any_intent():
             assert proposal.new_policy == expected and proposal.blocked_by is None
             assert violations(proposal, chan, history, s, NOW) == []
         else:
-            assert proposal.blocked_by == oracle.first_rule(rules) and proposal.new_policy == old
+            assert proposal.blocked_by == oracle.first_rule(rules) and proposal.new_policy == expected
         seen[proposal.blocked_by or "accepted"] += 1
 
     prop()
