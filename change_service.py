@@ -49,7 +49,7 @@ from .engine.settings import EngineSettings
 from .engine.snapshot import ACTIVE, INACTIVE, Channel, ChangeRecord, Policy
 from .models import policy_dict, policy_from_dict
 from .node import NodeCallError, NodeGateway, NodeUnavailable, PolicyWriter, policy_differences, same_policy
-from .notify import notify
+from .notify import listed, notify, outcomes_text, plural, short_run
 from .resilience import CircuitOpen, ResilientCaller, RetryPolicy, breaker, retry_policy
 from .services import NotFound, change_records, current_gateway, load_engine_settings, stored_settings
 
@@ -403,8 +403,10 @@ async def _detect_drift(session: NodeSession) -> list[dict]:
         logger.warning(f"feepilot: channel {chan_id}: {reason}")
         found.append(external)
     if found:
-        names = ", ".join(c["chan_id"] for c in found)
-        await notify("external", f"Fee Autopilot: {len(found)} channel(s) changed outside Fee Autopilot ({names}); recorded in the history.")
+        names = listed([c["chan_id"] for c in found])
+        were = "was" if len(found) == 1 else "were"
+        await notify("external", f"Fee Autopilot: {plural(len(found), 'channel')} {were} changed outside Fee Autopilot "
+                                 f"({names}); recorded in the history.")
     return found
 
 
@@ -617,7 +619,7 @@ async def _record_batch(run_id: str, batch: BatchResult, requested_by: str, kind
     prior = (summary.pop("in_flight", None) or {}).get("prior_status", run["status"])
     summary.setdefault("batches", []).append(
         {"batch_id": batch.batch_id, "kind": kind, "status": batch.status, "counts": batch.counts(), "by": requested_by,
-         "at": now(), "error": batch.error}
+         "by_name": await crud.person_name(requested_by), "at": now(), "error": batch.error}
     )
     skipped = dict(summary.get("skipped") or {})
     blocked = dict(summary.get("blocked_at_apply") or {})
@@ -698,7 +700,7 @@ async def apply_decision(decision_id: str, requested_by: str) -> dict:
 
 
 async def _apply_and_record(run: dict, proposals: list[Proposal], requested_by: str, source: str, wait_s: Optional[float]) -> dict:
-    async with exclusive(f"applying run {run['id']} for {requested_by}", wait_s):
+    async with exclusive(f"applying run {run['id']} for {await crud.person_name(requested_by)}", wait_s):
         run = await crud.get_run(run["id"])  # type: ignore[assignment]
         if run["status"] not in APPLICABLE_RUN_STATUSES:
             raise Refused(f"Run {run['id']} is {run['status']}: only a completed run can be applied")
@@ -853,7 +855,8 @@ async def manual_policy(chan_id: str, base_msat: int, ppm: int, requested_by: st
             new=new,
             requested_by=requested_by,
             source="manual",
-            reason=f"Manual change by {requested_by_name or requested_by}: {live.base_msat} msat + {live.ppm} ppm → {base_msat} msat + {ppm} ppm",
+            reason=f"Manual change by {requested_by_name or await crud.person_name(requested_by)}: "
+                   f"{live.base_msat} msat + {live.ppm} ppm → {base_msat} msat + {ppm} ppm",
         )
 
 
@@ -941,9 +944,12 @@ breaker.listeners.append(_notify_breaker)
 
 async def _notify_batch(run: dict, batch: BatchResult) -> None:
     counts = batch.counts()
+    run_name = short_run(run["id"])
     if batch.status in ("rolled_back", "interrupted"):
+        what = f"was interrupted ({batch.error})" if batch.error else "had a change that failed"
         restored = counts.get(RESTORED, 0)
-        await notify("rollback", f"Fee Autopilot: a batch {'was interrupted' if batch.error else 'failed'}; "
-                                 f"{restored} change(s) restored. Run {run['id']}.")
+        await notify("rollback", f"Fee Autopilot: a batch of run {run_name} {what}, so it was rolled back: "
+                                 f"{plural(restored, 'change')} restored ({outcomes_text(counts)}).")
     elif counts.get(APPLIED):
-        await notify("applied", f"Fee Autopilot applied {counts[APPLIED]} fee change(s) in run {run['id']}.")
+        await notify("applied", f"Fee Autopilot applied {plural(counts[APPLIED], 'fee change')} (run {run_name}): "
+                                f"{outcomes_text(counts)}.")

@@ -45,6 +45,51 @@ def new_id() -> str:
     return urlsafe_short_hash()
 
 
+# --- who acted, by name -------------------------------------------------------------
+
+# The requesters that are not LNbits users.
+SYSTEM_NAMES = {
+    "autopilot": "Fee Autopilot (schedule)",
+    "node": "Outside Fee Autopilot",
+    "restart": "Fee Autopilot (after a restart)",
+}
+
+
+def short_user(user_id: str) -> str:
+    """The last resort: an account we cannot name (deleted, or never an LNbits user)."""
+    return f"user {user_id[:4]}…"
+
+
+async def person_name(user_id: Optional[str]) -> Optional[str]:
+    """The name of whoever acted: the username of their LNbits account, else its e-mail,
+    else "user 08a0…"; the schedule and the node by what they are."""
+    if not user_id:
+        return None
+    if user_id in SYSTEM_NAMES:
+        return SYSTEM_NAMES[user_id]
+    try:
+        from lnbits.core.crud import get_account
+
+        account = await get_account(user_id, active_only=False)
+    except Exception:  # naming never breaks what is being recorded or read
+        account = None
+    if account is not None and (account.username or account.email):
+        return account.username or account.email
+    return short_user(user_id)
+
+
+async def _named(rows: list[dict], id_key: str = "requested_by", name_key: str = "requested_by_name") -> list[dict]:
+    """Name the rows written before names were stored (one look-up per person)."""
+    names: dict[str, Optional[str]] = {}
+    for row in rows:
+        if row.get(name_key) or not row.get(id_key):
+            continue
+        if row[id_key] not in names:
+            names[row[id_key]] = await person_name(row[id_key])
+        row[name_key] = names[row[id_key]]
+    return rows
+
+
 # --- settings ---------------------------------------------------------------------
 
 
@@ -57,6 +102,7 @@ async def save_settings_document(data: dict, changed_by: Optional[str]) -> None:
     """Store the settings and append who changed what to the history."""
     old = await get_settings_document()
     at = now()
+    name = await person_name(changed_by)
     values = {"id": SETTINGS_ROW_ID, "data": encode(data), "at": at, "by": changed_by}
     if old is None:
         await db.execute(
@@ -70,10 +116,11 @@ async def save_settings_document(data: dict, changed_by: Optional[str]) -> None:
         )
     await db.execute(
         """
-        INSERT INTO feepilot.settings_history (id, seq, changed_at, changed_by, old_data, new_data)
-        VALUES (:id, :seq, :at, :by, :old, :new)
+        INSERT INTO feepilot.settings_history (id, seq, changed_at, changed_by, changed_by_name, old_data, new_data)
+        VALUES (:id, :seq, :at, :by, :name, :old, :new)
         """,
-        {"id": new_id(), "seq": next_seq(), "at": at, "by": changed_by, "old": encode(old) if old is not None else None, "new": encode(data)},
+        {"id": new_id(), "seq": next_seq(), "at": at, "by": changed_by, "name": encode(name) if name else None,
+         "old": encode(old) if old is not None else None, "new": encode(data)},
     )
 
 
@@ -82,35 +129,41 @@ async def list_settings_history(limit: int = 50) -> list[dict]:
         "SELECT * FROM feepilot.settings_history ORDER BY seq DESC LIMIT :limit",
         {"limit": limit},
     )
-    return [
-        {
-            "id": r["id"],
-            "changed_at": r["changed_at"],
-            "changed_by": r["changed_by"],
-            "old": decode(r["old_data"]),
-            "new": decode(r["new_data"]),
-        }
-        for r in rows
-    ]
+    return await _named(
+        [
+            {
+                "id": r["id"],
+                "changed_at": r["changed_at"],
+                "changed_by": r["changed_by"],
+                "requested_by_name": decode(r["changed_by_name"]) if r["changed_by_name"] else None,
+                "old": decode(r["old_data"]),
+                "new": decode(r["new_data"]),
+            }
+            for r in rows
+        ],
+        id_key="changed_by",
+    )
 
 
 # --- runs ---------------------------------------------------------------------------
 
 
 async def create_run(kind: str, requested_by: Optional[str], status: str = "running", reason: str = "") -> dict:
+    name = await person_name(requested_by)
     run = {
         "id": new_id(),
         "seq": next_seq(),
         "created_at": now(),
         "kind": kind,
         "requested_by": requested_by,
+        "requested_by_name": encode(name) if name else None,
         "status": status,
         "reason": encode(reason),
     }
     await db.execute(
         """
-        INSERT INTO feepilot.runs (id, seq, created_at, kind, requested_by, status, reason)
-        VALUES (:id, :seq, :created_at, :kind, :requested_by, :status, :reason)
+        INSERT INTO feepilot.runs (id, seq, created_at, kind, requested_by, requested_by_name, status, reason)
+        VALUES (:id, :seq, :created_at, :kind, :requested_by, :requested_by_name, :status, :reason)
         """,
         run,
     )
@@ -152,12 +205,13 @@ def _run(row: Any) -> dict:
     run["reason"] = decode(run["reason"]) or ""
     run["counts"] = decode(run["counts"]) or {}
     run["summary"] = decode(run["summary"]) or {}
+    run["requested_by_name"] = decode(run["requested_by_name"]) if run.get("requested_by_name") else None
     return run
 
 
 async def get_run(run_id: str) -> Optional[dict]:
     row = await db.fetchone("SELECT * FROM feepilot.runs WHERE id = :id", {"id": run_id})
-    return _run(row) if row else None
+    return (await _named([_run(row)]))[0] if row else None
 
 
 async def list_runs(limit: int, offset: int, kind: Optional[str] = None) -> tuple[list[dict], int]:
@@ -168,7 +222,7 @@ async def list_runs(limit: int, offset: int, kind: Optional[str] = None) -> tupl
         values,
     )
     total = await db.fetchone(f"SELECT COUNT(*) AS n FROM feepilot.runs {where}", values)
-    return [_run(r) for r in rows], int(total["n"])
+    return await _named([_run(r) for r in rows]), int(total["n"])
 
 
 async def last_run(kinds: tuple[str, ...]) -> Optional[dict]:
@@ -177,7 +231,7 @@ async def last_run(kinds: tuple[str, ...]) -> Optional[dict]:
         f"SELECT * FROM feepilot.runs WHERE kind IN ({placeholders}) ORDER BY seq DESC LIMIT 1",
         {f"k{i}": kind for i, kind in enumerate(kinds)},
     )
-    return _run(row) if row else None
+    return (await _named([_run(row)]))[0] if row else None
 
 
 async def fail_interrupted_runs(reason: str) -> int:
@@ -341,13 +395,14 @@ async def insert_change(
     """Write a change as `pending`. Called before the node is."""
     change_id = new_id()
     at = now()
+    name = await person_name(requested_by)
     await db.execute(
         """
         INSERT INTO feepilot.changes
-            (id, seq, created_at, chan_id, channel_point, old_policy, new_policy, requested_by, source,
-             run_id, decision_id, batch_id, rollback_of, reason, status)
-        VALUES (:id, :seq, :at, :chan_id, :channel_point, :old_policy, :new_policy, :requested_by, :source,
-                :run_id, :decision_id, :batch_id, :rollback_of, :reason, 'pending')
+            (id, seq, created_at, chan_id, channel_point, old_policy, new_policy, requested_by, requested_by_name,
+             source, run_id, decision_id, batch_id, rollback_of, reason, status)
+        VALUES (:id, :seq, :at, :chan_id, :channel_point, :old_policy, :new_policy, :requested_by, :requested_by_name,
+                :source, :run_id, :decision_id, :batch_id, :rollback_of, :reason, 'pending')
         """,
         {
             "id": change_id,
@@ -358,6 +413,7 @@ async def insert_change(
             "old_policy": encode(old_policy),
             "new_policy": encode(new_policy),
             "requested_by": requested_by,
+            "requested_by_name": encode(name) if name else None,
             "source": source,
             "run_id": run_id,
             "decision_id": decision_id,
@@ -394,12 +450,13 @@ async def insert_external_change(*, chan_id: str, channel_point: str, old_policy
     await db.execute(
         """
         INSERT INTO feepilot.changes
-            (id, seq, created_at, chan_id, channel_point, old_policy, new_policy, requested_by, source,
-             reason, status, message, settled_at)
-        VALUES (:id, :seq, :at, :chan_id, :channel_point, :old_policy, :new_policy, 'node', 'external',
-                :reason, 'applied', :reason, :at)
+            (id, seq, created_at, chan_id, channel_point, old_policy, new_policy, requested_by, requested_by_name,
+             source, reason, status, message, settled_at)
+        VALUES (:id, :seq, :at, :chan_id, :channel_point, :old_policy, :new_policy, 'node', :requested_by_name,
+                'external', :reason, 'applied', :reason, :at)
         """,
         {
+            "requested_by_name": encode(SYSTEM_NAMES["node"]),
             "id": change_id,
             "seq": next_seq(),
             "at": at,
@@ -447,12 +504,13 @@ def _change(row: Any) -> dict:
     change["new_policy"] = decode(change["new_policy"])
     change["reason"] = decode(change["reason"]) or ""
     change["message"] = decode(change["message"]) if change.get("message") else None
+    change["requested_by_name"] = decode(change["requested_by_name"]) if change.get("requested_by_name") else None
     return change
 
 
 async def get_change(change_id: str) -> Optional[dict]:
     row = await db.fetchone("SELECT * FROM feepilot.changes WHERE id = :id", {"id": change_id})
-    return _change(row) if row else None
+    return (await _named([_change(row)]))[0] if row else None
 
 
 async def list_change_events(change_id: str) -> list[dict]:
@@ -495,7 +553,7 @@ async def list_changes(
         values,
     )
     total = await db.fetchone(f"SELECT COUNT(*) AS n FROM feepilot.changes {where}", values)
-    return [_change(r) for r in rows], int(total["n"])
+    return await _named([_change(r) for r in rows]), int(total["n"])
 
 
 async def applied_rollbacks_of(change_ids: list[str]) -> dict[str, str]:
@@ -538,3 +596,74 @@ async def applied_changes_since(since: int) -> list[dict]:
         {"since": since},
     )
     return [_change(r) for r in rows]
+
+
+# --- insights: the summary's activity and the impact of changes (read only) ---------------------------
+
+
+async def applied_changes_of_channels(chan_ids: list[str], since: int) -> list[dict]:
+    """Applied changes (any source) of these channels created at or after `since`, oldest first:
+    id, seq, chan_id, created_at, settled_at (what a later change needs for `superseded_at`)."""
+    if not chan_ids:
+        return []
+    names = {f"c{i}": chan_id for i, chan_id in enumerate(chan_ids)}
+    rows = await db.fetchall(
+        f"""
+        SELECT id, seq, chan_id, created_at, settled_at FROM feepilot.changes
+        WHERE status = 'applied' AND created_at >= :since AND chan_id IN ({", ".join(f":{n}" for n in names)})
+        ORDER BY seq
+        """,
+        {"since": since, **names},
+    )
+    return [dict(r) for r in rows]
+
+
+async def snapshot_rows_between(since: int, until: int) -> list[tuple[int, str]]:
+    """(taken_at, the stored JSON text) of the snapshots with since <= taken_at < until, oldest
+    first; the caller decodes them (off the event loop)."""
+    rows = await db.fetchall(
+        "SELECT taken_at, data FROM feepilot.snapshots WHERE taken_at >= :since AND taken_at < :until ORDER BY taken_at",
+        {"since": since, "until": until},
+    )
+    return [(int(r["taken_at"]), r["data"]) for r in rows]
+
+
+async def change_counts_since(since: int) -> list[tuple[str, str, bool, int]]:
+    """(source, status, is a rollback, count) of the changes created at or after `since`."""
+    undo = "CASE WHEN rollback_of IS NULL THEN 0 ELSE 1 END"
+    rows = await db.fetchall(
+        f"""
+        SELECT source, status, {undo} AS undo, COUNT(*) AS n FROM feepilot.changes
+        WHERE created_at >= :since GROUP BY source, status, {undo}
+        """,
+        {"since": since},
+    )
+    return [(r["source"], r["status"], bool(r["undo"]), int(r["n"])) for r in rows]
+
+
+async def count_runs_since(since: int) -> int:
+    row = await db.fetchone("SELECT COUNT(*) AS n FROM feepilot.runs WHERE created_at >= :since", {"since": since})
+    return int(row["n"])
+
+
+async def count_blocked_decisions_since(since: int, kinds: tuple[str, ...]) -> int:
+    """Decisions of runs of these kinds, created at or after `since`, that a guardrail blocked."""
+    placeholders = ", ".join(f":k{i}" for i in range(len(kinds)))
+    row = await db.fetchone(
+        f"""
+        SELECT COUNT(*) AS n FROM feepilot.decisions d JOIN feepilot.runs r ON r.id = d.run_id
+        WHERE d.created_at >= :since AND d.blocked_by IS NOT NULL AND r.kind IN ({placeholders})
+        """,
+        {"since": since, **{f"k{i}": kind for i, kind in enumerate(kinds)}},
+    )
+    return int(row["n"])
+
+
+async def run_batches_since(created_since: int) -> list[dict]:
+    """The recorded batches (summary["batches"]) of the runs created at or after `created_since`
+    that have any."""
+    rows = await db.fetchall(
+        "SELECT summary FROM feepilot.runs WHERE created_at >= :since AND summary LIKE :batches",
+        {"since": created_since, "batches": '%"batches":%'},
+    )
+    return [batch for r in rows for batch in (decode(r["summary"]) or {}).get("batches", [])]

@@ -155,3 +155,12 @@ async def m003_change_log(db: Database) -> None:
         );
         """
     )
+
+
+async def m004_requester_names(db: Database) -> None:
+    # Who acted, by name: the username (else the e-mail) of their LNbits account when they
+    # did, or what Fee Autopilot calls its own schedule. Rows written before have none and
+    # are named when read; no row is rewritten.
+    await db.execute("ALTER TABLE feepilot.changes ADD COLUMN requested_by_name TEXT;")
+    await db.execute("ALTER TABLE feepilot.runs ADD COLUMN requested_by_name TEXT;")
+    await db.execute("ALTER TABLE feepilot.settings_history ADD COLUMN changed_by_name TEXT;")

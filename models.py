@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from pydantic import BaseModel as PydanticModel
 from pydantic import Field, StrictBool, conint, conlist, constr
 from pydantic.errors import DictError
 
 from .engine.settings import BASE_MSAT_MAX, PPM_MAX
+from .engine.settings_labels import FIELD_LABELS
+from .engine.impact import Impact, Window
 from .engine.snapshot import Channel, Policy
 
 # --- honest schemas --------------------------------------------------------------------
@@ -51,6 +53,10 @@ def nullable_optionals(schema: dict[str, Any], model: type) -> None:
 class BaseModel(PydanticModel):
     class Config:
         schema_extra = staticmethod(nullable_optionals)
+
+
+NAME_DESCRIPTION = ("The requester's name: the username of their LNbits account, else its e-mail, else "
+                    "\"user 08a0…\"; Fee Autopilot's own schedule and changes made outside it by what they are")
 
 
 class RequestBody(BaseModel):
@@ -204,6 +210,7 @@ class Part(BaseModel):
     weight: float
     effective_weight: float
     evidence: dict
+    evidence_text: list[dict] = []
     note: str
 
 
@@ -226,6 +233,10 @@ class ChannelScore(BaseModel):
     old_policy: Optional[dict] = None
     new_policy: Optional[dict] = None
     notes: list[dict] = []
+    headline: str = ""
+    limited_by: Optional[dict] = None
+    advice_withheld: Optional[str] = None
+    score_role: str = ""
 
 
 class Decision(BaseModel):
@@ -245,9 +256,135 @@ class Decision(BaseModel):
     new_policy: Optional[dict] = None
     notes: list[Note] = []
     advice: list[dict] = []
+    headline: str = ""
+    limited_by: Optional[dict] = None
+    advice_withheld: Optional[str] = None
+    score_role: str = ""
     status: str = Field("proposed", description="proposed, would_apply, applied, failed, restored, skipped, blocked, no_action")
     change_id: Optional[str] = None
     message: Optional[str] = None
+
+
+# --- insights: impact of applied changes, the summary band ------------------------------------------
+
+
+class ImpactWindowOut(BaseModel):
+    from_: int = Field(..., alias="from", description="Start, unix seconds (included)")
+    to: int = Field(..., description="End, unix seconds (excluded)")
+    fees_sat: float = Field(..., description="Fees of the forwards that went out through the channel (msat / 1000)")
+    forwards: int
+    volume_sat: int = Field(..., description="Amount forwarded out, sat")
+    local_share: Optional[float] = Field(
+        None, description="Time-average local / (local + remote) over the stored snapshots inside the window; null when none"
+    )
+
+    class Config:
+        allow_population_by_field_name = True
+
+    @classmethod
+    def of(cls, window: Window) -> "ImpactWindowOut":
+        return cls(
+            from_=window.start,
+            to=window.end,
+            fees_sat=window.totals.fees_sat,
+            forwards=window.totals.forwards,
+            volume_sat=window.totals.volume_sat,
+            local_share=window.local_share,
+        )
+
+
+class ImpactOut(BaseModel):
+    """Before and after an applied change: the same length on both sides (engine/impact.py)."""
+
+    at: int = Field(..., description="When the change was applied (settled_at, else created_at)")
+    window_s: int = Field(..., description="min(7 days, now - at): the length of both windows")
+    complete: bool = Field(..., description="The full 7 days after the change have passed")
+    before: ImpactWindowOut = Field(..., description="[at - window_s, at)")
+    after: ImpactWindowOut = Field(..., description="[at, at + window_s)")
+    superseded_at: Optional[int] = Field(
+        None,
+        description="When a later applied change of the same channel fell inside the after-window (the window is "
+        "not cut: it then shows part of that change's effect too); null when none did",
+    )
+
+    @classmethod
+    def of(cls, impact: Optional[Impact]) -> Optional["ImpactOut"]:
+        if impact is None:
+            return None
+        return cls(
+            at=impact.at,
+            window_s=impact.window_s,
+            complete=impact.complete,
+            before=ImpactWindowOut.of(impact.before),
+            after=ImpactWindowOut.of(impact.after),
+            superseded_at=impact.superseded_at,
+        )
+
+
+class RunImpactOut(ImpactOut):
+    """A run's applied changes summed, each over windows of the smallest length among them."""
+
+    at: int = Field(..., description="When the run's first applied change was applied")
+    changes: int = Field(..., description="How many applied changes (rollbacks aside) are summed")
+
+    @classmethod
+    def of(cls, impact: Optional[Impact]) -> Optional["RunImpactOut"]:
+        base = ImpactOut.of(impact)
+        if base is None or impact is None:
+            return None
+        return cls(**base.dict(), changes=impact.changes)
+
+
+IMPACT = "Before and after the change (null when it is not applied, was applied more than 365 days ago, or the " \
+    "forwarding history could not be read: see `impact_error`); computed on the change log's reads, null in " \
+    "the answers of writes"
+IMPACT_ERROR = "Why impacts are null although changes are applied: the forwarding history could not be read"
+
+
+class PeriodOut(BaseModel):
+    key: str = Field(..., description="1d, 7d or 30d")
+    label: str
+    days: int
+    fees_sat: float = Field(..., description="Fees earned in the window ending now (now included)")
+    forwards: int
+    volume_sat: int
+    previous_fees_sat: float = Field(..., description="Fees earned in the equal window before it")
+    previous_forwards: int
+    previous_volume_sat: int
+    change_pct: Optional[float] = Field(None, description="(fees - previous) / previous x 100; null when previous is 0")
+
+
+class ChannelCountsOut(BaseModel):
+    open: int = Field(..., description="Active and inactive channels")
+    active: int
+    drained: int = Field(..., description="Open channels with a local share below `drained_below`")
+    full: int = Field(..., description="Open channels with a local share above `full_above`")
+
+
+class ActivityOut(BaseModel):
+    runs: int = Field(..., description="Runs created (every kind and status)")
+    applied: int = Field(..., description="Changes Fee Autopilot applied (source autopilot or manual; rollbacks aside)")
+    restored: int = Field(..., description="Rollbacks applied (by hand or a batch's automatic restore)")
+    blocked: int = Field(..., description="blocked_at_apply + blocked_in_cycles")
+    blocked_at_apply: int = Field(..., description="Proposals the apply-time re-check blocked (batches recorded since)")
+    blocked_in_cycles: int = Field(..., description="Decisions of shadow and autopilot cycles a guardrail blocked")
+    failed: int = Field(..., description="Changes that failed (any source)")
+    external: int = Field(..., description="Policy changes made outside Fee Autopilot (found by drift detection)")
+
+
+class SummaryOut(BaseModel):
+    at: int = Field(..., description="Now (unix seconds): every window ends here")
+    periods: list[PeriodOut] = Field(..., description="1d, 7d and 30d, in that order")
+    capacity_sat: int = Field(..., description="Capacity of the open (active and inactive) channels")
+    yield_annual_pct: Optional[float] = Field(
+        None, description="30-day fees / capacity x 365/30 x 100; null when the capacity is 0"
+    )
+    channels: ChannelCountsOut = Field(..., description="Right now, from the live node")
+    drained_below: float = Field(..., description="The engine's drained share (decisions.flow_censor_share)")
+    full_above: float = Field(..., description="The engine's full share (1 - decisions.flow_censor_share)")
+    since: Optional[int] = Field(None, description="The `since` asked for; null when not given")
+    activity_since: int = Field(..., description="Where `activity` starts: `since`, or 7 days ago")
+    activity: ActivityOut
 
 
 class Run(BaseModel):
@@ -256,6 +393,7 @@ class Run(BaseModel):
     finished_at: Optional[int] = None
     kind: str = Field(..., description="dry_run, manual, shadow or autopilot")
     requested_by: Optional[str] = None
+    requested_by_name: Optional[str] = Field(None, description=NAME_DESCRIPTION)
     status: str = Field(..., description="running, completed, skipped, failed, applied, partially_applied, rolled_back")
     reason: str = ""
     node_id: Optional[str] = None
@@ -265,6 +403,11 @@ class Run(BaseModel):
 
 class RunDetail(Run):
     decisions: list[Decision] = []
+    impact: Optional[RunImpactOut] = Field(
+        None, description="GET /runs/{id}: its applied changes' impact summed (null when none is applied, and in "
+        "the answer of POST /runs)"
+    )
+    impact_error: Optional[str] = Field(None, description=IMPACT_ERROR)
 
 
 class RunPage(BaseModel):
@@ -292,6 +435,7 @@ class Change(BaseModel):
     old_policy: dict
     new_policy: dict
     requested_by: str
+    requested_by_name: Optional[str] = Field(None, description=NAME_DESCRIPTION)
     source: str = Field(..., description="autopilot, manual or rollback")
     run_id: Optional[str] = None
     decision_id: Optional[str] = None
@@ -302,11 +446,13 @@ class Change(BaseModel):
     message: Optional[str] = None
     settled_at: Optional[int] = None
     rolled_back_by: Optional[str] = None
+    impact: Optional[ImpactOut] = Field(None, description=IMPACT)
 
 
 class ChangePage(BaseModel):
     data: list[Change]
     total: int
+    impact_error: Optional[str] = Field(None, description=IMPACT_ERROR)
 
 
 class ChangeEvent(BaseModel):
@@ -319,6 +465,7 @@ class ChangeDetail(Change):
     events: list[ChangeEvent] = Field(
         default_factory=list, description="Every status the change went through, oldest first (append-only)"
     )
+    impact_error: Optional[str] = Field(None, description=IMPACT_ERROR)
 
 
 class Outcome(BaseModel):
@@ -400,8 +547,9 @@ class EarningsOut(BaseModel):
 class ChannelHistoryOut(BaseModel):
     chan_id: str
     points: list[dict]
-    changes: list[dict]
+    changes: list[dict] = Field(..., description="The channel's changes, oldest first, each with `impact` as in GET /changes")
     scores: list[dict]
+    impact_error: Optional[str] = Field(None, description=IMPACT_ERROR)
 
 
 class PublicSummaryOut(BaseModel):
@@ -428,12 +576,18 @@ class SettingsDocument(BaseModel):
     breaker_failure_threshold: int
     breaker_cool_off_seconds: int
     engine: dict = Field(..., description="Heuristic weights, thresholds, guardrails, lists (see engine/README.md)")
+    labels: dict[str, str] = Field(
+        default_factory=lambda: dict(FIELD_LABELS),
+        description="Read-only (ignored when sent back): what the page calls each setting, by its path "
+        "(`*` stands for a channel id, `{channel}` in its label for the id); every message names a setting by it",
+    )
 
 
 class SettingsChange(BaseModel):
     id: str
     changed_at: int
     changed_by: Optional[str] = None
+    requested_by_name: Optional[str] = Field(None, description=f"Who changed them: {NAME_DESCRIPTION}")
     old: Optional[dict] = None
     new: dict
 
@@ -447,32 +601,36 @@ class ErrorOut(BaseModel):
     detail: str
 
 
-class RequestErrorItem(BaseModel):
-    """One request-validation error, as pydantic v1 reports it."""
+class RequestError(BaseModel):
+    """One request-validation error, in words."""
 
-    loc: list[Union[str, int]] = Field(..., description='Where: e.g. ["body", "dry_run"] or ["query", "limit"]')
-    msg: str
-    type: str
-    ctx: dict[str, Any] = Field(None, absent_not_null=True, description="The bound that was violated, when there is one")
+    field: str = Field(..., description="The parameter or body field as the API names it (`body`: the body itself)")
+    location: str = Field(..., description="query, path, body, header or cookie")
+    message: str = Field(..., description="What is wrong, as a sentence: days must be between 1 and 365")
 
 
 class BadRequestOut(BaseModel):
-    """400: LNbits answers FastAPI's request-validation errors with 400 (not 422), `detail`
-    listing each error; a request the rules refuse (e.g. decision ids not in the run) gets
-    `detail` as one message."""
+    """400: a request that does not validate (LNbits answers FastAPI's validation errors with
+    400, not 422): `detail` says what is wrong with each parameter or field, in words, and
+    `errors` lists them; a request the rules refuse (e.g. decision ids not in the run) gets
+    `detail` alone."""
 
-    detail: Union[list[RequestErrorItem], str]
+    detail: str = Field(..., description="What is wrong, in words: status must be one of: pending, applied, failed, conflict.")
+    errors: list[RequestError] = Field(
+        None, absent_not_null=True, description="Each parameter or field that did not validate (request validation only)"
+    )
 
 
 class FieldError(BaseModel):
     field: str = Field(..., description="Dotted path of the setting, e.g. engine.guardrails.max_step_pct")
-    message: str
+    label: str = Field(..., description="What the page calls the setting, e.g. Largest step (share of the fee, 0–1)")
+    message: str = Field(..., description="What is wrong, in words that follow the label: must be at most 1")
 
 
 class SettingsErrorOut(BaseModel):
     """422: the settings document is invalid; nothing was stored."""
 
-    detail: str = Field(..., description="Every error in one line")
+    detail: str = Field(..., description="Every error in one line, each setting named by its label")
     errors: list[FieldError]
 
 

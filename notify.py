@@ -13,9 +13,43 @@ from loguru import logger
 from . import crud
 from .clock import now
 
+# What became of a batch's proposals, in the words of a notification ("12 applied, 1 failed").
+OUTCOME_WORDS = {
+    "applied": "applied",
+    "restored": "restored",
+    "failed": "failed",
+    "unknown": "not confirmed by the node yet",
+    "blocked": "blocked by a guardrail",
+    "skipped": "skipped",
+    "unchanged": "already applied",
+    "conflict": "changed since",
+}
+RUN_ID_SHOWN = 8
+
 RECENT_LIMIT = 20
 recent: deque[dict] = deque(maxlen=RECENT_LIMIT)
 _last_sent: dict[str, int] = {}
+
+
+def plural(count: int, one: str, many: Optional[str] = None) -> str:
+    """"1 fee change", "12 fee changes"."""
+    return f"{count:,} {one if count == 1 else many or one + 's'}"
+
+
+def listed(words: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1] if words else ""
+
+
+def short_run(run_id: str) -> str:
+    return run_id if len(run_id) <= RUN_ID_SHOWN else run_id[:RUN_ID_SHOWN] + "…"
+
+
+def outcomes_text(counts: dict[str, int]) -> str:
+    """{"applied": 12, "failed": 1} -> "12 applied and 1 failed" (in OUTCOME_WORDS' order)."""
+    known = [f"{counts[key]:,} {word}" for key, word in OUTCOME_WORDS.items() if counts.get(key)]
+    other = [f"{n:,} {key.replace('_', ' ')}" for key, n in sorted(counts.items()) if key not in OUTCOME_WORDS and n]
+    return listed(known + other)
 
 
 async def _settings() -> tuple[bool, int]:

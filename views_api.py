@@ -13,8 +13,9 @@ from lnbits.core.models import Account, User
 from lnbits.decorators import check_admin, check_super_user, check_user_exists
 from lnbits.settings import settings as lnbits_settings
 
-from . import crud
-from .app_settings import APP_DEFAULTS, MODES, RANGES, InvalidSettings
+from . import crud, insights
+from .app_settings import APP_DEFAULTS, MODES, RANGES, InvalidSettings, described
+from .engine.settings_labels import FIELD_LABELS
 from .models import (
     ApplyRun,
     BadRequestOut,
@@ -42,8 +43,10 @@ from .models import (
     SettingsDocument,
     SettingsErrorOut,
     StatusOut,
+    SummaryOut,
 )
 from .node import NodeCallError, NodeUnavailable
+from .request_errors import PlainErrorsRoute
 from .resilience import CircuitOpen
 from .tasks import schedule
 from .change_service import (
@@ -71,7 +74,8 @@ from .services import (
     public_summary,
 )
 
-feepilot_ext_api = APIRouter(prefix="/api/v1")
+# Request-validation errors (400) of every route here say what is wrong in words (request_errors.py).
+feepilot_ext_api = APIRouter(prefix="/api/v1", route_class=PlainErrorsRoute)
 
 
 # --- what each route answers besides success (its OpenAPI `responses`) -----------------------
@@ -88,8 +92,8 @@ WHO = {
     "user": "The extension is not enabled for this user (or an ACL token without access)",
 }
 ANSWERS: dict[Union[int, str], dict[str, Any]] = {
-    400: {"model": BadRequestOut, "description": "The request is malformed (LNbits answers request-validation errors "
-                                                 "with 400, `detail` listing each), or refused as given"},
+    400: {"model": BadRequestOut, "description": "The request is malformed (`detail` says what is wrong with each "
+                                                 "parameter or field, `errors` lists them), or refused as given"},
     401: {"model": ErrorOut, "description": "No or an invalid access token"},
     404: {"model": ErrorOut, "description": "Not found (`detail` names what)"},
     409: {"model": RefusedOut, "description": "Refused, nothing was changed: another change or run is in progress, "
@@ -125,14 +129,12 @@ def node_error(exc: Exception) -> HTTPException:
     return HTTPException(HTTPStatus.BAD_GATEWAY, f"The node did not answer: {exc}")
 
 
-def invalid(errors: list[tuple[str, str]]) -> JSONResponse:
-    """422 naming every field that is wrong; the page shows each beside its field."""
+def invalid(exc: InvalidSettings) -> JSONResponse:
+    """422 naming every field that is wrong, by its label; the page shows each message
+    beside the field its `field` (path) names."""
     return JSONResponse(
         status_code=HTTPStatus.UNPROCESSABLE_ENTITY,
-        content={
-            "detail": "; ".join(f"{field}: {message}" for field, message in errors),
-            "errors": [{"field": field, "message": message} for field, message in errors],
-        },
+        content={"detail": str(exc), "errors": described(exc.errors)},
     )
 
 
@@ -178,6 +180,11 @@ def settings_patch_schema() -> dict[str, Any]:
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
+def with_labels(document: Any) -> Any:
+    """The settings document with what the page calls each setting (read-only)."""
+    return {**document, "labels": FIELD_LABELS} if isinstance(document, dict) else document
+
+
 @feepilot_ext_api.get(
     "/settings",
     response_model=SettingsDocument,
@@ -186,7 +193,7 @@ def settings_patch_schema() -> dict[str, Any]:
 )
 async def api_get_settings(_: Account = Depends(check_admin)) -> Any:
     try:
-        return await load_settings()
+        return with_labels(await load_settings())
     except StoredSettingsInvalid as exc:
         return stored_settings_invalid(exc)
 
@@ -203,9 +210,9 @@ async def api_put_settings(
     account: Account = Depends(check_super_user),
 ) -> Any:
     try:
-        return await _guarded(update_settings(patch, account.id))
+        return with_labels(await _guarded(update_settings(patch, account.id)))
     except InvalidSettings as exc:
-        return invalid(exc.errors)
+        return invalid(exc)
 
 
 @feepilot_ext_api.get(
@@ -264,7 +271,8 @@ async def api_get_run(run_id: str, _: Account = Depends(check_admin)) -> RunDeta
     run = await crud.get_run(run_id)
     if not run:
         raise HTTPException(HTTPStatus.NOT_FOUND, f"No run with id {run_id}")
-    return RunDetail(**run, decisions=await decisions_with_outcomes(run_id))
+    impact = await insights.run_impact_of(run_id)
+    return RunDetail(**run, decisions=await decisions_with_outcomes(run_id), impact=impact.out(), impact_error=impact.error)
 
 
 @feepilot_ext_api.get(
@@ -282,7 +290,7 @@ def stored_settings_invalid(exc: StoredSettingsInvalid) -> JSONResponse:
     """409: the stored settings must be fixed first; `errors` names each field."""
     return JSONResponse(
         status_code=HTTPStatus.CONFLICT,
-        content={"detail": str(exc), "errors": [{"field": f, "message": m} for f, m in exc.errors]},
+        content={"detail": str(exc), "errors": described(exc.errors)},
     )
 
 
@@ -374,9 +382,11 @@ async def api_changes(
         chan_id=chan_id, status=status, run_id=run_id, since=since, until=until, limit=limit, offset=offset
     )
     undone = await crud.applied_rollbacks_of([change["id"] for change in changes])
+    impacts = await insights.change_impacts(changes)
     for change in changes:
         change["rolled_back_by"] = undone.get(change["id"])
-    return ChangePage(data=changes, total=total)
+        change["impact"] = impacts.out(change["id"])
+    return ChangePage(data=changes, total=total, impact_error=impacts.error)
 
 
 @feepilot_ext_api.get(
@@ -390,7 +400,9 @@ async def api_get_change(change_id: str, _: Account = Depends(check_admin)) -> C
     if not change:
         raise HTTPException(HTTPStatus.NOT_FOUND, f"No change with id {change_id}")
     change["rolled_back_by"] = (await crud.applied_rollbacks_of([change_id])).get(change_id)
-    return ChangeDetail(**change, events=await crud.list_change_events(change_id))
+    impacts = await insights.change_impacts([change])
+    return ChangeDetail(**change, events=await crud.list_change_events(change_id), impact=impacts.out(change_id),
+                        impact_error=impacts.error)
 
 
 @feepilot_ext_api.post(
@@ -469,7 +481,27 @@ async def api_earnings(days: int = Query(30, ge=1, le=365), _: Account = Depends
 async def api_channel_history(
     chan_id: str, days: int = Query(30, ge=1, le=365), _: Account = Depends(check_admin)
 ) -> Any:
-    return await _guarded(channel_history(chan_id, days))
+    history = await _guarded(channel_history(chan_id, days))
+    impacts = await insights.change_impacts(history["changes"])
+    for change in history["changes"]:
+        impact = impacts.out(change["id"])
+        change["impact"] = impact.dict(by_alias=True) if impact else None
+    return {**history, "impact_error": impacts.error}
+
+
+@feepilot_ext_api.get(
+    "/summary",
+    response_model=SummaryOut,
+    summary="Is it earning: fees over 1, 7 and 30 days against the windows before, yield, balance, activity",
+    responses=answers("admin", 409, *NODE, e409="The stored settings are invalid (`errors`)"),
+)
+async def api_summary(
+    since: Optional[int] = Query(
+        None, ge=0, le=253_402_300_799, description="Start of `activity`, unix seconds (default: 7 days ago)"
+    ),
+    _: Account = Depends(check_admin),
+) -> Any:
+    return await _guarded(insights.summary(since))
 
 
 @feepilot_ext_api.get(

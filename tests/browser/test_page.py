@@ -169,6 +169,10 @@ def test_settings_show_the_server_error_beside_the_field(open_page, page_host):
     dialog.locator("[data-testid=save-settings]").click()
     wait_until(lambda: "at least 5" in field.inner_text(), what="the field error")
     assert "q-field--error" in (field.locator(".q-field").get_attribute("class") or "")
+    # the toast says it in the page's words: the field's label, no path and no status line
+    toast = page.locator(".q-notification", has_text="Settings not saved: Run every (minutes) must be at least 5")
+    toast.wait_for()
+    assert "interval_minutes" not in toast.inner_text() and "UNPROCESSABLE" not in toast.inner_text()
     w.shot("settings-field-error")
     with page_host.client(page_host.super_token) as client:
         assert client.get(f"{API}/settings").json()["interval_minutes"] != 2

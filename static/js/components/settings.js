@@ -1,6 +1,8 @@
 // <fp-settings-dialog v-model="open">: mode, schedule, weights (kept adding up to
 // 1), guardrails and channel lists. The server validates; each of its errors is
-// shown beside the field it names (`errors[].field`).
+// shown beside the field it names (`errors[].field`). The lists below give the
+// layout and order; the labels shown are the server's (`labels` of GET /settings,
+// the names its messages use), these texts only until it has answered.
 const FP_GENERAL_FIELDS = [
   {path: 'interval_minutes', label: 'Run every (minutes)', hint: 'At least 5', type: 'int'},
   {path: 'graph_refresh_minutes', label: 'Refresh the network graph every (minutes)', type: 'int'},
@@ -60,14 +62,25 @@ window.app.component('fp-settings-dialog', {
         {label: 'Shadow', value: 'shadow'},
         {label: 'Autopilot', value: 'autopilot'}
       ],
-      generalFields: FP_GENERAL_FIELDS,
-      toggles: FP_TOGGLES,
-      guardrailFields: FP_GUARDRAIL_FIELDS,
-      oscillationFields: FP_OSCILLATION_FIELDS,
-      lists: FP_LISTS
+      labels: {}
     }
   },
   computed: {
+    generalFields() {
+      return this.labelled(FP_GENERAL_FIELDS)
+    },
+    toggles() {
+      return this.labelled(FP_TOGGLES)
+    },
+    guardrailFields() {
+      return this.labelled(FP_GUARDRAIL_FIELDS)
+    },
+    oscillationFields() {
+      return this.labelled(FP_OSCILLATION_FIELDS)
+    },
+    lists() {
+      return this.labelled(FP_LISTS)
+    },
     HEURISTICS() {
       return FeePilot.HEURISTICS
     },
@@ -99,7 +112,7 @@ window.app.component('fp-settings-dialog', {
     otherErrors() {
       return Object.entries(this.errors)
         .filter(([path]) => !this.knownPaths.includes(path))
-        .map(([path, message]) => ({path, message}))
+        .map(([path, message]) => ({path: this.labelOf(path), message}))
     }
   },
   watch: {
@@ -112,12 +125,20 @@ window.app.component('fp-settings-dialog', {
     close() {
       this.$emit('update:modelValue', false)
     },
+    // What the server calls a setting (its messages use the same words).
+    labelOf(path, fallback) {
+      return this.labels[path] || fallback || path
+    },
+    labelled(fields) {
+      return fields.map(f => ({...f, label: this.labelOf(f.path, f.label)}))
+    },
     async load() {
       this.loading = true
       this.errors = {}
       try {
         const {data} = await FeePilot.request('GET', '/settings')
         this.form = data
+        if (data && data.labels) this.labels = data.labels
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       } finally {
@@ -190,6 +211,7 @@ window.app.component('fp-settings-dialog', {
       try {
         const {data} = await FeePilot.request('PUT', '/settings', this.patch())
         this.form = data
+        if (data && data.labels) this.labels = data.labels
         this.errors = {}
         Quasar.Notify.create({type: 'positive', message: 'Settings saved'})
         this.$emit('saved', data)
@@ -200,8 +222,11 @@ window.app.component('fp-settings-dialog', {
           const errors = {}
           body.errors.forEach(e => (errors[e.field] = errors[e.field] ? `${errors[e.field]}; ${e.message}` : e.message))
           this.errors = errors
+          // in the server's words, each setting by its label (no status line)
+          Quasar.Notify.create({type: 'warning', message: `Settings not saved: ${body.detail}`, closeBtn: true})
+        } else {
+          LNbits.utils.notifyApiError(error)
         }
-        LNbits.utils.notifyApiError(error)
       } finally {
         this.saving = false
       }
