@@ -457,7 +457,33 @@ def refill_route_ppm(ctx: ChannelContext) -> float:
     return max(1.0, peer_hop + into_peer)
 
 
-def advise_rebalance(ctx: ChannelContext, channels: Sequence[Channel]) -> RebalanceCheck:
+class RefillSource(NamedTuple):
+    """A channel that can send liquidity toward a drained one and stay at its band's middle."""
+
+    ppm: int
+    spare_sat: int
+    chan_id: str
+    peer_id: str
+
+
+def refill_sources(channels: Sequence[Channel], settings: EngineSettings) -> Tuple[RefillSource, ...]:
+    """Every possible source, cheapest fee first then most spare: computed once per evaluation
+    (the same for every drained channel but for itself and its peer)."""
+    mid = (settings.liquidity.target_low + settings.liquidity.target_high) / 2
+    out = []
+    for other in channels:
+        total = other.local_sat + other.remote_sat
+        if other.state != ACTIVE or total <= 0:
+            continue
+        spare = other.local_sat - int(mid * total)  # what it can give and stay at the middle
+        if other.local_sat / total < settings.rebalance.source_min_local_share or spare <= 0:
+            continue
+        ppm = other.local_policy.ppm if other.local_policy is not None else 0
+        out.append(RefillSource(ppm, spare, other.chan_id, other.peer_id))
+    return tuple(sorted(out, key=lambda x: (x.ppm, -x.spare_sat, x.chan_id)))
+
+
+def advise_rebalance(ctx: ChannelContext, sources: Sequence[RefillSource]) -> RebalanceCheck:
     """Refill a drained channel that has demand, paying at most a share of what the refill can
     earn back within the payback horizon — only when that budget can buy a route (at least 1 sat
     and `refill_route_ppm`) and other channels have the spare outbound liquidity to send."""
@@ -481,21 +507,13 @@ def advise_rebalance(ctx: ChannelContext, channels: Sequence[Channel]) -> Rebala
     if wanted < rb.min_amount_sat:
         return RebalanceCheck()
 
-    sources = []
-    for other in channels:
-        if other.chan_id == c.chan_id or other.state != ACTIVE or other.peer_id == c.peer_id:
-            continue
-        other_total = other.local_sat + other.remote_sat
-        if other_total <= 0:
-            continue
-        spare = other.local_sat - int(mid * other_total)  # what it can give and stay at the middle
-        if other.local_sat / other_total < rb.source_min_local_share or spare <= 0:
-            continue
-        ppm = other.local_policy.ppm if other.local_policy is not None else 0
-        sources.append((ppm, -spare, other.chan_id, spare))
-    sources.sort()
-    chosen = sources[: rb.max_sources]
-    available = sum(spare for *_, spare in chosen)
+    chosen: List[RefillSource] = []
+    for source in sources:
+        if len(chosen) >= rb.max_sources:
+            break
+        if source.chan_id != c.chan_id and source.peer_id != c.peer_id:
+            chosen.append(source)
+    available = sum(x.spare_sat for x in chosen)
     if available < rb.min_amount_sat:
         return RebalanceCheck(withheld=(
             f"No rebalance: no other channel has spare outbound liquidity to send "
@@ -532,7 +550,7 @@ def advise_rebalance(ctx: ChannelContext, channels: Sequence[Channel]) -> Rebala
                 f"move {fmt_sat(amount)} in, paying at most {max_fee_sat} sat ({max_fee_ppm} ppm) — "
                 f"{pct(rb.max_cost_fraction)} of the {expected_earn_sat:.0f} sat it can earn back "
                 f"in {rb.payback_days} days at {our_ppm} ppm"),
-        amount_sat=amount, sources=tuple(chan for _, _, chan, _ in chosen), max_fee_sat=max_fee_sat,
+        amount_sat=amount, sources=tuple(x.chan_id for x in chosen), max_fee_sat=max_fee_sat,
         max_fee_ppm=max_fee_ppm, evidence=evidence,
     ))
 

@@ -24,6 +24,7 @@ from .decisions import (
     advise_rebalance,
     decide_fee,
     price_inputs,
+    refill_sources,
 )
 from .graph_metrics import GraphMetrics, Reach
 from .guardrails import FeeProposal, LimitedBy, block_for_run_limit, check, limited_by
@@ -46,8 +47,21 @@ class Part:
     weight: float  # configured weight
     effective_weight: float  # share of the total after re-weighting the known ones
     evidence: Dict[str, Any]  # raw numbers, keys as the heuristic names them (API users rely on them)
-    evidence_text: Tuple[Dict[str, str], ...]  # the same as {"label", "value"} rows in plain units
     note: str
+
+    @property
+    def evidence_text(self) -> List[Dict[str, str]]:
+        """The evidence as {"label", "value"} rows in plain units (made when serialised: the cycle
+        itself never reads it)."""
+        return evidence_text(self.name, self.evidence)
+
+    def to_dict(self) -> Dict[str, Any]:
+        data: Dict[str, Any] = {}
+        for key, value in _plain(self).items():
+            data[key] = value
+            if key == "evidence":
+                data["evidence_text"] = self.evidence_text
+        return data
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,8 @@ class ChannelAssessment:
         return self.proposal.new_policy if self.proposal is not None else None
 
     def to_dict(self) -> Dict[str, Any]:
-        data = _plain(self)
+        data = {f.name: [p.to_dict() for p in self.parts] if f.name == "parts" else _plain(getattr(self, f.name))
+                for f in dataclasses.fields(self)}
         data["accepted"] = self.accepted
         data["blocked_by"] = self.blocked_by
         return data
@@ -159,8 +174,7 @@ def combine(results: Sequence[HeuristicResult], settings: EngineSettings) -> Tup
     for r in results:
         w = max(0.0, weights[r.name])
         eff = w / known_weight if (r.known and known_weight > 0) else 0.0
-        parts.append(Part(name=r.name, score=r.score, weight=w, effective_weight=round(eff, 4), evidence=r.evidence,
-                          evidence_text=tuple(evidence_text(r.name, r.evidence)), note=r.note))
+        parts.append(Part(r.name, r.score, w, round(eff, 4), r.evidence, r.note))
     if known_weight <= 0:
         return None, 0.0, tuple(parts)
     score = sum(max(0.0, weights[r.name]) * (r.score or 0.0) for r in results if r.known) / known_weight
@@ -192,6 +206,7 @@ def evaluate(
 
     scorable = [c for c in snapshot.channels if c.state in (ACTIVE, INACTIVE)]
     reach: Dict[str, Reach] = metrics.reach_through(c.peer_id for c in scorable) if metrics else {}
+    sources = refill_sources(snapshot.channels, settings)
 
     assessments: List[ChannelAssessment] = []
     # what the headline restates; it is written after the run limit, which may block a proposal
@@ -214,7 +229,7 @@ def evaluate(
         score, confidence, parts = combine(run_all(ctx), settings)
         intent = decide_fee(ctx, score)
         proposal = check(intent, channel, chan_history, settings, now)
-        refill = advise_rebalance(ctx, snapshot.channels)
+        refill = advise_rebalance(ctx, sources)
         advice = tuple(a for a in (advise_close(ctx, score), refill.advice) if a)
         contexts[channel.chan_id] = (ctx, intent)
         assessments.append(

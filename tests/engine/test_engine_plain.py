@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from engine import guardrails, labels
-from engine.decisions import INCREASE_FEES, REBALANCE, FeeIntent, advise_rebalance
+from engine.decisions import INCREASE_FEES, REBALANCE, FeeIntent, advise_rebalance, refill_sources
 from engine.evaluate import evaluate
 from engine.graph_metrics import compute_graph_metrics
 from engine.heuristics import HEURISTICS, ChannelContext
@@ -261,7 +261,7 @@ def check_rebalance(mk, ch, others, graph=False):
     metrics = compute_graph_metrics(g, mk.US, S.graph) if g is not None else None
     ctx = ChannelContext(channel=ch, settings=S, now=mk.NOW, block_height=mk.HEIGHT, history=(), metrics=metrics,
                          peer=metrics.node(ch.peer_id) if metrics else None)
-    return advise_rebalance(ctx, (ch, *others))
+    return advise_rebalance(ctx, refill_sources((ch, *others), S))
 
 
 def test_rebalance_advised_when_the_budget_buys_a_route(mk):
