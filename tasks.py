@@ -83,7 +83,7 @@ def _describe(exc: BaseException) -> str:
 
 async def _failed(what: str, exc: BaseException, mode: Optional[str]) -> None:
     """Record an error of the schedule where the operator sees it; never raises."""
-    message = f"{what}: {exc.__class__.__name__}: {exc}" if str(exc) else f"{what}: {exc.__class__.__name__}"
+    message = f"{what}: {_describe(exc)}"
     repeated = message == schedule.last_error
     schedule.last_error = message
     schedule.last_error_at = now()
@@ -97,7 +97,7 @@ async def _failed(what: str, exc: BaseException, mode: Optional[str]) -> None:
         except Exception as record_exc:  # the database may be what failed
             logger.warning(f"feepilot: could not record the failed cycle: {record_exc}")
     try:
-        await notify("schedule", f"Fee Autopilot: {what} ({_describe(exc)}). The next cycle runs on time.")
+        await notify("schedule", f"Fee Autopilot: {message}. The next cycle runs on time.")
     except Exception as notify_exc:
         logger.warning(f"feepilot: could not notify: {notify_exc}")
 

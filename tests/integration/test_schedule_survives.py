@@ -104,7 +104,7 @@ def test_invalid_stored_settings_are_shown_and_never_replaced_by_defaults(env):
     env.advance(hours=2)  # the stored mode is shadow: a cycle would be due
     time.sleep(6)
     assert len(runs(env)) == runs_before, "no cycle ran on settings nobody chose"
-    assert "interval_minutes" in (env.api("GET", "/status").json()["schedule_error"] or "")
+    assert "Run every (minutes) must be at least 5" in (env.api("GET", "/status").json()["schedule_error"] or "")
 
     # A write that leaves the document invalid is refused and stores nothing.
     still_broken = env.api("PUT", "/settings", json={"retention_days": 30})
