@@ -516,7 +516,7 @@ def advise_rebalance(ctx: ChannelContext, sources: Sequence[RefillSource]) -> Re
     available = sum(x.spare_sat for x in chosen)
     if available < rb.min_amount_sat:
         return RebalanceCheck(withheld=(
-            f"No rebalance: no other channel has spare outbound liquidity to send "
+            f"No rebalance: no channel to another peer has spare outbound liquidity to send "
             f"(needs {pct(rb.source_min_local_share)} or more outbound"
             + (f"; {fmt_sat(available)} spare in all" if chosen else "") + ")"))
     amount = min(wanted, available)

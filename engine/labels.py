@@ -41,7 +41,7 @@ def fmt_hours(hours: float) -> str:
     """A setting in hours: '24 h', '30 min', '1.5 h'."""
     if hours < 1:
         return f"{hours * 60:.0f} min"
-    return f"{hours:g} h" if hours < 10 or hours == int(hours) else f"{hours:.0f} h"
+    return f"{round(hours, 1):g} h"
 
 
 def fmt_sat_exact(sat: float) -> str:

@@ -115,7 +115,7 @@ def _situations(ctx: ChannelContext, intent: FeeIntent) -> List[str]:
             state = f"{balance} and idle for {_window_words(idle)}"
             out += [f"{state}, {market}", state] if market else [state]
         elif flow is None:
-            out.append(f"{balance}, no forwarding data for {_window_words(days)}")
+            out.append(f"{balance}, no forwarding data for the last {'day' if days == 1 else f'{days} days'}")
         else:
             words = _flow_words(flow)
             joint = " and " if words == "routing both ways" else ", "

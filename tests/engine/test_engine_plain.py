@@ -301,7 +301,9 @@ def test_rebalance_withheld_when_the_budget_cannot_pay_a_route(mk):
 def test_rebalance_withheld_without_a_source_that_has_spare_liquidity(mk):
     r = check_rebalance(mk, drained_with_demand(mk), [source(mk, local=550_000)])  # below 60 % outbound
     assert r.advice is None and r.withheld == (
-        "No rebalance: no other channel has spare outbound liquidity to send (needs 60 % or more outbound)")
+        "No rebalance: no channel to another peer has spare outbound liquidity to send (needs 60 % or more outbound)")
+    same_peer = mk.channel(chan_id="9", peer="n01", local=950_000, flow=mk.flows())  # moving to itself: no refill
+    assert check_rebalance(mk, drained_with_demand(mk), [same_peer]).withheld == r.withheld
     small = check_rebalance(mk, drained_with_demand(mk), [source(mk, local=120_000, capacity=200_000)])  # 20 k spare
     assert small.advice is None and "20 k sat spare in all" in small.withheld
     part = check_rebalance(mk, drained_with_demand(mk), [source(mk, local=800_000)])  # 300 k sat spare
