@@ -580,6 +580,25 @@ class SimNode:
         lo, hi = self.forwards_between(now_ns - seconds * 1_000_000_000, now_ns)
         return self._fee_cum[hi] - self._fee_cum[lo]
 
+    def revenue_between(self, from_s: int, to_s: int) -> dict:
+        """Ground truth of the forwards in a window of whole seconds: those whose second
+        (ts_ns // 10**9) is at least `from_s` and below `to_s`, node-wide and per outgoing
+        channel (the one that earned the fee); volume is the sum of amt_out_msat // 1000."""
+        lo = bisect.bisect_left(self._fwd_ts, from_s * 1_000_000_000)
+        hi = bisect.bisect_left(self._fwd_ts, to_s * 1_000_000_000)
+        per: dict[str, dict] = {}
+        for f in self.forwards[lo:hi]:
+            row = per.setdefault(str(f.chan_out), {"forwards": 0, "fees_msat": 0, "volume_out_sat": 0})
+            row["forwards"] += 1
+            row["fees_msat"] += f.fee_msat
+            row["volume_out_sat"] += f.amt_out_msat // 1000
+        return {
+            "from": from_s, "to": to_s, "now": self.now,
+            "forwards": hi - lo, "fees_msat": self._fee_cum[hi] - self._fee_cum[lo],
+            "volume_out_sat": sum(row["volume_out_sat"] for row in per.values()),
+            "channels": dict(sorted(per.items())),
+        }
+
     def lifetime(self, ch: Channel) -> int:
         return max(0, int(self.now) - max(ch.open_ts, self.node_start_ts))
 

@@ -61,6 +61,11 @@ def handle_sim(sim: SimNode, method: str, path: str, query: dict[str, list[str]]
             if inv is None:
                 return _err(404, "no open invoice with that hash")
             return Response(200, {"settled": True, "settle_index": inv["settle_index"]})
+        if path == "/sim/revenue" and method == "GET":
+            # ground truth over [from, to) in whole seconds (default: all of history up to now, included)
+            start = int(query.get("from", ["0"])[0])
+            end = int(query.get("to", [str(int(sim.now) + 1)])[0])
+            return Response(200, sim.revenue_between(start, end))
         if path == "/sim/info" and method == "GET":
             return Response(200, {"node_id": sim.pubkey, "seed": sim.seed, "now": sim.now, "graph": sim.graph.path})
     except (TypeError, ValueError) as exc:

@@ -9,6 +9,7 @@
         node.headers      # {"Grpc-Metadata-macaroon": node.macaroon}
         node.state()      # GET /sim/state            (sync, stdlib only)
         node.advance(hours=24)                         # POST /sim/advance
+        node.revenue(start, end)                       # GET /sim/revenue (forwards in [start, end))
         node.set_faults({"path": "/v1/chanpolicy", "status": 503})   # POST /sim/faults
         node.clear_faults()                            # DELETE /sim/faults
         node.get("/v1/getinfo"); node.post("/v1/switch", {...})      # LND calls → (status, json)
@@ -81,6 +82,11 @@ class SimnodeProcess:
     # /sim control
     def state(self, forwards: bool = False) -> dict:
         return _request("GET", self.url + "/sim/state" + ("?forwards=1" if forwards else ""))[1]
+
+    def revenue(self, start: int | None = None, end: int | None = None) -> dict:
+        """GET /sim/revenue: the forwards whose second is in [start, end), node-wide and per outgoing channel."""
+        params = "&".join(f"{k}={v}" for k, v in (("from", start), ("to", end)) if v is not None)
+        return _request("GET", self.url + "/sim/revenue" + (f"?{params}" if params else ""))[1]
 
     def advance(self, hours: float = 0.0, seconds: float = 0.0) -> dict:
         return _request("POST", self.url + "/sim/advance", {"hours": hours, "seconds": seconds}, timeout=600)[1]
