@@ -22,6 +22,16 @@ REBALANCE = "REBALANCE"
 CLOSE_CHANNEL = "CLOSE_CHANNEL"
 ACTIONS = (NO_ACTION, INCREASE_FEES, DECREASE_FEES, REBALANCE, CLOSE_CHANNEL)
 
+# why a fee intent is NO_ACTION
+HOLD_NOT_OPEN = "not_open"  # pending or closed: nothing to price
+HOLD_NO_POLICY = "no_policy"  # our policy is unknown
+HOLD_DEAD_BAND = "dead_band"  # the step / pressure / distance to the target is too small
+HOLD_GRACE = "grace"  # a new channel is not cut yet
+HOLD_AT_FEE = "at_fee"  # the step rounds to the current fee
+HOLD_NO_SCORE = "no_score"  # score mode without a score
+HOLD_HEALTHY = "healthy"  # the score is at or above hold_score
+HOLD_SCORE_BAND = "score_band"  # score mode: between the lower and the hold bands
+
 
 @dataclass(frozen=True)
 class FeeIntent:
@@ -33,6 +43,7 @@ class FeeIntent:
     facts: Dict[str, Any] = field(default_factory=dict)  # numbers used by the reason
     why: str = ""  # plain-words cause, e.g. "Outbound 8 % and 1.2 M sat net outflow in 7 days"
     hold_reason: str = ""  # when NO_ACTION: why nothing is proposed
+    hold: str = ""  # when NO_ACTION: which kind of hold (HOLD_*), for the headline
 
 
 @dataclass(frozen=True)
@@ -345,9 +356,11 @@ def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
     c = ctx.channel
     policy = c.local_policy
     if c.state not in (ACTIVE, "inactive"):
-        return FeeIntent(NO_ACTION, None, None, 0.0, hold_reason=f"{c.state} channel: no fee proposal")
+        return FeeIntent(NO_ACTION, None, None, 0.0, hold=HOLD_NOT_OPEN,
+                         hold_reason=f"{c.state} channel: no fee proposal")
     if policy is None:
-        return FeeIntent(NO_ACTION, None, None, 0.0, hold_reason="our policy is unknown: nothing to change")
+        return FeeIntent(NO_ACTION, None, None, 0.0, hold=HOLD_NO_POLICY,
+                         hold_reason="our policy is unknown: nothing to change")
     old = policy.ppm
     signals, facts, words = _signals(ctx)
     why = " and ".join(words[:3]) if words else ""
@@ -377,7 +390,7 @@ def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
             pressure = max(-1.0, min(1.0, tfacts["log_step"] / math.log(s.decisions.flow_max_step)))
             if abs(tfacts["log_step"]) < s.decisions.flow_dead_band:
                 return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
-                                 hold_reason=f"step x{math.exp(tfacts['log_step']):.2f} is inside the "
+                                 hold=HOLD_DEAD_BAND, hold_reason=f"step x{math.exp(tfacts['log_step']):.2f} is inside the "
                                              f"±{s.decisions.flow_dead_band:.2f} (log) dead band")
         else:
             base = s.decisions.target_balance_base
@@ -388,12 +401,12 @@ def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
                 band = max(band, s.decisions.target_reversal_dead_band)  # a reversal must be worth it
             if max(ratio, 1 / ratio) - 1 < band:
                 return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
-                                 hold_reason=f"within {band * 100:.0f} % of the target"
+                                 hold=HOLD_DEAD_BAND, hold_reason=f"within {band * 100:.0f} % of the target"
                                              + (" (a move against the last change)"
                                                 if band > s.decisions.target_dead_band else ""))
         if target_ppm < old and grace:
             return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
-                             hold_reason=f"new channel ({facts['age_days']:.1f} of "
+                             hold=HOLD_GRACE, hold_reason=f"new channel ({facts['age_days']:.1f} of "
                                          f"{s.anti_oscillation.new_channel_grace_days:g} grace days): no cut yet")
         need = min_change_ppm(old, s)
         if abs(target_ppm - old) < need:
@@ -401,40 +414,40 @@ def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
         target_ppm = max(0, target_ppm)
         if target_ppm == old:
             return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
-                             hold_reason=f"already at {old} ppm")
+                             hold=HOLD_AT_FEE, hold_reason=f"already at {old} ppm")
         action = INCREASE_FEES if target_ppm > old else DECREASE_FEES
         return FeeIntent(action, old, target_ppm, round(pressure, 4), signals, facts, twords)
 
     if s.decisions.direction_source == DIRECTION_SCORE:
         if score is None:
             return FeeIntent(NO_ACTION, old, old, 0.0, signals, facts, why,
-                             hold_reason="no score (no heuristic had data)")
+                             hold=HOLD_NO_SCORE, hold_reason="no score (no heuristic had data)")
         if score >= s.decisions.hold_score:
             return FeeIntent(NO_ACTION, old, old, 0.0, signals, facts, why,
-                             hold_reason=f"score {score:.2f} is at or above the hold level {s.decisions.hold_score:.2f}")
+                             hold=HOLD_HEALTHY, hold_reason=f"score {score:.2f} is at or above the hold level {s.decisions.hold_score:.2f}")
         pressure = _score_mode_pressure(score, s)
         why = f"Score {score:.2f}" + (f" ({why})" if why else "")
         if pressure == 0.0:
             return FeeIntent(NO_ACTION, old, old, 0.0, signals, facts, why,
-                             hold_reason=f"score {score:.2f} is in the no-action band")
+                             hold=HOLD_SCORE_BAND, hold_reason=f"score {score:.2f} is in the no-action band")
     else:
         if score is not None and score >= s.decisions.hold_score:
             return FeeIntent(NO_ACTION, old, old, 0.0, signals, facts, why,
-                             hold_reason=f"healthy: score {score:.2f} is at or above {s.decisions.hold_score:.2f}")
+                             hold=HOLD_HEALTHY, hold_reason=f"healthy: score {score:.2f} is at or above {s.decisions.hold_score:.2f}")
         pressure = _pressure(signals, s)
         if abs(pressure) < s.decisions.pressure_dead_band:
             return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, why,
-                             hold_reason=f"signals balance out (pressure {pressure:+.2f} inside the "
+                             hold=HOLD_DEAD_BAND, hold_reason=f"signals balance out (pressure {pressure:+.2f} inside the "
                                          f"±{s.decisions.pressure_dead_band:.2f} dead band)")
 
     if pressure < 0 and grace:
         return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, why,
-                         hold_reason=f"new channel ({facts['age_days']:.1f} of "
+                         hold=HOLD_GRACE, hold_reason=f"new channel ({facts['age_days']:.1f} of "
                                      f"{s.anti_oscillation.new_channel_grace_days:g} grace days): no cut for lack of flow")
     target = _target(old, pressure, s)
     if target == old:
         return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, why,
-                         hold_reason=f"already at {old} ppm")
+                         hold=HOLD_AT_FEE, hold_reason=f"already at {old} ppm")
     action = INCREASE_FEES if target > old else DECREASE_FEES
     return FeeIntent(action, old, target, round(pressure, 4), signals, facts, why or "Signals")
 

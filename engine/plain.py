@@ -13,12 +13,15 @@ from typing import List, Optional, Sequence
 from .decisions import (
     CLOSE_CHANNEL,
     DECREASE_FEES,
+    HOLD_GRACE,
+    HOLD_HEALTHY,
+    HOLD_NO_POLICY,
+    HOLD_NO_SCORE,
     INCREASE_FEES,
     REBALANCE,
     Advice,
     FeeIntent,
     fmt_sat,
-    in_grace,
     pct,
 )
 from .graph_metrics import effective_ppm
@@ -83,27 +86,24 @@ def flow_window(settings: EngineSettings) -> int:
 
 
 def _situations(ctx: ChannelContext, intent: FeeIntent) -> List[str]:
-    """The channel's state, most detailed first (the shortest that fits is used)."""
+    """The channel's state, most detailed first (the most detailed that fits is used)."""
     s = ctx.settings
     c = ctx.channel
     if c.local_policy is None:
         return ["Fee policy unknown"]
     if intent.facts.get("initial_ppm") is not None and intent.action == INCREASE_FEES:
-        return ["New channel priced well below the market", "New channel priced low"]
-    if in_grace(ctx) and "grace" in intent.hold_reason:
+        basis = "the market" if "competitor_median_ppm" in intent.facts else "the default for new channels"
+        return [f"New channel priced well below {basis}", "New channel priced low"]
+    if intent.hold == HOLD_GRACE:
         grace = s.anti_oscillation.new_channel_grace_days
         day = max(1, math.ceil(ctx.age_days or 0.0))
         return [f"New channel (day {day} of {grace:g})", "New channel"]
-    if s.decisions.direction_source == DIRECTION_SCORE:
-        if intent.hold_reason.startswith("no score"):
-            return ["Nothing measured yet"]
-        if intent.pressure > 0:
-            return ["Weak overall"]
-        if intent.pressure < 0:
-            return ["Middling overall"]
-        return ["Healthy overall" if "hold level" in intent.hold_reason else "Fair overall"]
-    if intent.hold_reason.startswith("healthy"):
+    if intent.hold == HOLD_HEALTHY:
         return ["Healthy overall"]
+    if s.decisions.direction_source == DIRECTION_SCORE:
+        if intent.hold == HOLD_NO_SCORE:
+            return ["Nothing measured yet"]
+        return ["Weak overall" if intent.pressure > 0 else "Middling overall" if intent.pressure < 0 else "Fair overall"]
     days = flow_window(s)
     flow = ctx.flow(days)
     idle = _idle_days(c)
@@ -158,13 +158,13 @@ def _verbs(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence[
     if proposal is not None:
         old, new = proposal.old_policy, proposal.new_policy
         why = RULE_SHORT.get(proposal.blocked_by or "", "held")
-        verb = "raise" if intent.action == INCREASE_FEES else "lower"
+        verb = "raise" if new.ppm > old.ppm else "lower"  # bounds can turn a request around
         if new.ppm != old.ppm:
             return [f"would {verb} to {new.ppm:,} ppm ({why})", f"keep ({why})"]
         return [f"keep ({why})"]
-    if "grace" in intent.hold_reason:
+    if intent.hold == HOLD_GRACE:
         return ["wait"]
-    if intent.hold_reason.startswith("our policy is unknown"):
+    if intent.hold == HOLD_NO_POLICY:
         return ["nothing to change"]
     return ["keep"]
 

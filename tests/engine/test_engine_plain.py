@@ -88,6 +88,24 @@ def test_headline_of_a_blocked_change_and_of_close_advice(mk):
     assert old.headline == "Idle for 30 days, 100 days old: consider closing"
 
 
+def test_headline_of_a_new_channel_priced_below_the_market(mk):
+    a = one(mk, mk.channel(chan_id="4", local=950_000, ppm=1, base=0, age_days=1, flow=mk.flows()))
+    assert a.accepted and a.headline == "New channel priced well below the market: raise to 26 ppm"
+    b = one(mk, mk.channel(chan_id="4", local=950_000, ppm=1, base=0, age_days=1, flow=mk.flows()), graph=False)
+    assert b.headline.startswith("New channel priced well below the default for new channels: raise to ")
+
+
+def test_every_no_action_intent_names_its_kind_of_hold():
+    """The headline reads the kind of hold, not the wording of hold_reason."""
+    tree = ast.parse(Path(__file__).resolve().parents[2].joinpath("engine", "decisions.py").read_text())
+    holds = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "FeeIntent"
+             and node.args and getattr(node.args[0], "id", "") == "NO_ACTION"]
+    assert len(holds) >= 10
+    for node in holds:
+        kinds = [k.value for k in node.keywords if k.arg == "hold"]
+        assert kinds and getattr(kinds[0], "id", "").startswith("HOLD_"), ast.dump(node)[:200]
+
+
 def test_headline_of_a_channel_that_is_not_scored(mk):
     a = one(mk, mk.channel(chan_id="4", state=PENDING))
     assert a.headline == "Pending channel: nothing to do"
