@@ -62,7 +62,8 @@ window.app.component('fp-settings-dialog', {
         {label: 'Shadow', value: 'shadow'},
         {label: 'Autopilot', value: 'autopilot'}
       ],
-      labels: {}
+      labels: {},
+      errorLabels: {}
     }
   },
   computed: {
@@ -112,7 +113,7 @@ window.app.component('fp-settings-dialog', {
     otherErrors() {
       return Object.entries(this.errors)
         .filter(([path]) => !this.knownPaths.includes(path))
-        .map(([path, message]) => ({path: this.labelOf(path), message}))
+        .map(([path, message]) => ({path: this.errorLabels[path] || this.labelOf(path), message}))
     }
   },
   watch: {
@@ -220,8 +221,13 @@ window.app.component('fp-settings-dialog', {
         const body = error.response && error.response.data
         if (error.response && error.response.status === 422 && body && Array.isArray(body.errors)) {
           const errors = {}
-          body.errors.forEach(e => (errors[e.field] = errors[e.field] ? `${errors[e.field]}; ${e.message}` : e.message))
+          const labels = {}
+          body.errors.forEach(e => {
+            errors[e.field] = errors[e.field] ? `${errors[e.field]}; ${e.message}` : e.message
+            labels[e.field] = e.label
+          })
           this.errors = errors
+          this.errorLabels = labels
           // in the server's words, each setting by its label (no status line)
           Quasar.Notify.create({type: 'warning', message: `Settings not saved: ${body.detail}`, closeBtn: true})
         } else {
