@@ -4,8 +4,10 @@
     resp.status, resp.json()
 
 `macaroon=None` skips the macaroon check (in-process use); the HTTP server passes
-its configured value.  Order follows grpc-gateway: route (404/501) → body decode
-(400) → macaroon (500) → fault injection → RPC.
+its configured value, the admin macaroon: every request is then verified by
+macaroons.py (signature, root key id, caveats, the RPC's permissions).  Order
+follows grpc-gateway: route (404/501) → body decode (400) → macaroon (500) →
+fault injection → RPC.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from .encoding import (
 )
 from .faults import FaultAction
 from .graph import edge_json, lightning_node
+from . import macaroons
 from .node import Channel, Policy, SimNode, block_hash
 
 VERSION = "0.21.2-beta commit=v0.21.2-beta"
 COMMIT_HASH = "9a5e2f4c0a3b1d6e7f8091a2b3c4d5e6f7081920"
 MAINNET_GENESIS = "6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000"
 MIN_TIME_LOCK_DELTA, MAX_TIME_LOCK_DELTA, MAX_CLTV_EXPIRY = 24, 65535, 2016
-WRONG_MACAROON = "verification failed: signature mismatch after caveat verification"
+WRONG_MACAROON = macaroons.WRONG_MACAROON
 
 # Every REST path LND v0.21.2 serves (from its swagger files) and its methods:
 # known path + other method → 501; unimplemented here → 501 with a simnode message.
@@ -79,6 +82,7 @@ class Req:
     body: dict
     raw_body: bytes
     fault: FaultAction
+    auth: "macaroons.MacaroonService | None" = None
 
 
 Handler = Callable[[SimNode, Req], Response]
@@ -111,15 +115,6 @@ def match_path(path: str) -> tuple[str, dict[str, str]] | None:
     return None
 
 
-def check_macaroon(headers: dict[str, str] | list[tuple[str, str]] | None, expected: str) -> None:
-    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
-    vals = [v for k, v in pairs if k.lower() == "grpc-metadata-macaroon"]
-    if len(vals) != 1:
-        raise LndError(2, f"expected 1 macaroon, got {len(vals)}")
-    if vals[0].strip().lower() != expected.lower():
-        raise LndError(2, WRONG_MACAROON)
-
-
 def handle(
     sim: SimNode,
     method: str,
@@ -146,15 +141,17 @@ def handle(
             raise LndError(12, "Method Not Allowed")
         entry = _HANDLERS.get((method, template))
         parsed = parse_body(body, entry[1]) if entry and entry[1] else {}
-        if macaroon is not None:
-            check_macaroon(headers, macaroon)
+        auth = macaroons.service_for(sim, macaroon) if macaroon is not None else None
+        if auth is not None:
+            pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+            auth.check_request(pairs, method, template)
         if fault is None:
             fault = sim.faults.decide(method, path)
         if fault.status is not None:
             raise LndError(fault.grpc_code, fault.message)
         if entry is None:
             raise LndError(12, f"simnode: {method} {template} is not implemented")
-        return entry[0](sim, Req(method, path, params, query, parsed, body, fault))
+        return entry[0](sim, Req(method, path, params, query, parsed, body, fault, auth))
     except LndError as err:
         return error_response(err)
 
@@ -896,3 +893,33 @@ def htlc_event_json(kind: str, ev) -> dict:
 
 
 __all__ = ["handle", "Response", "LndError", "LND_PATHS", "match_path", "invoice_json", "htlc_event_json"]
+
+
+# ---------------------------------------------------------------- macaroons (macaroons.py)
+def _auth(sim: SimNode, req: Req) -> "macaroons.MacaroonService":
+    return req.auth or macaroons.service_for(sim)
+
+
+@route("POST", "/v1/macaroon", body="BakeMacaroonRequest")
+def bake_macaroon(sim: SimNode, req: Req) -> Response:
+    return macaroons.bake(_auth(sim, req), req.body)
+
+
+@route("GET", "/v1/macaroon/ids")
+def list_macaroon_ids(sim: SimNode, req: Req) -> Response:
+    return macaroons.list_ids(_auth(sim, req))
+
+
+@route("DELETE", "/v1/macaroon/{root_key_id}")
+def delete_macaroon_id(sim: SimNode, req: Req) -> Response:
+    return macaroons.delete_id(_auth(sim, req), req.params["root_key_id"])
+
+
+@route("GET", "/v1/macaroon/permissions")
+def list_permissions(sim: SimNode, req: Req) -> Response:
+    return macaroons.list_permissions()
+
+
+@route("POST", "/v1/macaroon/checkpermissions", body="CheckMacPermRequest")
+def check_macaroon_permissions(sim: SimNode, req: Req) -> Response:
+    return macaroons.check_permissions(_auth(sim, req), req.body)

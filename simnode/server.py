@@ -1,4 +1,4 @@
-"""aiohttp wrapper: macaroon, faults (latency/hang/drop), streams, the running clock.
+"""aiohttp wrapper: macaroons (macaroons.py), faults (latency/hang/drop), streams, the running clock.
 
 All SimNode access runs on one worker thread so the event loop never blocks
 (the first /v1/graph builds ~tens of MB of JSON) and the state is never touched
@@ -18,6 +18,7 @@ from aiohttp import web
 
 from .encoding import Response
 from .lnd_api import handle, htlc_event_json, invoice_json
+from .macaroons import handle_sim_macaroons, service_for
 from .node import SimNode
 from .sim_api import handle_sim
 
@@ -67,6 +68,15 @@ class SimServer:
         path = request.path
         query = parse_qs(request.query_string, keep_blank_values=True)
         body = await request.read()
+        if path.startswith("/sim/macaroons"):
+            try:
+                data = json.loads(body) if body.strip() else {}
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                return web.json_response({"error": "body must be a JSON object"}, status=400)
+            resp = await self.run(handle_sim_macaroons, service_for(self.sim, self.macaroon), request.method, path, data)
+            return web.Response(status=resp.status, body=resp.encode(), content_type="application/json")
         if path.startswith("/sim/"):
             await self.run(self._tick)
             resp = await self.run(handle_sim, self.sim, request.method, path, query, body)
