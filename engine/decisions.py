@@ -390,7 +390,8 @@ def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
             pressure = max(-1.0, min(1.0, tfacts["log_step"] / math.log(s.decisions.flow_max_step)))
             if abs(tfacts["log_step"]) < s.decisions.flow_dead_band:
                 return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, twords,
-                                 hold=HOLD_DEAD_BAND, hold_reason=f"step x{math.exp(tfacts['log_step']):.2f} is inside the "
+                                 hold=HOLD_DEAD_BAND,
+                                 hold_reason=f"step x{math.exp(tfacts['log_step']):.2f} is inside the "
                                              f"±{s.decisions.flow_dead_band:.2f} (log) dead band")
         else:
             base = s.decisions.target_balance_base
@@ -424,7 +425,8 @@ def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
                              hold=HOLD_NO_SCORE, hold_reason="no score (no heuristic had data)")
         if score >= s.decisions.hold_score:
             return FeeIntent(NO_ACTION, old, old, 0.0, signals, facts, why,
-                             hold=HOLD_HEALTHY, hold_reason=f"score {score:.2f} is at or above the hold level {s.decisions.hold_score:.2f}")
+                             hold=HOLD_HEALTHY,
+                             hold_reason=f"score {score:.2f} is at or above the hold level {s.decisions.hold_score:.2f}")
         pressure = _score_mode_pressure(score, s)
         why = f"Score {score:.2f}" + (f" ({why})" if why else "")
         if pressure == 0.0:
@@ -433,11 +435,13 @@ def decide_fee(ctx: ChannelContext, score: Optional[float]) -> FeeIntent:
     else:
         if score is not None and score >= s.decisions.hold_score:
             return FeeIntent(NO_ACTION, old, old, 0.0, signals, facts, why,
-                             hold=HOLD_HEALTHY, hold_reason=f"healthy: score {score:.2f} is at or above {s.decisions.hold_score:.2f}")
+                             hold=HOLD_HEALTHY,
+                             hold_reason=f"healthy: score {score:.2f} is at or above {s.decisions.hold_score:.2f}")
         pressure = _pressure(signals, s)
         if abs(pressure) < s.decisions.pressure_dead_band:
             return FeeIntent(NO_ACTION, old, old, round(pressure, 4), signals, facts, why,
-                             hold=HOLD_DEAD_BAND, hold_reason=f"signals balance out (pressure {pressure:+.2f} inside the "
+                             hold=HOLD_DEAD_BAND,
+                             hold_reason=f"signals balance out (pressure {pressure:+.2f} inside the "
                                          f"±{s.decisions.pressure_dead_band:.2f} dead band)")
 
     if pressure < 0 and grace:
