@@ -28,10 +28,11 @@ def test_the_whole_flow_on_postgres(pg_session, simnode):
         assert client.put(f"{api}/settings", json={"mode": "off", "interval_minutes": 30}).status_code == 200
         history = client.get(f"{api}/settings/history").json()
         assert history[0]["new"]["interval_minutes"] == 30
+        assert history[0]["requested_by_name"] == "admin"  # migration m004's columns, on Postgres too
         run = client.post(f"{api}/runs", json={"dry_run": True}, timeout=300)
         assert run.status_code == 201, run.text
         run = run.json()
-        assert run["status"] == "completed"
+        assert run["status"] == "completed" and run["requested_by_name"] == "admin"
         scores = client.get(f"{api}/scores").json()
         assert scores["run"]["id"] == run["id"] and scores["channels"]
         decision = next(d for d in run["decisions"] if d["accepted"])
@@ -41,7 +42,8 @@ def test_the_whole_flow_on_postgres(pg_session, simnode):
         change_id = applied["outcomes"][0]["change_id"]
         assert client.get(f"{api}/changes?status=applied").json()["total"] >= 1
         rollback = client.post(f"{api}/changes/{change_id}/rollback", json={})
-        assert rollback.status_code == 200, rollback.text
+        assert rollback.status_code == 200 and rollback.json()["requested_by_name"] == "admin", rollback.text
+        assert client.get(f"{api}/changes/{change_id}").json()["requested_by_name"] == "admin"
         truth_after = {c["chan_id"]: c["policy"] for c in simnode.state()["channels"]}
         chan = decision["chan_id"]
         assert {k: v for k, v in truth_after[chan].items() if k != "last_update"} == {
