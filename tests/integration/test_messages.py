@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sqlite3
 
 import httpx
 import pytest
@@ -244,6 +245,15 @@ def test_changes_runs_and_settings_say_who_by_name(env):
 
     undone = send(env, "POST", f"/changes/{change['id']}/rollback", json={})
     assert undone.status_code == 200 and undone.json()["requested_by_name"] == "admin", undone.text
+
+    # a row written before names were stored (the column is null) is named when read
+    connection = sqlite3.connect(env.session.host.data_folder / "ext_feepilot.sqlite3", isolation_level=None, timeout=30)
+    try:
+        cleared = connection.execute("UPDATE changes SET requested_by_name = NULL WHERE id = ?", (change["id"],))
+        assert cleared.rowcount == 1
+    finally:
+        connection.close()
+    assert get(env, f"/changes/{change['id']}").json()["requested_by_name"] == "admin"
 
     # a run started by the admin "operator", settings changed by the super user "admin"
     with env.client(env.session.admin_token) as client:
