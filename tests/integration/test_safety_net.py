@@ -211,12 +211,13 @@ def test_a_hung_write_that_lands_late_is_caught_as_drift(node_env, restore_setti
     assert [c["chan_id"] for c in second["external"]] == [chan], second
     external = second["external"][0]
     assert external["source"] == "external" and "landed late" in external["reason"], external
+    assert external["requested_by_name"] == "Outside Fee Autopilot", external
     assert external["old_policy"]["ppm"] == decision["old_policy"]["ppm"]
     assert external["new_policy"]["ppm"] == decision["new_policy"]["ppm"]
     assert node_env.api("GET", f"/changes/{external['id']}").json()["events"][0]["status"] == "detected"
     status = node_env.api("GET", "/status").json()
     assert status["external_changes_7d"] >= 1 and status["pending_changes"] == 0
-    assert any("outside Fee Autopilot" in n["message"] for n in status["notifications"])
+    assert any(f"1 channel was changed outside Fee Autopilot ({chan})" in n["message"] for n in status["notifications"])
     # Found once: a reconcile later records nothing new.
     assert node_env.api("POST", "/reconcile", json={}).json()["external"] == []
     node_env.assert_log_matches_node()
