@@ -44,11 +44,19 @@ from loguru import logger
 from . import crud
 from .app_settings import deep_merge, validate_document
 from .clock import now
-from .engine.guardrails import MAX_PER_RUN, FeeProposal, violations
+from .engine.guardrails import MAX_PER_RUN, FeeProposal, rule_label, violations
 from .engine.settings import EngineSettings
 from .engine.snapshot import ACTIVE, INACTIVE, Channel, ChangeRecord, Policy
 from .models import policy_dict, policy_from_dict
-from .node import NodeCallError, NodeGateway, NodeUnavailable, PolicyWriter, policy_differences, same_policy
+from .node import (
+    NodeCallError,
+    NodeGateway,
+    NodeUnavailable,
+    PolicyWriter,
+    policy_differences,
+    same_policy,
+    writes_paused,
+)
 from .notify import listed, notify, outcomes_text, plural, short_run
 from .resilience import CircuitOpen, ResilientCaller, RetryPolicy, breaker, retry_policy
 from .services import NotFound, change_records, current_gateway, load_engine_settings, stored_settings
@@ -229,6 +237,9 @@ class NodeSession:
         """An error the node answered (HTTP 5xx) proves it did not act, so it is retried
         with backoff; a timeout or a dropped connection proves nothing: sent once, and
         the read-back decides."""
+        paused = writes_paused()
+        if paused:  # Fee Autopilot's credential was refused: nothing is sent (failed at once, like the breaker)
+            raise CircuitOpen(f"fee writes are paused: {paused}; rotate or revoke the credential (Node credential)")
         for attempt in range(retry_policy.attempts):
             try:
                 return await self.writes.call(f"set policy {channel_point}", lambda: self.writer.write(channel_point, policy))
@@ -458,8 +469,9 @@ def _blocked(chan_id: str, rule: str, message: str, decision_id: Optional[str] =
     return Outcome(chan_id, BLOCKED, message, decision_id=decision_id, rule=rule)
 
 
-def _guardrail_message(rules: list[str]) -> str:
-    return "Blocked by the guardrails at apply time: " + ", ".join(rules)
+def _rules_in_words(rules: list[str], channel: Channel, settings: EngineSettings) -> str:
+    """"Cooldown (24 h after a change), Maximum fee (5000 ppm)": the rules as the page names them."""
+    return ", ".join(rule_label(rule, channel, settings) for rule in rules)
 
 
 async def _apply_proposal(
@@ -490,7 +502,8 @@ async def _apply_proposal(
     if writes_so_far + 1 > limit:
         problems.append(MAX_PER_RUN)
     if problems:
-        return _blocked(chan_id, problems[0], _guardrail_message(problems), decision_id)
+        words = _rules_in_words(problems, channel, ctx.settings)
+        return _blocked(chan_id, problems[0], f"Held back by a guardrail when applied: {words}", decision_id)
     row = await _write_change(
         session,
         chan_id=chan_id,
@@ -846,7 +859,8 @@ async def manual_policy(chan_id: str, base_msat: int, ppm: int, requested_by: st
             raise Refused(f"Channel {chan_id} already has {base_msat} msat + {ppm} ppm", status=409)
         problems = _violations(ctx, channel, live, new)
         if problems:
-            raise Refused(f"Refused by the guardrails: {', '.join(problems)}", status=409, details={"rules": problems})
+            words = _rules_in_words(problems, channel, ctx.settings)
+            raise Refused(f"Refused by the guardrails: {words}", status=409, details={"rules": problems})
         return await _write_change(
             session,
             chan_id=channel.chan_id,

@@ -237,6 +237,8 @@ class ChannelScore(BaseModel):
     limited_by: Optional[dict] = None
     advice_withheld: Optional[str] = None
     score_role: str = ""
+    scored_policy: Optional[dict] = Field(None, description="Our policy when the channel was scored")
+    local_sat: Optional[int] = Field(None, description="Our balance when the channel was scored")
 
 
 class Decision(BaseModel):

@@ -312,12 +312,15 @@ def decision_rows(evaluation: Evaluation, snapshot: NodeSnapshot) -> list[dict]:
     return rows
 
 
-def score_rows(evaluation: Evaluation) -> list[dict]:
+def score_rows(evaluation: Evaluation, snapshot: NodeSnapshot) -> list[dict]:
+    # The policy and balance the scores saw: the page marks a row out of date when the node's differ.
+    seen = {c.chan_id: c for c in snapshot.channels}
     rows = []
     for assessment in evaluation.channels:
         if assessment.state not in ("active", "inactive"):
             continue
         data = assessment.to_dict()
+        channel = seen.get(assessment.chan_id)
         rows.append(
             {
                 "chan_id": assessment.chan_id,
@@ -342,6 +345,8 @@ def score_rows(evaluation: Evaluation) -> list[dict]:
                 "limited_by": data["limited_by"],
                 "advice_withheld": assessment.advice_withheld,
                 "score_role": assessment.score_role,
+                "scored_policy": policy_dict(channel.local_policy) if channel and channel.local_policy else None,
+                "local_sat": channel.local_sat if channel else None,
             }
         )
     return rows
@@ -391,9 +396,11 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         return await crud.get_run(run["id"])  # type: ignore[return-value]
 
     await crud.insert_snapshot(run["id"], at, snapshot_summary(snapshot))
-    await crud.insert_scores(run["id"], at, score_rows(evaluation))
+    scores = score_rows(evaluation, snapshot)
+    await crud.insert_scores(run["id"], at, scores)
     await crud.insert_decisions(run["id"], at, decision_rows(evaluation, snapshot))
-    counts = evaluation.counts()
+    # `channels` counts every channel the node listed (pending and closed too); `scored` the open ones.
+    counts = {**evaluation.counts(), "scored": len(scores)}
     summary = {
         "warnings": list(evaluation.warnings),
         "graph_fingerprint": evaluation.graph_fingerprint,
@@ -404,7 +411,7 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
     await crud.update_run(
         run["id"], status="completed", node_id=snapshot.node_id, counts=counts, summary=summary
     )
-    logger.info(f"feepilot: run {run['id']} ({kind}) scored {counts.get('channels', 0)} channels, {counts.get('accepted', 0)} changes accepted")
+    logger.info(f"feepilot: run {run['id']} ({kind}) scored {counts['scored']} channels, {counts.get('accepted', 0)} changes accepted")
     return await crud.get_run(run["id"])  # type: ignore[return-value]
 
 

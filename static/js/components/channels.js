@@ -33,7 +33,7 @@ window.app.component('fp-channel-table', {
           help: 'The fee on the node now and the fee the controller proposes (grey: held back by a guardrail)'},
         {name: 'reason', label: 'Why', field: row => (row.score ? row.score.headline || '' : ''), align: 'left'},
         {name: 'score', label: 'Health', field: row => (row.score && row.score.total != null ? row.score.total : -1), align: 'center', sortable: true,
-          help: 'Health and value of the channel (0–1), from eight parts: it orders keep, close and rebalance advice; it does not set the fee'},
+          help: 'Health and value of the channel (0–1), from eight parts; hover a score for what it decides under the fee mode'},
         {name: 'pin', label: 'Pinned', field: row => (row.pinned ? 1 : 0), align: 'center', sortable: true}
       ]
     }
