@@ -105,6 +105,8 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSet
     for key in doc:
         if key not in known:
             errors.append((str(key), "is not a setting"))
+        elif key in READ_ONLY_KEYS and not isinstance(doc[key], Mapping):
+            errors.append((str(key), "are read-only: send them back as GET /settings gave them, or leave them out"))
     mode = doc.get("mode")
     if mode not in MODES:
         errors.append(("mode", f"must be one of: {', '.join(MODES)}"))

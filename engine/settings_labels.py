@@ -34,6 +34,7 @@ APP_LABELS: Dict[str, str] = {
     "breaker_failure_threshold": "Failed node calls before changes stop",
     "breaker_cool_off_seconds": "Pause after the node kept failing (seconds)",
     "engine": "Engine settings",
+    "labels": "The labels",  # read-only: GET /settings serves them, a document sent back may carry them
 }
 
 # --- the engine's settings (engine/settings.py), by their path inside `engine` -----------------

@@ -69,7 +69,7 @@ def test_settings_js_takes_the_labels_from_the_server():
 
 def test_every_setting_has_a_label_and_every_label_a_setting():
     app = app_settings()
-    paths = set(app.APP_DEFAULTS) | {"engine", "settings"} | {f"engine.{p}" for p in engine_paths()}
+    paths = set(app.APP_DEFAULTS) | {"engine", "settings", "labels"} | {f"engine.{p}" for p in engine_paths()}
     assert set(FIELD_LABELS) == paths, (paths - set(FIELD_LABELS), set(FIELD_LABELS) - paths)
     for pattern in list(RANGES) + list(numeric_patterns()):
         assert pattern in ENGINE_LABELS, pattern
@@ -147,6 +147,7 @@ CROSS_FIELD = [
     ({"notifications": "yes"}, "notifications", "must be true or false"),
     ({"engine": []}, "engine", "must be an object (a group of settings)"),
     ({"colour": 1}, "colour", "is not a setting"),
+    ({"labels": "x"}, "labels", "are read-only: send them back as GET /settings gave them, or leave them out"),
     ({"engine": {"guardrails": {"max_pmm": 1}}}, "engine.guardrails.max_pmm", "is not a setting"),
     ({"engine": {"guardrails": {"pinned_channels": "123"}}}, "engine.guardrails.pinned_channels", "must be a list"),
     ({"engine": {"guardrails": {"pinned_channels": [1]}}}, "engine.guardrails.pinned_channels[0]", "must be text"),
@@ -176,6 +177,12 @@ def all_errors(patch: dict) -> list[tuple[str, str]]:
     except app.InvalidSettings as exc:
         return list(exc.errors)
     return []
+
+
+def test_labels_sent_back_are_ignored():
+    app = app_settings()
+    document, _ = app.validate_document({**app.defaults(), "labels": {"mode": "Something else"}})
+    assert "labels" not in document and document == app.validate_document(app.defaults())[0]
 
 
 def test_the_whole_message_reads_as_a_sentence():
