@@ -293,3 +293,19 @@ def test_a_batch_is_notified_in_a_sentence_and_its_changes_name_the_requester(en
     rolled = send(env, "POST", f"/runs/{run['id']}/rollback", json={})
     assert rolled.status_code == 200, rolled.text
     assert {c["requested_by_name"] for c in rolled.json()["changes"]} == {"admin"}
+
+
+def test_a_rolled_back_batch_is_notified_in_a_sentence(env):
+    env.advance(hours=25)  # past the cooldown of the changes above
+    run = env.dry_run()
+    chosen = [d for d in run["decisions"] if d["accepted"]][:3]
+    assert len(chosen) == 3, run["counts"]
+    env.simnode.set_faults({"path": "/v1/chanpolicy", "failed_updates": [chosen[2]["chan_id"]]})
+    try:
+        response = send(env, "POST", f"/runs/{run['id']}/apply", json={"decision_ids": [d["id"] for d in chosen]})
+    finally:
+        env.simnode.clear_faults()
+    assert response.status_code == 200 and response.json()["status"] == "rolled_back", response.text
+    notes = [n["message"] for n in get(env, "/status").json()["notifications"] if n["kind"] == "rollback"]
+    assert notes and notes[0] == (f"Fee Autopilot: a batch of run {run['id'][:8]}… had a change that failed, so it was "
+                                  "rolled back: 2 changes restored (2 restored and 1 failed)."), notes
