@@ -667,3 +667,122 @@ async def run_batches_since(created_since: int) -> list[dict]:
         {"since": created_since, "batches": '%"batches":%'},
     )
     return [batch for r in rows for batch in (decode(r["summary"]) or {}).get("batches", [])]
+
+
+# --- Fee Autopilot's node credential (the vault's rows; the secret is ciphertext) ----------------
+
+CREDENTIAL_COLUMNS = (
+    "id, created_at, created_by, created_by_name, method, fingerprint, root_key_id, permissions, warnings, "
+    "status, activated_at, retired_at, revoked_at, revoked_by, revoked_by_name, revoke_note, refused_at, "
+    "refused_reason"
+)
+
+
+def _credential(row: Any) -> dict:
+    data = dict(row)
+    data["permissions"] = decode(data["permissions"])
+    data["warnings"] = decode(data["warnings"])
+    data["has_secret"] = bool(data.pop("secret", None))
+    return data
+
+
+async def insert_credential(
+    credential_id: str, *, created_by: str, method: str, fingerprint: str, root_key_id: Optional[str],
+    permissions: list[str], warnings: list[str], secret: str,
+) -> None:
+    """A new credential, not active yet (activate_credential switches)."""
+    await db.execute(
+        """
+        INSERT INTO feepilot.credentials (id, created_at, created_by, created_by_name, method, fingerprint,
+            root_key_id, permissions, warnings, secret, status)
+        VALUES (:id, :at, :by, :name, :method, :fp, :rk, :perms, :warnings, :secret, 'new')
+        """,
+        {"id": credential_id, "at": now(), "by": created_by, "name": await person_name(created_by),
+         "method": method, "fp": fingerprint, "rk": root_key_id, "perms": encode(permissions),
+         "warnings": encode(warnings), "secret": secret},
+    )
+
+
+async def activate_credential(credential_id: str) -> None:
+    """This one becomes the active credential; the one active before is retired."""
+    at = now()
+    await db.execute(
+        "UPDATE feepilot.credentials SET status = 'retired', retired_at = :at WHERE status = 'active' AND id != :id",
+        {"at": at, "id": credential_id},
+    )
+    await db.execute(
+        "UPDATE feepilot.credentials SET status = 'active', activated_at = :at WHERE id = :id",
+        {"at": at, "id": credential_id},
+    )
+
+
+async def revoke_credential(credential_id: str, by: str, note: Optional[str]) -> None:
+    """Revoked: the secret is forgotten (the row keeps what it was)."""
+    await db.execute(
+        """
+        UPDATE feepilot.credentials SET status = 'revoked', secret = NULL, revoked_at = :at, revoked_by = :by,
+            revoked_by_name = :name, revoke_note = :note WHERE id = :id
+        """,
+        {"at": now(), "by": by, "name": await person_name(by), "note": note, "id": credential_id},
+    )
+
+
+async def forget_credential_secret(credential_id: str, note: Optional[str]) -> None:
+    """A retired credential: its secret is no longer needed."""
+    await db.execute(
+        "UPDATE feepilot.credentials SET secret = NULL, revoke_note = :note WHERE id = :id",
+        {"note": note, "id": credential_id},
+    )
+
+
+async def set_credential_refused(credential_id: str, at: Optional[int], reason: Optional[str]) -> None:
+    await db.execute(
+        "UPDATE feepilot.credentials SET refused_at = :at, refused_reason = :reason WHERE id = :id",
+        {"at": at, "reason": reason, "id": credential_id},
+    )
+
+
+async def active_credential() -> Optional[dict]:
+    """The active credential's row with its ciphertext under `secret`."""
+    row = await db.fetchone(
+        f"SELECT {CREDENTIAL_COLUMNS}, secret FROM feepilot.credentials WHERE status = 'active' "
+        "ORDER BY activated_at DESC LIMIT 1"
+    )
+    if row is None:
+        return None
+    data = dict(row)
+    secret = data["secret"]
+    data = _credential(data)
+    data["secret"] = secret
+    return data
+
+
+async def list_credentials(limit: int = 50) -> list[dict]:
+    rows = await db.fetchall(
+        f"SELECT {CREDENTIAL_COLUMNS}, secret FROM feepilot.credentials WHERE status != 'new' "
+        "ORDER BY created_at DESC, id LIMIT :limit",
+        {"limit": limit},
+    )
+    return [_credential(row) for row in rows]
+
+
+async def insert_credential_event(
+    credential_id: str, action: str, by: Optional[str], message: Optional[str]
+) -> None:
+    await db.execute(
+        """
+        INSERT INTO feepilot.credential_events (id, seq, credential_id, at, action, by_user, by_name, message)
+        VALUES (:id, :seq, :cid, :at, :action, :by, :name, :message)
+        """,
+        {"id": new_id(), "seq": next_seq(), "cid": credential_id, "at": now(), "action": action, "by": by,
+         "name": await person_name(by), "message": encode(message) if message is not None else None},
+    )
+
+
+async def list_credential_events(limit: int = 50) -> list[dict]:
+    rows = await db.fetchall(
+        "SELECT credential_id, at, action, by_user, by_name, message FROM feepilot.credential_events "
+        "ORDER BY seq DESC LIMIT :limit",
+        {"limit": limit},
+    )
+    return [{**dict(row), "message": decode(row["message"])} for row in rows]

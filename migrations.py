@@ -164,3 +164,49 @@ async def m004_requester_names(db: Database) -> None:
     await db.execute("ALTER TABLE feepilot.changes ADD COLUMN requested_by_name TEXT;")
     await db.execute("ALTER TABLE feepilot.runs ADD COLUMN requested_by_name TEXT;")
     await db.execute("ALTER TABLE feepilot.settings_history ADD COLUMN changed_by_name TEXT;")
+
+
+async def m005_node_credentials(db: Database) -> None:
+    # Fee Autopilot's own LND credential (issue 17). `secret` is the vault's AES-256-GCM
+    # ciphertext (vault.py), bound to the row's id; the key is never in the database.
+    # A revoked credential keeps its row (fingerprint, permissions, who and when) and
+    # loses its secret. At most one row is active.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.credentials (
+            id TEXT PRIMARY KEY,
+            created_at {db.big_int} NOT NULL,
+            created_by TEXT NOT NULL,
+            created_by_name TEXT,
+            method TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            root_key_id TEXT,
+            permissions TEXT NOT NULL,
+            warnings TEXT NOT NULL,
+            secret TEXT,
+            status TEXT NOT NULL,
+            activated_at {db.big_int},
+            retired_at {db.big_int},
+            revoked_at {db.big_int},
+            revoked_by TEXT,
+            revoked_by_name TEXT,
+            revoke_note TEXT,
+            refused_at {db.big_int},
+            refused_reason TEXT
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.credential_events (
+            id TEXT PRIMARY KEY,
+            seq {db.big_int} NOT NULL,
+            credential_id TEXT NOT NULL,
+            at {db.big_int} NOT NULL,
+            action TEXT NOT NULL,
+            by_user TEXT,
+            by_name TEXT,
+            message TEXT
+        );
+        """
+    )

@@ -196,6 +196,10 @@ class StatusOut(BaseModel):
     pending_changes: int = 0
     conflicts: int = Field(0, description="Changes whose outcome the reconciliation could not tell")
     notifications: list[dict] = Field(default_factory=list, description="Recent notifications, newest first")
+    credential: Optional["CredentialStatusOut"] = Field(
+        None, description="Whose macaroon node calls send (Fee Autopilot's own credential or LNbits'), and whether "
+                          "the node accepts it"
+    )
 
 
 class Note(BaseModel):
@@ -656,3 +660,113 @@ class RefusedOut(BaseModel):
     errors: list[FieldError] = Field(
         None, absent_not_null=True, description="The stored settings are invalid: each field to fix (PUT /settings)"
     )
+
+
+# --- Fee Autopilot's own node credential (issue 17): never the secret, only what names it ------------
+
+MACAROON_HEX_MAX = 2 * 8192 + 512  # hex of LND's largest macaroon we take, with room for line breaks
+MacaroonHex = constr(strict=True, min_length=1, max_length=MACAROON_HEX_MAX)
+CredentialMethod = constr(strict=True, regex="^(bake|paste)$")
+
+
+class CredentialStatusOut(BaseModel):
+    in_use: str = Field(..., description="Whose macaroon node calls send: fee_autopilot (its own), lnbits "
+                                         "(the funding source's) or none (the credential cannot be decrypted)")
+    state: str = Field(..., description="none, active, refused (the node refused it) or unusable (the vault cannot "
+                                        "decrypt it)")
+    fingerprint: Optional[str] = Field(None, description="The first 8 bytes of the macaroon's SHA-256")
+    problem: Optional[str] = None
+    fix: Optional[str] = Field(None, description="What to do about the problem")
+    writes_paused: bool = Field(False, description="Fee changes are not sent until the credential is rotated or revoked")
+    refused_at: Optional[int] = None
+
+
+class CredentialInfo(BaseModel):
+    id: str
+    created_at: int
+    created_by_name: Optional[str] = None
+    method: str = Field(..., description="baked (by Fee Autopilot) or pasted")
+    fingerprint: str
+    root_key_id: Optional[str] = Field(None, description="LND's root key id it was baked under")
+    permissions: list[str] = Field(default_factory=list, description="entity:action, as its identifier says")
+    warnings: list[str] = Field(default_factory=list)
+    status: str = Field(..., description="active, retired (rotated out) or revoked")
+    activated_at: Optional[int] = None
+    retired_at: Optional[int] = None
+    revoked_at: Optional[int] = None
+    revoked_by_name: Optional[str] = None
+    revoke_note: Optional[str] = Field(None, description="What became of it on the node")
+    refused_at: Optional[int] = None
+    refused_reason: Optional[str] = None
+
+
+class CredentialEventOut(BaseModel):
+    credential_id: str
+    at: int
+    action: str = Field(..., description="created, rotated, revoked, verified or refused (by the node)")
+    by_user: Optional[str] = None
+    by_name: Optional[str] = None
+    message: Optional[str] = None
+
+
+class NeededPermission(BaseModel):
+    method: str = Field(..., description="The RPC, e.g. /lnrpc.Lightning/UpdateChannelPolicy")
+    why: str
+    permission: str = Field(..., description="The permission to bake: uri:<method>")
+
+
+class ForbiddenPermission(BaseModel):
+    method: str
+    what: str = Field(..., description="What a macaroon that allows it could do")
+
+
+class CredentialOut(BaseModel):
+    status: CredentialStatusOut
+    active: Optional[CredentialInfo] = None
+    history: list[CredentialInfo] = Field(default_factory=list, description="Earlier credentials, newest first")
+    events: list[CredentialEventOut] = Field(default_factory=list, description="Newest first")
+    needed: list[NeededPermission] = Field(default_factory=list, description="Exactly what Fee Autopilot's macaroon "
+                                                                             "allows: the RPCs it calls")
+    never: list[ForbiddenPermission] = Field(default_factory=list, description="What it must not allow")
+    lncli_command: str = Field(..., description="The command that bakes it on the node")
+    suggested_root_key_id: str
+    note: Optional[str] = Field(None, description="What the last action did on the node, or what is left to do")
+    bake_possible: Optional[bool] = Field(None, description="LNbits' macaroon may bake (macaroon:generate)")
+    bake_reason: Optional[str] = None
+
+
+class CredentialIn(RequestBody):
+    method: CredentialMethod = Field(  # type: ignore[valid-type]
+        ..., description="bake: Fee Autopilot bakes it with LNbits' macaroon; paste: the hex of one baked with "
+                         "lncli_command"
+    )
+    macaroon: Optional[MacaroonHex] = Field(  # type: ignore[valid-type]
+        None, description="paste: the macaroon's hex (never stored in clear, never shown again)"
+    )
+
+
+class CredentialCheckIn(RequestBody):
+    macaroon: MacaroonHex  # type: ignore[valid-type]
+
+
+class CredentialCheckOut(BaseModel):
+    fingerprint: str
+    root_key_id: Optional[str] = None
+    permissions: list[str] = Field(default_factory=list)
+    usable: bool
+    problem: Optional[str] = None
+    missing: list[str] = Field(default_factory=list, description="Needed RPCs it does not allow")
+    extra: list[str] = Field(default_factory=list, description="RPCs it allows and should not")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class CredentialRefusedOut(BaseModel):
+    """409: refused, nothing was changed."""
+
+    detail: str
+    missing: list[str] = Field(None, absent_not_null=True, description="Needed RPCs the macaroon does not allow")
+    extra: list[str] = Field(None, absent_not_null=True, description="RPCs it allows and should not")
+    warnings: list[str] = Field(None, absent_not_null=True)
+
+
+StatusOut.update_forward_refs(CredentialStatusOut=CredentialStatusOut)

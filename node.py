@@ -2,6 +2,11 @@
 
 The funding source is resolved fresh on every call: LNbits may swap it for a
 VoidWallet at run time, or restart it when an admin saves settings.
+
+Which macaroon a call sends is decided in one place, `LndClient._macaroon`: Fee
+Autopilot's own credential when one is active (credential_service.py puts it in
+`credential_slot`), else LNbits' macaroon; always the funding source's endpoint
+and TLS certificate.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 import httpx
 from loguru import logger
@@ -52,10 +57,72 @@ class NodeUnavailable(Exception):
 class NodeCallError(Exception):
     """A node call failed. `transient` errors are worth retrying."""
 
-    def __init__(self, message: str, *, transient: bool, status: Optional[int] = None):
+    def __init__(self, message: str, *, transient: bool, status: Optional[int] = None, detail: str = ""):
         super().__init__(message)
         self.transient = transient
         self.status = status
+        self.detail = detail  # the node's own words, when it answered
+
+
+class CredentialRefused(NodeCallError):
+    """The node refused the macaroon a call sent (revoked, or without the permission), or
+    Fee Autopilot's credential cannot be used at all. Never transient: retrying or the
+    circuit breaker would only hide it."""
+
+    def __init__(self, message: str, status: Optional[int] = None, detail: str = ""):
+        super().__init__(message, transient=False, status=status, detail=detail or message)
+
+
+# --- which macaroon a call sends --------------------------------------------------
+
+
+@dataclass
+class NodeCredential:
+    """Fee Autopilot's own macaroon, decrypted from the vault, in memory only."""
+
+    credential_id: str
+    fingerprint: str
+    macaroon_hex: str = field(repr=False)
+    refused: Optional[str] = None  # what the node said when it refused it
+    refused_at: Optional[int] = None
+    in_flight: int = 0  # calls sent with it that have not answered yet (rotation waits for them)
+
+
+@dataclass
+class CredentialSlot:
+    active: Optional[NodeCredential] = None
+    # The active credential exists but cannot be decrypted: no call is made with any macaroon.
+    unusable: Optional[str] = None
+    # Called (credential, message) when the node refuses the active credential.
+    listeners: list[Callable[[NodeCredential, str], Awaitable[None]]] = field(default_factory=list)
+
+    def writes_paused(self) -> Optional[str]:
+        """Why fee writes must not be sent now, or None."""
+        if self.unusable:
+            return f"Fee Autopilot's node credential cannot be used: {self.unusable}"
+        if self.active is not None and self.active.refused:
+            return f"the node refused Fee Autopilot's credential {self.active.fingerprint} ({self.active.refused})"
+        return None
+
+
+credential_slot = CredentialSlot()
+
+
+class _FundingSourceMacaroon:
+    def __repr__(self) -> str:
+        return "FUNDING_SOURCE"
+
+
+FUNDING_SOURCE: Any = _FundingSourceMacaroon()  # LndClient(..., macaroon=FUNDING_SOURCE): LNbits' own
+
+# What LND answers (HTTP 500, gRPC Unknown) when it does not accept a macaroon.
+_REFUSALS = ("permission denied", "verification failed", "cannot get macaroon", "root key with id",
+             "macaroon", "invalid auth")
+
+
+def refuses_macaroon(status: int, message: str) -> bool:
+    text = message.lower()
+    return status in (401, 403) or (status == 500 and any(words in text for words in _REFUSALS))
 
 
 @dataclass
@@ -119,9 +186,28 @@ class LndClient:
     tell a timeout from a refusal; this keeps its client but classifies errors.
     """
 
-    def __init__(self, node: Any, timeout_s: float = NODE_TIMEOUT_S):
+    def __init__(self, node: Any, timeout_s: float = NODE_TIMEOUT_S, macaroon: Any = None):
+        """`macaroon`: None = Fee Autopilot's active credential, else LNbits' macaroon;
+        FUNDING_SOURCE = LNbits' macaroon; a hex string = that macaroon (a candidate)."""
         self.wallet = node.wallet
         self.timeout_s = timeout_s
+        self.macaroon = macaroon
+
+    def _macaroon(self) -> tuple[Optional[NodeCredential], Optional[dict[str, str]]]:
+        """The one place that decides which macaroon a call sends: (credential, headers)."""
+        if self.macaroon is FUNDING_SOURCE:
+            return None, None
+        if isinstance(self.macaroon, str):
+            return None, {"Grpc-Metadata-macaroon": self.macaroon}
+        if credential_slot.unusable:
+            raise CredentialRefused(f"Fee Autopilot's node credential cannot be used: {credential_slot.unusable}")
+        active = credential_slot.active
+        if active is None:
+            return None, None
+        return active, {"Grpc-Metadata-macaroon": active.macaroon_hex}
+
+    def funding_source_macaroon(self) -> Optional[str]:
+        return self.wallet.client.headers.get("Grpc-Metadata-macaroon")
 
     async def request(
         self,
@@ -137,21 +223,41 @@ class LndClient:
         thread for large answers, so the decoded JSON never reaches the loop."""
         url = f"{self.wallet.endpoint}{path}"
         timeout = timeout or self.timeout_s
+        credential, headers = self._macaroon()
+        if credential is not None:
+            credential.in_flight += 1
         try:
             response = await self.wallet.client.request(
-                method, url, params=params, json=body, timeout=timeout
+                method, url, params=params, json=body, timeout=timeout, headers=headers
             )
         except httpx.TimeoutException as exc:
             raise NodeCallError(f"{method} {path}: timed out after {timeout:.0f} s", transient=True) from exc
         except httpx.TransportError as exc:
             raise NodeCallError(f"{method} {path}: connection failed ({exc.__class__.__name__})", transient=True) from exc
+        finally:
+            if credential is not None:
+                credential.in_flight -= 1
         if response.status_code >= 400:
             message = _lnd_error_message(response)
+            if refuses_macaroon(response.status_code, message):
+                which = (f"Fee Autopilot's credential {credential.fingerprint}" if credential is not None
+                         else "the macaroon given" if isinstance(self.macaroon, str) else "LNbits' macaroon")
+                text = f"{method} {path}: the node refused {which}: {message}"
+                if credential is not None and credential is credential_slot.active and not credential.refused:
+                    credential.refused, credential.refused_at = message, int(time.time())
+                    logger.warning(f"feepilot: {text}")
+                    for listener in credential_slot.listeners:
+                        try:
+                            await listener(credential, message)
+                        except Exception as exc:  # recording the refusal must not hide it
+                            logger.warning(f"feepilot: credential listener failed: {exc}")
+                raise CredentialRefused(text, status=response.status_code, detail=message)
             transient = response.status_code >= 500 and response.status_code not in (501,)
             raise NodeCallError(
                 f"{method} {path}: HTTP {response.status_code} {message}",
                 transient=transient,
                 status=response.status_code,
+                detail=message,
             )
         try:
             if len(response.content) > LARGE_BODY_BYTES:
@@ -460,3 +566,8 @@ class PolicyWriter:
         if self.gateway.lnd is None:
             raise NodeCallError(self.why_not, transient=False)
         await lnd_write_policy(self.gateway.lnd, channel_point, policy)
+
+
+def writes_paused() -> Optional[str]:
+    """Why fee writes are paused (Fee Autopilot's credential refused or unusable), or None."""
+    return credential_slot.writes_paused()

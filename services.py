@@ -20,13 +20,14 @@ from loguru import logger
 from . import crud
 from .app_settings import InvalidSettings, deep_merge, defaults, validate_document
 from .clock import now
+from . import credential_service
 from .engine.evaluate import Evaluation, evaluate
 from .engine.graph_metrics import GraphMetrics, compute_graph_metrics, metrics_key
 from .engine.ingest_lnd import daily_earnings
 from .engine.settings import EngineSettings
 from .engine.snapshot import ChangeRecord, NetworkGraph, NodeSnapshot
 from .heavy import build_off_loop, drop_off_loop, keep_long_lived
-from .models import ChannelOut, ChannelsOut, StatusOut, policy_dict
+from .models import ChannelOut, ChannelsOut, CredentialStatusOut, StatusOut, policy_dict
 from .node import (
     DATA_SOURCES,
     NodeCallError,
@@ -96,7 +97,9 @@ async def load_engine_settings() -> tuple[dict[str, Any], EngineSettings]:
 
 
 async def current_gateway() -> NodeGateway:
-    """The node as LNbits has it now, with the operator's timeout, retry and breaker settings."""
+    """The node as LNbits has it now, with the operator's timeout, retry and breaker settings
+    (and Fee Autopilot's own credential, when it has one: node.credential_slot)."""
+    await credential_service.ensure_loaded()
     document = await load_settings()
     breaker.failure_threshold = document["breaker_failure_threshold"]
     breaker.cool_off_s = float(document["breaker_cool_off_seconds"])
@@ -144,6 +147,8 @@ async def node_status(schedule: Any = None) -> StatusOut:
             else None
         ),
     )
+    await credential_service.ensure_loaded()
+    status.credential = CredentialStatusOut(**credential_service.status())
     try:
         # Status must answer even while the stored settings are invalid: the node's
         # default timeout then, nothing else depends on them here.
@@ -157,6 +162,8 @@ async def node_status(schedule: Any = None) -> StatusOut:
         logger.warning(f"feepilot: status: {exc}")
         status.node_api_reason = f"The node did not answer: {exc}"
         return status
+    finally:  # after the call: a refusal it met shows at once
+        status.credential = CredentialStatusOut(**credential_service.status())
     status.node_api_available = True
     status.node_id = result.info.node_id
     status.alias = result.info.alias

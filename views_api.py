@@ -26,6 +26,11 @@ from .models import (
     ChannelHistoryOut,
     ChannelsOut,
     CreateRun,
+    CredentialCheckIn,
+    CredentialCheckOut,
+    CredentialIn,
+    CredentialOut,
+    CredentialRefusedOut,
     EarningsOut,
     ErrorOut,
     PinIn,
@@ -45,7 +50,14 @@ from .models import (
     StatusOut,
     SummaryOut,
 )
+from .credential_service import CredentialRefusal, bake_possible, check_pasted
+from .credential_service import create as create_credential
+from .credential_service import overview as credential_overview
+from .credential_service import revoke as revoke_credential
+from .credential_service import rotate as rotate_credential
+from .credential_service import verify as verify_credential
 from .node import NodeCallError, NodeUnavailable
+from .vault import VaultError
 from .request_errors import PlainErrorsRoute
 from .resilience import CircuitOpen
 from .tasks import schedule
@@ -516,6 +528,108 @@ async def api_public_summary(_: User = Depends(check_user_exists)) -> Any:
     except StoredSettingsInvalid:
         summary = None  # shown only when valid settings turn it on (this was a 500)
     return {"enabled": False} if summary is None else {"enabled": True, **summary}
+
+
+# --- Fee Autopilot's own node credential (issue 17) -----------------------------------------------
+#
+# The super user creates, rotates, revokes and verifies; admins see fingerprints and permissions.
+# No answer ever carries the macaroon itself.
+
+CREDENTIAL_REFUSED = {"model": CredentialRefusedOut, "description": "Refused, nothing was changed: `detail` says why "
+                      "(no credential, one already active, not a macaroon, LNbits' macaroon cannot bake); a pasted "
+                      "macaroon's `missing` and `extra` permissions and `warnings`"}
+
+
+def credential_answers(who: str, *codes: int) -> dict[Union[int, str], dict[str, Any]]:
+    chosen = answers(who, *codes)
+    if 409 in codes:
+        chosen[409] = CREDENTIAL_REFUSED
+    chosen[501] = {"model": ErrorOut, "description": "The funding source is not LND (LndRestWallet)"}
+    chosen[500] = {"model": ErrorOut, "description": "The vault's master secret cannot be read (key file or "
+                                                     "FEEPILOT_VAULT_KEY)"}
+    return chosen
+
+
+async def _credential_guarded(coro):
+    try:
+        return await coro
+    except CredentialRefusal as exc:
+        if exc.status in (409,):
+            return JSONResponse(status_code=exc.status, content={"detail": str(exc), **exc.details})
+        raise HTTPException(exc.status, str(exc)) from exc
+    except VaultError as exc:
+        raise HTTPException(HTTPStatus.INTERNAL_SERVER_ERROR, f"The vault cannot be used: {exc}") from exc
+    except (NodeUnavailable, NodeCallError) as exc:
+        raise node_error(exc) from exc
+
+
+@feepilot_ext_api.get(
+    "/credential",
+    response_model=CredentialOut,
+    summary="Fee Autopilot's own node credential: in use, history, what it allows and how to bake it",
+    description="Fingerprints, permissions and events only, never a macaroon. `bake_possible` asks the node whether "
+                "LNbits' macaroon may bake (macaroon:generate).",
+    responses=credential_answers("admin"),
+)
+async def api_credential(_: Account = Depends(check_admin)) -> Any:
+    async def read() -> dict:
+        out = await credential_overview()
+        out["bake_possible"], out["bake_reason"] = await bake_possible()
+        return out
+
+    return await _credential_guarded(read())
+
+
+@feepilot_ext_api.post(
+    "/credential",
+    status_code=HTTPStatus.CREATED,
+    response_model=CredentialOut,
+    summary="Get Fee Autopilot its own node credential: bake it, or paste one (checked, encrypted, then used)",
+    responses=credential_answers("super", 409, 501, 502, 503),
+)
+async def api_create_credential(data: CredentialIn = Body(...), account: Account = Depends(check_super_user)) -> Any:
+    return await _credential_guarded(create_credential(data.method, data.macaroon, account.id))
+
+
+@feepilot_ext_api.post(
+    "/credential/rotate",
+    response_model=CredentialOut,
+    summary="Replace the credential: the new one is checked and used, then the old root key id revoked if baked",
+    responses=credential_answers("super", 409, 501, 502, 503),
+)
+async def api_rotate_credential(data: CredentialIn = Body(...), account: Account = Depends(check_super_user)) -> Any:
+    return await _credential_guarded(rotate_credential(data.method, data.macaroon, account.id))
+
+
+@feepilot_ext_api.post(
+    "/credential/revoke",
+    response_model=CredentialOut,
+    summary="Revoke the credential: its root key id deleted on the node (if baked), its secret forgotten",
+    description="Fee Autopilot then uses LNbits' macaroon, as without a credential of its own.",
+    responses=credential_answers("super", 409, 501, 502, 503),
+)
+async def api_revoke_credential(account: Account = Depends(check_super_user)) -> Any:
+    return await _credential_guarded(revoke_credential(account.id))
+
+
+@feepilot_ext_api.post(
+    "/credential/verify",
+    response_model=CredentialOut,
+    summary="Check the credential in use with the node now (clears a refusal once it passes)",
+    responses=credential_answers("super", 409, 501, 502, 503),
+)
+async def api_verify_credential(account: Account = Depends(check_super_user)) -> Any:
+    return await _credential_guarded(verify_credential(account.id))
+
+
+@feepilot_ext_api.post(
+    "/credential/check",
+    response_model=CredentialCheckOut,
+    summary="What the node says of a macaroon (missing and extra permissions), without storing it",
+    responses=credential_answers("super", 409, 501, 502, 503),
+)
+async def api_check_credential(data: CredentialCheckIn = Body(...), _: Account = Depends(check_super_user)) -> Any:
+    return await _credential_guarded(check_pasted(data.macaroon))
 
 
 # --- 405 names every method of the path ------------------------------------------------------

@@ -229,6 +229,9 @@ class MacaroonService:
     admin_hex: str | None = None
     root_keys: dict[int, bytes] = field(default_factory=dict)
     refused: int = 0  # requests refused (any reason), for tests
+    # For tests (GET /sim/macaroons): every macaroon baked, and the requests each root key id made.
+    baked: list[dict] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.root_keys.setdefault(DEFAULT_ROOT_KEY_ID, os.urandom(32))
@@ -237,7 +240,9 @@ class MacaroonService:
         key = self.root_keys.setdefault(root_key_id, os.urandom(32))
         identifier = encode_id(os.urandom(32), root_key_id, ops)
         mac = Macaroon(location=LOCATION, identifier=identifier, key=key, version=MACAROON_V2)
-        return base64.urlsafe_b64decode(_pad(mac.serialize(BinarySerializer()))).hex()
+        value = base64.urlsafe_b64decode(_pad(mac.serialize(BinarySerializer()))).hex()
+        self.baked.append({"root_key_id": root_key_id, "macaroon": value})
+        return value
 
     def delete(self, root_key_id: int) -> bool:
         if root_key_id == DEFAULT_ROOT_KEY_ID:
@@ -282,6 +287,7 @@ class MacaroonService:
             except ValueError:
                 raise LndError(2, "unable to decode macaroon: encoding/hex: invalid byte") from None
             verified = self.verify(raw)
+            key = f"{'admin' if verified.admin else verified.root_key_id} {method} {template}"
             full_method = ROUTE_METHODS.get((method, template))
             if full_method is None:  # a route simnode does not map: only the admin macaroon
                 if not verified.admin:
@@ -289,6 +295,7 @@ class MacaroonService:
                 return
             if not self.allows(verified, full_method, METHOD_PERMISSIONS[full_method]):
                 raise LndError(2, PERMISSION_DENIED)
+            self.requests[key] = self.requests.get(key, 0) + 1
         except LndError:
             self.refused += 1
             raise
@@ -412,9 +419,12 @@ def check_permissions(service: MacaroonService, body: dict) -> Response:
 
 def handle_sim_macaroons(service: MacaroonService, method: str, path: str, data: dict) -> Response:
     """POST /sim/macaroons/revoke {"root_key_id": N}: someone ran `lncli deletemacaroonid N`.
-    GET /sim/macaroons: the root key ids and the count of refused requests."""
+    GET /sim/macaroons: the root key ids, the count of refused requests, every macaroon baked
+    (tests search storage and logs for them) and the requests accepted per root key id and
+    route ("<id or admin> <METHOD> <path template>")."""
     if path == "/sim/macaroons" and method == "GET":
-        return Response(200, {"root_key_ids": sorted(service.root_keys), "refused": service.refused})
+        return Response(200, {"root_key_ids": sorted(service.root_keys), "refused": service.refused,
+                              "baked": list(service.baked), "requests": dict(service.requests)})
     if path == "/sim/macaroons/revoke" and method == "POST":
         try:
             root_key_id = int(data.get("root_key_id"))  # type: ignore[arg-type]
