@@ -455,7 +455,7 @@ async def overview(note: Optional[str] = None) -> dict:
         "history": [_public(r) for r in rows if r["status"] != "active"],
         "events": await crud.list_credential_events(),
         "needed": [{"method": rpc, "why": why, "permission": f"uri:{rpc}"}
-                   for (_, _), (rpc, why) in _unique_calls()],
+                   for _, (rpc, why) in _unique_calls()],
         "never": [{"method": m, "what": what} for m, what in DANGEROUS.items()],
         "lncli_command": lncli_command(suggested),
         "suggested_root_key_id": str(suggested),

@@ -17,20 +17,20 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Optional
 
-# REST call (method, path template) -> the RPC LND serves it with, and why we call it.
-CALLS: dict[tuple[str, str], tuple[str, str]] = {
-    ("GET", "/v1/getinfo"): ("/lnrpc.Lightning/GetInfo", "the node's id, alias and block height"),
-    ("GET", "/v1/channels"): ("/lnrpc.Lightning/ListChannels", "open channels and their balances"),
-    ("GET", "/v1/channels/pending"): ("/lnrpc.Lightning/PendingChannels", "channels being opened or closed"),
-    ("GET", "/v1/channels/closed"): ("/lnrpc.Lightning/ClosedChannels", "closed channels (their history stays)"),
-    ("GET", "/v1/fees"): ("/lnrpc.Lightning/FeeReport", "the fees each channel charges now"),
-    ("GET", "/v1/graph/node/{pub_key}"): ("/lnrpc.Lightning/GetNodeInfo", "our channels' cltv delta and HTLC limits"),
-    ("GET", "/v1/peers"): ("/lnrpc.Lightning/ListPeers", "which peers are online"),
-    ("POST", "/v1/switch"): ("/lnrpc.Lightning/ForwardingHistory", "forwards and the fees they earned"),
-    ("GET", "/v1/graph"): ("/lnrpc.Lightning/DescribeGraph", "the public graph (graph metrics)"),
-    ("GET", "/v1/graph/edge/{chan_id}"): ("/lnrpc.Lightning/GetChanInfo", "one channel's policy, read back after a write"),
-    ("POST", "/v1/chanpolicy"): ("/lnrpc.Lightning/UpdateChannelPolicy", "set a channel's fees (the only write)"),
-    ("POST", "/v1/macaroon/checkpermissions"): (
+# REST call ("METHOD path template") -> the RPC LND serves it with, and why we call it.
+CALLS: dict[str, tuple[str, str]] = {
+    "GET /v1/getinfo": ("/lnrpc.Lightning/GetInfo", "the node's id, alias and block height"),
+    "GET /v1/channels": ("/lnrpc.Lightning/ListChannels", "open channels and their balances"),
+    "GET /v1/channels/pending": ("/lnrpc.Lightning/PendingChannels", "channels being opened or closed"),
+    "GET /v1/channels/closed": ("/lnrpc.Lightning/ClosedChannels", "closed channels (their history stays)"),
+    "GET /v1/fees": ("/lnrpc.Lightning/FeeReport", "the fees each channel charges now"),
+    "GET /v1/graph/node/{pub_key}": ("/lnrpc.Lightning/GetNodeInfo", "our channels' cltv delta and HTLC limits"),
+    "GET /v1/peers": ("/lnrpc.Lightning/ListPeers", "which peers are online"),
+    "POST /v1/switch": ("/lnrpc.Lightning/ForwardingHistory", "forwards and the fees they earned"),
+    "GET /v1/graph": ("/lnrpc.Lightning/DescribeGraph", "the public graph (graph metrics)"),
+    "GET /v1/graph/edge/{chan_id}": ("/lnrpc.Lightning/GetChanInfo", "one channel's policy, read back after a write"),
+    "POST /v1/chanpolicy": ("/lnrpc.Lightning/UpdateChannelPolicy", "set a channel's fees (the only write)"),
+    "POST /v1/macaroon/checkpermissions": (
         "/lnrpc.Lightning/CheckMacaroonPermissions", "check its own permissions (this credential's health)"),
 }
 NEEDED: tuple[str, ...] = tuple(dict.fromkeys(rpc for rpc, _ in CALLS.values()))
