@@ -26,6 +26,15 @@ ENDPOINTS = [
     (READ, "GET", "/changes/unknown-change", None),
     (READ, "GET", "/earnings?days=7", None),
     (READ, "GET", "/channels/unknown-channel/history", None),
+    # Fee Autopilot's own node credential: admins see fingerprints and permissions, only the
+    # super user creates, rotates, revokes, verifies or checks one (issue 17). Allowed, these
+    # change nothing: an invalid body (400), no credential to act on (409), not a macaroon (409).
+    (READ, "GET", "/credential", None),
+    (WRITE, "POST", "/credential", {"method": "not-a-method"}),
+    (WRITE, "POST", "/credential/rotate", {"method": "not-a-method"}),
+    (WRITE, "POST", "/credential/revoke", None),
+    (WRITE, "POST", "/credential/verify", None),
+    (WRITE, "POST", "/credential/check", {"macaroon": "not hex"}),
     (DRY_RUN, "POST", "/runs", {"dry_run": True}),
     (WRITE, "PUT", "/settings", {"mode": "not-a-mode"}),
     (WRITE, "POST", "/runs/unknown-run/apply", {}),
