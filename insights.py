@@ -49,7 +49,7 @@ from .models import (
     SummaryOut,
 )
 from .node import NodeCallError, NodeUnavailable
-from .resilience import breaker
+from .resilience import OPEN, breaker
 from .services import StoredSettingsInvalid, current_gateway, load_engine_settings
 
 APPLIED = "applied"
@@ -205,7 +205,7 @@ async def _read_history(changes: Sequence[Mapping[str, Any]]) -> tuple[Optional[
         for c in chosen
     )
     first = min(c.at - impact_window(c.at, at) for c in applied)
-    if breaker.state == "open":
+    if breaker.state == OPEN:
         return None, "The node keeps failing (circuit breaker open): the forwarding history was not read"
     try:
         gateway = await current_gateway()

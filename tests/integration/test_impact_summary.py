@@ -272,3 +272,59 @@ def test_the_summarys_activity_counts_what_the_log_and_the_runs_hold(node_env):
     recent = summary(env, since=run["created_at"])["activity"]
     assert (recent["applied"], recent["restored"], recent["external"], recent["failed"], recent["blocked"]) == (0, 0, 0, 1, 1)
     assert recent["runs"] == 1
+
+
+# --- the same queries on Postgres ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_session(simnode, tmp_path_factory):
+    from devtools.postgres import TempPostgres
+    from devtools.testenv import quiet_schedule, start_host_session
+
+    with TempPostgres() as postgres:
+        session = start_host_session(
+            tmp_path_factory.mktemp("lnbits-pg-insights"),
+            backend="LndRestWallet",
+            lnd_endpoint=simnode.url,
+            macaroon=simnode.macaroon,
+            extra_env={"LNBITS_DATABASE_URL": postgres.url},
+        )
+        quiet_schedule(session)
+        yield session
+        session.host.stop()
+
+
+def test_summary_and_impact_on_postgres(pg_session, simnode):
+    api = "/feepilot/api/v1"
+    with pg_session.client(pg_session.super_token) as client:
+        run = client.post(f"{api}/runs", json={"dry_run": True}, timeout=300).json()
+        decision = next(d for d in run["decisions"] if d["accepted"])
+        outcome = client.post(f"{api}/decisions/{decision['id']}/apply").json()["outcomes"][0]
+        assert outcome["status"] == "applied", outcome
+        rollback = client.post(f"{api}/changes/{outcome['change_id']}/rollback", json={})
+        assert rollback.status_code == 200 and rollback.json()["status"] == "applied", rollback.text
+
+        body = client.get(f"{api}/summary", params={"since": 0})
+        assert body.status_code == 200, body.text
+        body = body.json()
+        activity = body["activity"]
+        assert (activity["applied"], activity["restored"], activity["failed"], activity["external"]) == (1, 1, 0, 0)
+        assert activity["blocked_at_apply"] == 0 and activity["blocked_in_cycles"] >= 0
+        assert activity["runs"] == client.get(f"{api}/runs").json()["total"]
+        day = body["periods"][0]
+        truth = simnode.revenue(body["at"] - DAY, body["at"] + 1)
+        assert (day["fees_sat"], day["forwards"]) == (truth["fees_msat"] / 1000, truth["forwards"])
+
+        changes = client.get(f"{api}/changes").json()
+        assert changes["impact_error"] is None and len(changes["data"]) == 2
+        assert all(c["impact"] is not None for c in changes["data"])
+        applied = next(c for c in changes["data"] if c["id"] == outcome["change_id"])
+        undone_at, impact = rollback.json()["settled_at"], applied["impact"]
+        # the rollback supersedes it once its second is inside the after-window (not in the same second as now)
+        expected = undone_at if undone_at < impact["at"] + impact["window_s"] else None
+        assert impact["superseded_at"] == expected, (impact, undone_at)
+        detail = client.get(f"{api}/runs/{run['id']}").json()
+        assert detail["impact_error"] is None and detail["impact"]["changes"] == 1
+        history = client.get(f"{api}/channels/{decision['chan_id']}/history").json()
+        assert [c["impact"] is not None for c in history["changes"]] == [True, True]
