@@ -274,6 +274,26 @@ def test_the_summarys_activity_counts_what_the_log_and_the_runs_hold(node_env):
     assert recent["runs"] == 1
 
 
+
+def test_the_change_log_stays_readable_when_the_forwarding_history_is_not(node_env):
+    env = node_env
+    env.simnode.set_faults({"path": "/v1/switch", "status": 500})
+    try:
+        page = env.api("GET", "/changes")
+        one = env.api("GET", f"/changes/{state['change']['id']}")
+        run = env.api("GET", "/runs", params={"limit": 1}).json()["data"][0]
+        detail = env.api("GET", f"/runs/{run['id']}")
+        summary_answer = env.api("GET", "/summary")
+    finally:
+        env.simnode.clear_faults()
+    assert page.status_code == 200 and one.status_code == 200 and detail.status_code == 200
+    assert "did not answer" in page.json()["impact_error"], page.json()["impact_error"]
+    assert all(c["impact"] is None for c in page.json()["data"])
+    assert one.json()["impact"] is None and one.json()["impact_error"]
+    # the summary is only about the node: its error, as GET /earnings answers it
+    assert summary_answer.status_code == 502, summary_answer.text
+    assert impact_of(env, state["change"]["id"]) is not None  # and back once the node answers
+
 # --- the same queries on Postgres ---------------------------------------------------------------------
 
 
