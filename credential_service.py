@@ -366,11 +366,7 @@ async def rotate(method: str, macaroon_hex: Optional[str], by: str) -> dict:
 async def _retire(old: dict, previous: Optional[NodeCredential]) -> Optional[str]:
     """Wait out the old credential's calls in flight, revoke its root key id if we baked it,
     forget its secret."""
-    if previous is not None:
-        waited = 0.0
-        while previous.in_flight and waited < IDLE_WAIT_S:
-            await asyncio.sleep(0.05)
-            waited += 0.05
+    await _wait_idle(previous)
     note = None
     if old["method"] == "baked" and old.get("root_key_id"):
         note = await _delete_root_key_id(int(old["root_key_id"]))
@@ -383,6 +379,14 @@ async def _retire(old: dict, previous: Optional[NodeCredential]) -> Optional[str
     return note
 
 
+async def _wait_idle(credential: Optional[NodeCredential]) -> None:
+    """Until the calls sent with `credential` have answered (at most IDLE_WAIT_S)."""
+    waited = 0.0
+    while credential is not None and credential.in_flight and waited < IDLE_WAIT_S:
+        await asyncio.sleep(0.05)
+        waited += 0.05
+
+
 async def revoke(by: str) -> dict:
     """Delete our root key id on the node (if we baked it) and forget the secret; Fee
     Autopilot then uses LNbits' macaroon, as without a credential."""
@@ -391,6 +395,9 @@ async def revoke(by: str) -> dict:
         row = await crud.active_credential()
         if row is None:
             raise CredentialRefusal("Fee Autopilot has no node credential to revoke", status=409)
+        previous = credential_slot.active
+        _put_in_slot(None)  # from here on calls send LNbits' macaroon
+        await _wait_idle(previous)
         note = None
         if row["method"] == "baked" and row.get("root_key_id"):
             note = await _delete_root_key_id(int(row["root_key_id"]))
@@ -398,7 +405,6 @@ async def revoke(by: str) -> dict:
         elif row.get("root_key_id") and row["root_key_id"] != "0":
             note = f"it was pasted: revoke it on the node with `lncli deletemacaroonid {row['root_key_id']}`"
         await crud.revoke_credential(row["id"], by, note)
-        _put_in_slot(None)
         await crud.insert_credential_event(row["id"], "revoked", by, note)
         await notify("credential", f"Fee Autopilot revoked its node credential {row['fingerprint']}"
                                    + (f" ({note})" if note else "") + "; it uses LNbits' macaroon again.")
