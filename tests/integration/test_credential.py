@@ -321,6 +321,37 @@ def test_lnbits_on_a_macaroon_that_cannot_set_fees_and_fee_autopilot_still_works
     state["restricted_host"] = session.host
 
 
+def test_a_wrong_master_secret_is_a_clear_error_and_no_macaroon_is_sent(env, restricted_lnbits, state):
+    session, node = restricted_lnbits, env.simnode
+    options = api(session, "GET", "/credential", session.admin_token).json()
+    command = options["lncli_command"].split()
+    root_key_id = int(command[command.index("--root_key_id") + 1])
+    pasted = bake_in_simnode(node, [tuple(p.split(":", 1)) for p in command[4:]], root_key_id)  # type: ignore[misc]
+    assert api(session, "POST", "/credential", json={"method": "paste", "macaroon": pasted}).status_code == 201
+    host = session.host
+    host.stop()
+    host.extra_env["FEEPILOT_VAULT_KEY"] = "another master secret, not the key file's"
+    try:
+        host.start()
+        refused_before = sim(node, "GET", "/sim/macaroons")["refused"]
+        used_before = requests_of(node, root_key_id)
+        status = api(session, "GET", "/status", session.admin_token).json()
+        credential = status["credential"]
+        assert credential["state"] == "unusable" and credential["in_use"] == "none", credential
+        assert "another master secret" in credential["problem"] and credential["writes_paused"] is True
+        assert status["node_api_available"] is False and "cannot be used" in status["node_api_reason"]
+        assert requests_of(node, root_key_id) == used_before  # nothing sent with it
+        assert sim(node, "GET", "/sim/macaroons")["refused"] == refused_before  # nor with any other
+        revoked = api(session, "POST", "/credential/revoke")
+        assert revoked.status_code == 200, revoked.text
+        status = api(session, "GET", "/status", session.admin_token).json()
+        assert status["credential"]["in_use"] == "lnbits" and status["node_api_available"] is True
+    finally:
+        host.stop()
+        del host.extra_env["FEEPILOT_VAULT_KEY"]
+        host.start()
+
+
 def _forms(hex_value: str) -> list[bytes]:
     raw = bytes.fromhex(hex_value)
     return [hex_value.lower().encode(), hex_value.upper().encode(), raw, base64.b64encode(raw),

@@ -179,3 +179,24 @@ def test_permissions_list_lnds_table_for_every_route_simnode_maps(node):
     assert table["/routerrpc.Router/SendPaymentV2"] == {"permissions": [{"entity": "offchain", "action": "write"}]}
     assert table["/lnrpc.Lightning/BakeMacaroon"] == {"permissions": [{"entity": "macaroon", "action": "generate"}]}
     assert set(ROUTE_METHODS.values()) <= set(METHOD_PERMISSIONS) == set(table)
+
+
+def test_the_macaroon_routes_answer_in_lnds_swagger_shapes(node):
+    from simnode.conformance import response_schemas, validate
+
+    schemas = response_schemas()
+    mac = bake(node, [("info", "read")], 31337)
+    b64 = base64.b64encode(bytes.fromhex(node.macaroon)).decode()
+    cases = [
+        ("POST", "/v1/macaroon", "/v1/macaroon", {"permissions": [{"entity": "info", "action": "read"}]}),
+        ("GET", "/v1/macaroon/ids", "/v1/macaroon/ids", None),
+        ("GET", "/v1/macaroon/permissions", "/v1/macaroon/permissions", None),
+        ("POST", "/v1/macaroon/checkpermissions", "/v1/macaroon/checkpermissions",
+         {"macaroon": b64, "fullMethod": "/lnrpc.Lightning/GetInfo", "check_default_perms_from_full_method": True}),
+        ("DELETE", "/v1/macaroon/31337", "/v1/macaroon/{root_key_id}", None),
+    ]
+    for method, path, template, body in cases:
+        r = call(node, method, path, node.macaroon, body)
+        assert r.status_code == 200, (path, r.text)
+        validate(schemas[(method, template)][0], r.json())
+    validate("rpcStatus", call(node, "GET", "/v1/getinfo", mac).json())  # refused: its root key id is gone
