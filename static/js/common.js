@@ -108,8 +108,13 @@ window.FeePilot = (function () {
   // "3 days", "5 h", "12 min": how long an impact window or a wait is.
   function duration(seconds) {
     const s = Math.max(0, Number(seconds) || 0)
-    if (s >= 2 * 86400) return `${Math.round(s / 86400)} days`
-    if (s >= 86400) return `${(s / 86400).toFixed(1)} days`
+    const days = s / 86400
+    if (days >= 0.95) {
+      // within a few minutes of whole days (a window ends a moment after it was asked for)
+      const whole = Math.abs(days - Math.round(days)) < 0.02 || days >= 10 ? Math.round(days) : null
+      if (whole != null) return whole === 1 ? '1 day' : `${whole} days`
+      return `${days.toFixed(1)} days`
+    }
     if (s >= 3600) return `${Math.round(s / 3600)} h`
     return `${Math.max(1, Math.round(s / 60))} min`
   }
@@ -138,9 +143,8 @@ window.FeePilot = (function () {
     return RUN_KINDS[kind] || label(kind)
   }
 
-  // Who did it: the name the API gives, never a bare user id.
-  function person(name, fallback = 'an LNbits user') {
-    return name || fallback
+  function capitalized(text) {
+    return text ? text.charAt(0).toUpperCase() + text.slice(1) : ''
   }
 
   function statusColor(status) {
@@ -268,7 +272,7 @@ window.FeePilot = (function () {
     signedPercent,
     plural,
     runKind,
-    person
+    capitalized
   }
 
   return {API, HEURISTICS, methods, request, conflictOf, notifyError, timeTick, limits, localShare, proposalOf, staleness, ...methods}

@@ -56,6 +56,11 @@ window.app = Vue.createApp({
     staleCount() {
       return this.rows.filter(row => FeePilot.staleness(row)).length
     },
+    // open channels the last run did not score (opened since, or a node that was reset)
+    unscoredCount() {
+      if (!this.scores || !this.scores.run) return 0
+      return this.rows.filter(row => !row.score && (row.state === 'active' || row.state === 'inactive')).length
+    },
     aliases() {
       const map = {}
       this.channels.forEach(c => (map[c.id] = c.peer_alias || c.short_id))

@@ -99,7 +99,8 @@ def test_summary_band_equals_the_api_and_the_node(open_page, node_env, user_ids)
     at = summary["at"]
     for period in summary["periods"]:
         el = shown[period["key"]]
-        truth = node_env.simnode.revenue(at - period["days"] * 86400, at)
+        # the API's windows include their end (now), as LND's /v1/switch does; /sim/revenue's do not
+        truth = node_env.simnode.revenue(at - period["days"] * 86400, at + 1)
         # the page shows the API's figures …
         assert float(el.get_attribute("data-fees-sat")) == pytest.approx(period["fees_sat"])
         assert int(el.get_attribute("data-forwards")) == period["forwards"]
@@ -266,9 +267,9 @@ def test_the_dry_run_dialog_says_what_happened(open_page, node_env, user_ids):
     first.locator("[data-testid=proposal-check]").click()
     page.locator("[data-testid=apply-selected]").click()
     page.locator("[data-testid=apply-confirm-ok]").click()
-    dialog.locator("[data-testid=outcome]").first.wait_for()
-    wait_until(lambda: "Nothing has been applied" not in summary.inner_text(), what="the summary after the apply")
-    assert "1 change from this run applied." in summary.inner_text()
+    dialog.locator("[data-testid=outcome] [data-status=applied]").first.wait_for()
+    wait_until(lambda: "1 change from this run applied." in summary.inner_text(), what="the summary after the apply")
+    assert "Nothing has been applied" not in summary.inner_text()
     applied = dialog.locator(f'[data-testid=proposal][data-decision="{chosen}"]')
     wait_until(lambda: applied.locator("[data-testid=proposal-check]").count() == 0, what="no checkbox on the applied one")
     w.shot("operator-dry-run-dialog")

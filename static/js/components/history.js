@@ -77,8 +77,7 @@ window.app.component('fp-history', {
       return this.canEdit && ['applied', 'partially_applied'].includes(run.status)
     },
     runKind(kind) {
-      const text = FeePilot.runKind(kind)
-      return text.charAt(0).toUpperCase() + text.slice(1)
+      return FeePilot.capitalized(FeePilot.runKind(kind))
     },
     sourceLabel(change) {
       const who = change.requested_by_name ? ` by ${change.requested_by_name}` : ''

@@ -64,7 +64,7 @@ window.app.component('fp-summary', {
     },
     changeColor(period) {
       if (period.change_pct == null) return 'text-grey-6'
-      return period.change_pct >= 0 ? 'text-positive' : 'text-negative'
+      return period.change_pct >= 0 ? 'text-green-5' : 'text-deep-orange-5'
     },
     changeText(period) {
       if (period.change_pct == null) {
