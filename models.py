@@ -172,6 +172,18 @@ class ChannelsOut(BaseModel):
     channels: list[ChannelOut]
 
 
+class CredentialStatusOut(BaseModel):
+    in_use: str = Field(..., description="Whose macaroon node calls send: fee_autopilot (its own), lnbits "
+                                         "(the funding source's) or none (the credential cannot be decrypted)")
+    state: str = Field(..., description="none, active, refused (the node refused it) or unusable (the vault cannot "
+                                        "decrypt it)")
+    fingerprint: Optional[str] = Field(None, description="The first 8 bytes of the macaroon's SHA-256")
+    problem: Optional[str] = None
+    fix: Optional[str] = Field(None, description="What to do about the problem")
+    writes_paused: bool = Field(False, description="Fee changes are not sent until the credential is rotated or revoked")
+    refused_at: Optional[int] = None
+
+
 class StatusOut(BaseModel):
     version: str
     backend: str = Field(..., description="LNbits funding source class")
@@ -196,7 +208,7 @@ class StatusOut(BaseModel):
     pending_changes: int = 0
     conflicts: int = Field(0, description="Changes whose outcome the reconciliation could not tell")
     notifications: list[dict] = Field(default_factory=list, description="Recent notifications, newest first")
-    credential: Optional["CredentialStatusOut"] = Field(
+    credential: Optional[CredentialStatusOut] = Field(
         None, description="Whose macaroon node calls send (Fee Autopilot's own credential or LNbits'), and whether "
                           "the node accepts it"
     )
@@ -669,18 +681,6 @@ MacaroonHex = constr(strict=True, min_length=1, max_length=MACAROON_HEX_MAX)
 CredentialMethod = constr(strict=True, regex="^(bake|paste)$")
 
 
-class CredentialStatusOut(BaseModel):
-    in_use: str = Field(..., description="Whose macaroon node calls send: fee_autopilot (its own), lnbits "
-                                         "(the funding source's) or none (the credential cannot be decrypted)")
-    state: str = Field(..., description="none, active, refused (the node refused it) or unusable (the vault cannot "
-                                        "decrypt it)")
-    fingerprint: Optional[str] = Field(None, description="The first 8 bytes of the macaroon's SHA-256")
-    problem: Optional[str] = None
-    fix: Optional[str] = Field(None, description="What to do about the problem")
-    writes_paused: bool = Field(False, description="Fee changes are not sent until the credential is rotated or revoked")
-    refused_at: Optional[int] = None
-
-
 class CredentialInfo(BaseModel):
     id: str
     created_at: int
@@ -767,6 +767,3 @@ class CredentialRefusedOut(BaseModel):
     missing: list[str] = Field(None, absent_not_null=True, description="Needed RPCs the macaroon does not allow")
     extra: list[str] = Field(None, absent_not_null=True, description="RPCs it allows and should not")
     warnings: list[str] = Field(None, absent_not_null=True)
-
-
-StatusOut.update_forward_refs(CredentialStatusOut=CredentialStatusOut)
