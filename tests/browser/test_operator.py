@@ -231,6 +231,14 @@ def test_impact_of_a_change_after_two_days(open_page, node_env, user_ids):
     text = shown.inner_text()
     assert "Before (2 days)" in text and "After (2 days" in text, text
     assert f"{impact['after']['forwards']:,} forward" in shown.locator("[data-testid=impact-after]").inner_text()
+    # per run, on demand: the run's changes summed (here the one)
+    run_impact = node_env.api("GET", f"/runs/{change['run_id']}").json()["impact"]
+    run_entry = page.locator(f'[data-testid=history-run][data-id="{change["run_id"]}"]')
+    run_entry.locator("[data-testid=run-impact]").click()
+    run_shown = run_entry.locator("[data-testid=impact]")
+    run_shown.wait_for()
+    assert float(run_shown.get_attribute("data-after-fees-sat")) == pytest.approx(run_impact["after"]["fees_sat"])
+    assert float(run_shown.get_attribute("data-after-fees-sat")) == pytest.approx(impact["after"]["fees_sat"])
     entry.scroll_into_view_if_needed()
     w.shot("operator-history-impact")
 

@@ -20,6 +20,7 @@ window.app.component('fp-history', {
       loading: false,
       busy: null,
       conflict: null,
+      runImpacts: {},
       showOptions: [
         {label: 'All', value: 'all'},
         {label: 'Changes', value: 'changes'},
@@ -61,6 +62,23 @@ window.app.component('fp-history', {
         FeePilot.notifyError(error)
       } finally {
         this.loading = false
+      }
+    },
+    hasApplied(run) {
+      return ['applied', 'partially_applied', 'rolled_back', 'partially_rolled_back', 'interrupted'].includes(run.status)
+    },
+    // A run's impact reads the node's forwarding history: fetched when asked for.
+    async loadRunImpact(run) {
+      if (this.busy) return
+      this.busy = 'i' + run.id
+      try {
+        const {data} = await FeePilot.request('GET', `/runs/${run.id}`)
+        this.runImpacts = {...this.runImpacts, [run.id]: data.impact || null}
+        if (!data.impact && data.impact_error) Quasar.Notify.create({type: 'warning', message: data.impact_error})
+      } catch (error) {
+        FeePilot.notifyError(error)
+      } finally {
+        this.busy = null
       }
     },
     loadMore() {
