@@ -307,3 +307,31 @@ def test_phone_shows_fee_proposal_and_reason_and_apply_is_reachable(open_page, n
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     w.shot("operator-phone-dry-run")
     assert_plain_text(page, user_ids, "phone")
+
+
+def test_settings_errors_and_the_history_use_the_page_labels(open_page, node_env, user_ids):
+    apply_one(node_env)  # the history has a change by a person
+    w = open_page(node_env.session.super_token)
+    w.expect_http_error(422, f"{API}/settings")
+    page = w.page
+    page.locator("[data-testid=open-settings]").click()
+    dialog = page.locator("[data-testid=settings-dialog]")
+    low = dialog.locator('[data-field="engine.guardrails.min_ppm"]')
+    low.wait_for()
+    low.locator("input").fill("900")
+    dialog.locator('[data-field="engine.guardrails.max_ppm"] input').fill("800")
+    dialog.locator("[data-testid=save-settings]").click()
+    wait_until(lambda: "Maximum fee (ppm)" in low.inner_text(), what="the cross-field error in labels")
+    toast = page.locator(".q-notification").first
+    toast.wait_for()
+    assert_plain_text(page, user_ids, "settings error")
+    assert "UNPROCESSABLE" not in page.locator("body").inner_text()
+    assert node_env.api("GET", "/settings").json()["engine"]["guardrails"]["min_ppm"] != 900
+    w.shot("operator-settings-error")
+    dialog.get_by_role("button", name="Cancel").click()
+
+    page.locator("[data-testid=tab-history]").click()
+    page.locator("[data-testid=history-change]").first.wait_for()
+    assert_plain_text(page, user_ids, "history")
+    names = page.locator("[data-testid=history-change]").all_inner_texts()
+    assert any("by admin" in text for text in names), names
