@@ -1,6 +1,6 @@
-// Fee Autopilot page: the root app. Header (node, mode, runs, breaker), tabs with
-// the channel table, the history and the earnings, and the dialogs. Components
-// live in static/js/components/ and register themselves on window.app.
+// Fee Autopilot page: the root app. Header (node, mode, runs, breaker), the "is it
+// earning?" band, tabs with the channel table, the history and the earnings, and the
+// dialogs. Components live in static/js/components/ and register themselves on window.app.
 window.app = Vue.createApp({
   el: '#vue',
   mixins: [windowMixin],
