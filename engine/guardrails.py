@@ -2,7 +2,8 @@
 
 Capping rules first: max step, then ppm/base bounds (bounds win over the step); then the
 blocking rules, in order: pinned, deny lists, allow lists, only active, no change, minimum
-change (dead band), cooldown, daily update limit, reversal limit. `limit_changes_per_run` applies the
+change (dead band), cooldown, minimum spacing, relay budget (CLN's gossip token bucket), daily
+update limit, reversal limit. `limit_changes_per_run` applies the
 per-run cap across channels afterwards. Every accepted proposal satisfies all of
 them: `violations()` re-checks that independently (at apply time, manual changes, tests).
 """
@@ -34,6 +35,8 @@ BASE_BOUNDS = "base_bounds"
 MIN_CHANGE = "min_change"
 NO_CHANGE = "no_change"
 COOLDOWN = "cooldown"
+MIN_SPACING = "min_spacing"
+RELAY_BUDGET = "relay_budget"
 DAILY_LIMIT = "max_updates_per_day"
 REVERSALS = "max_reversals"
 MAX_PER_RUN = "max_changes_per_run"
@@ -58,6 +61,9 @@ class FeeProposal:
     blocked_by: Optional[str] = None
     notes: Tuple[GuardrailNote, ...] = ()
     pressure: float = 0.0
+    # accepted: the updates the relay budget still allows in the next 24 h after this one
+    # (None: no budget set); shown in the reason
+    relay_left: Optional[int] = None
 
     @property
     def direction(self) -> int:
@@ -94,6 +100,79 @@ def bounds_for(channel: Channel, settings: EngineSettings) -> Bounds:
 def max_step_ppm(old_ppm: int, settings: EngineSettings) -> int:
     g = settings.guardrails
     return int(min(g.max_step_ppm, max(math.floor(g.max_step_pct * old_ppm), g.step_floor_ppm)))
+
+
+# --- the relay budget: Core Lightning gossipd's token bucket, replayed over the change log ---
+
+_EPS = 1e-9  # float sums of hours: 12.0 tokens must count as 12
+
+
+@dataclass(frozen=True)
+class RelayBudget:
+    """The bucket of one channel direction at `now`, before a new update."""
+
+    tokens: float
+    per_update: float  # 0: no budget (every update is relayed)
+    per_hour: float
+    most: float
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_update > 0
+
+    def allows(self) -> bool:
+        return not self.enabled or self.tokens >= self.per_update - _EPS
+
+    def seconds_to_next(self) -> float:
+        """How long until the bucket can relay an update (0 when it can now)."""
+        if self.allows():
+            return 0.0
+        return (self.per_update - self.tokens) / self.per_hour * 3600
+
+    def left_today(self, spend: bool) -> int:
+        """Updates the bucket would relay in the next 24 h, sent as soon as it can (after this one
+        when `spend`): it refills 24 x per_hour meanwhile and loses nothing to the cap, because it
+        spends whenever it holds one update's tokens."""
+        if not self.enabled:
+            return 0
+        held = self.tokens - (self.per_update if spend else 0.0)
+        return max(0, int(math.floor((held + 24 * self.per_hour) / self.per_update + _EPS)))
+
+
+def relay_budget(records: Sequence[ChangeRecord], now: float, settings: EngineSettings) -> RelayBudget:
+    """Replay the bucket over one channel's change records (every applied change, ours and
+    external ones): full at the first record, +per_hour tokens an hour up to the most, an update
+    that finds a full update's tokens is relayed and spends them, one that does not is dropped
+    by CLN and spends nothing. Records after `now` spend too (no time flows backward)."""
+    ao = settings.anti_oscillation
+    per, rate, most = ao.relay_tokens_per_update, ao.relay_tokens_per_hour, ao.relay_bucket_max
+    tokens, at = most, None
+    for record in sorted(records, key=lambda r: r.at):
+        if at is not None:
+            tokens = min(most, tokens + max(0, record.at - at) / 3600 * rate)
+        at = record.at
+        if tokens >= per - _EPS:
+            tokens -= per
+    if at is not None:
+        tokens = min(most, tokens + max(0.0, now - at) / 3600 * rate)
+    return RelayBudget(tokens, per, rate, most)
+
+
+def wait_words(seconds: float) -> str:
+    """'in 5 h', 'in 25 min': rounded up, so the update is possible by then."""
+    if seconds <= 60:
+        return "in 1 min"
+    if seconds < 3600:
+        return f"in {math.ceil(seconds / 60)} min"
+    return f"in {math.ceil(seconds / 3600 - _EPS)} h"
+
+
+def budget_words(budget: RelayBudget, spend: bool) -> str:
+    """"Relay budget: 2 updates left today" / "Relay budget empty: next update in 5 h"."""
+    if not spend and not budget.allows():
+        return f"Relay budget empty: next update {wait_words(budget.seconds_to_next())}"
+    left = budget.left_today(spend)
+    return f"Relay budget: {left} update{'' if left == 1 else 's'} left today"
 
 
 def _ids(channel: Channel) -> set:
@@ -191,8 +270,21 @@ def check(
                                    f"{when}; cooldown {fmt_hours(ao.cooldown_hours)} "
                                    f"({fmt_duration(cooldown_s - ago)} left)"))
         return _blocked(old, capped, requested, notes, intent.pressure)
+    spacing_s = ao.min_update_spacing_minutes * 60
+    if last is not None and now - last < spacing_s:
+        notes.append(GuardrailNote(MIN_SPACING, BLOCKED,
+                                   f"changed {fmt_duration(now - last)} ago; at least {fmt_duration(spacing_s)} "
+                                   f"between two updates (nodes accept the previous fees that long)"))
+        return _blocked(old, capped, requested, notes, intent.pressure)
+    budget = relay_budget(history, now, settings)
+    if not budget.allows():
+        notes.append(GuardrailNote(RELAY_BUDGET, BLOCKED,
+                                   f"{budget_words(budget, False).lower()} ({budget.tokens:.1f} of the "
+                                   f"{budget.per_update:g} tokens an update needs, +{budget.per_hour:g} an hour: "
+                                   f"Core Lightning nodes would not relay it now)"))
+        return _blocked(old, capped, requested, notes, intent.pressure)
     recent = changes_since(history, now - DAY)
-    if recent >= ao.max_updates_per_day:
+    if ao.max_updates_per_day and recent >= ao.max_updates_per_day:
         notes.append(GuardrailNote(DAILY_LIMIT, BLOCKED,
                                    f"{recent} changes in the last 24 h; at most {ao.max_updates_per_day} per day"))
         return _blocked(old, capped, requested, notes, intent.pressure)
@@ -206,7 +298,8 @@ def check(
                                    f"at most {ao.max_reversals} allowed"))
         return _blocked(old, capped, requested, notes, intent.pressure)
 
-    return FeeProposal(old, capped, requested, True, None, tuple(notes), intent.pressure)
+    return FeeProposal(old, capped, requested, True, None, tuple(notes), intent.pressure,
+                       relay_left=budget.left_today(True) if budget.enabled else None)
 
 
 def _outside(policy: Policy, b: Bounds) -> bool:
@@ -236,8 +329,9 @@ def violations(
     The same rules as `check()`, stated as conditions on the result: every selection rule
     that applies (not only the first); ppm and base within the bounds; at most the max step,
     except as far as needed to bring a ppm from outside the bounds back in; the fees changed;
-    the minimum change (waived when the old policy is outside the bounds); cooldown; daily
-    limit (this change included); reversal limit; nothing but the fee fields changed.
+    the minimum change (waived when the old policy is outside the bounds); cooldown; minimum
+    spacing; relay budget (the bucket can relay it); daily limit (this change included);
+    reversal limit; nothing but the fee fields changed.
     """
     if not proposal.accepted:
         return []
@@ -262,7 +356,11 @@ def violations(
     last = last_change_at(records)
     if last is not None and now - last < ao.cooldown_hours * 3600:
         problems.append(COOLDOWN)
-    if changes_since(records, now - DAY) + 1 > ao.max_updates_per_day:
+    if last is not None and now - last < ao.min_update_spacing_minutes * 60:
+        problems.append(MIN_SPACING)
+    if not relay_budget(records, now, settings).allows():
+        problems.append(RELAY_BUDGET)
+    if ao.max_updates_per_day and changes_since(records, now - DAY) + 1 > ao.max_updates_per_day:
         problems.append(DAILY_LIMIT)
     direction = (new.ppm > old.ppm) - (new.ppm < old.ppm)
     window_start = now - ao.reversal_window_days * DAY
@@ -289,6 +387,8 @@ RULE_SHORT = {
     NO_CHANGE: "nothing left to change",
     MIN_CHANGE: "change too small",
     COOLDOWN: "cooldown",
+    MIN_SPACING: "just changed",
+    RELAY_BUDGET: "relay budget empty",
     DAILY_LIMIT: "daily limit",
     REVERSALS: "reversal limit",
     MAX_PER_RUN: "run limit",
@@ -312,6 +412,19 @@ def _bounds_label(s: EngineSettings, b: Bounds, p: Optional[FeeProposal]) -> str
     return f"Fee bounds ({b.min_ppm}–{b.max_ppm} ppm)"
 
 
+def _budget_label(s: EngineSettings, p: Optional[FeeProposal]) -> str:
+    """"Relay budget empty: next update in 5 h" when the proposal was held by it (the wait is in
+    its note), else the rule with its setting."""
+    note = next((n for n in (p.notes if p is not None else ()) if n.rule == RELAY_BUDGET), None)
+    if note is not None:
+        words = note.message.partition(" (")[0]
+        return words[:1].upper() + words[1:]
+    ao = s.anti_oscillation
+    per_day = 24 * ao.relay_tokens_per_hour / ao.relay_tokens_per_update if ao.relay_tokens_per_update else 0
+    burst = int(ao.relay_bucket_max // ao.relay_tokens_per_update) if ao.relay_tokens_per_update else 0
+    return f"Relay budget ({per_day:g} updates a day, a burst of {burst})"
+
+
 def _plural(n: float, word: str) -> str:
     return f"{n:g} {word}" + ("" if n == 1 else "s")
 
@@ -331,6 +444,9 @@ RULE_LABELS: Dict[str, Callable[[EngineSettings, Bounds, Optional[FeeProposal]],
     MIN_CHANGE: lambda s, b, p: (f"Smallest change ({s.anti_oscillation.min_change_ppm} ppm or "
                                  f"{s.anti_oscillation.min_change_pct * 100:g} %)"),
     COOLDOWN: lambda s, b, p: f"Cooldown ({fmt_hours(s.anti_oscillation.cooldown_hours)} after a change)",
+    MIN_SPACING: lambda s, b, p: (f"Least time between updates "
+                                  f"({fmt_duration(s.anti_oscillation.min_update_spacing_minutes * 60)})"),
+    RELAY_BUDGET: lambda s, b, p: _budget_label(s, p),
     DAILY_LIMIT: lambda s, b, p: f"Daily limit ({_plural(s.anti_oscillation.max_updates_per_day, 'change')} a day)",
     REVERSALS: lambda s, b, p: (f"Reversal limit ({s.anti_oscillation.max_reversals} in "
                                 f"{_plural(s.anti_oscillation.reversal_window_days, 'day')})"),

@@ -155,10 +155,28 @@ class DecisionSettings:
 
 @dataclass(frozen=True)
 class AntiOscillationSettings:
+    """How often one channel may change: the relay budget is the binding rule by default.
+
+    Relay budget: Core Lightning's gossipd relays a channel direction's updates from a token
+    bucket (+1 token an hour, 12 per update, at most 48: 2 a day sustained, a burst of 4); an
+    update without 12 tokens reaches nobody through CLN nodes. The engine replays that bucket
+    over the change history (every applied change, ours and external ones; full at the start of
+    the history) and never proposes an update it would not relay. BOLT 7 asks nodes to accept
+    the previous fees for a while after an update, hence a minimum spacing (10 min).
+    The fixed cooldown is the controller's pacing on top (24 h by default): the flow controller
+    reads the last day's flow, so a step more often than daily re-reads the same day and overshoots
+    (tuning seeds, engine/README.md: bucket only −5 % fees, a 12 h cooldown −4 %). The daily count
+    is off (0) by default: the budget already holds updates to 2 a day on average.
+    """
+
     min_change_ppm: int = 10  # a change must move at least max(ppm, pct * old)
     min_change_pct: float = 0.05
-    cooldown_hours: float = 24.0
-    max_updates_per_day: int = 2  # gossip relays only ~2 updates/channel/day
+    cooldown_hours: float = 24.0  # the daily controller's pacing; 0 = off (the relay budget alone paces)
+    max_updates_per_day: int = 0  # 0 = off; else at most this many changes in any 24 h
+    relay_tokens_per_hour: float = 1.0  # CLN gossipd: one token an hour per channel direction …
+    relay_tokens_per_update: float = 12.0  # … 12 tokens per relayed update (0 = no relay budget) …
+    relay_bucket_max: float = 48.0  # … at most 48 in the bucket (a burst of 4)
+    min_update_spacing_minutes: float = 10.0  # BOLT 7: nodes accept the previous fees ~10 min
     new_channel_grace_days: float = 3.0  # no cut for lack of flow while young
     max_reversals: int = 7  # direction flips allowed inside the window (a feedback controller must correct)
     reversal_window_days: float = 14.0
@@ -425,8 +443,12 @@ RANGES: Dict[str, Tuple[float, float]] = {
     "anti_oscillation.min_change_ppm": (0, PPM_MAX),
     "anti_oscillation.min_change_pct": SHARE,
     "anti_oscillation.cooldown_hours": (0, 24 * 365),
-    # the network relays only about two updates per channel per day
-    "anti_oscillation.max_updates_per_day": (1, 2),
+    # 0 = off; the relay budget's own ceiling is 5 in 24 h (a burst of 4 and one refill)
+    "anti_oscillation.max_updates_per_day": (0, 48),
+    "anti_oscillation.relay_tokens_per_hour": (0, 1000),
+    "anti_oscillation.relay_tokens_per_update": (0, 1000),
+    "anti_oscillation.relay_bucket_max": (0, 100_000),
+    "anti_oscillation.min_update_spacing_minutes": (0, 7 * 24 * 60),
     "anti_oscillation.new_channel_grace_days": (0, 365),
     "anti_oscillation.max_reversals": (0, 1000),
     "anti_oscillation.reversal_window_days": (0, 365),
@@ -576,6 +598,16 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
               f"must not exceed {L('decisions.hold_score')}")
     check(dec.step_gain > 0, "decisions.step_gain", "must be above 0")
     check(dec.net_flow_full > 0, "decisions.net_flow_full", "must be above 0")
+
+    ao = s.anti_oscillation
+    budget = ("anti_oscillation.relay_tokens_per_hour", "anti_oscillation.relay_tokens_per_update",
+              "anti_oscillation.relay_bucket_max")
+    if usable(*budget) and ao.relay_tokens_per_update > 0:
+        # a bucket that can never hold one update, or never refills, would stop every change for good
+        check(ao.relay_bucket_max >= ao.relay_tokens_per_update, "anti_oscillation.relay_bucket_max",
+              f"must be at least {L('anti_oscillation.relay_tokens_per_update')}")
+        check(ao.relay_tokens_per_hour > 0, "anti_oscillation.relay_tokens_per_hour",
+              f"must be above 0 (or set {L('anti_oscillation.relay_tokens_per_update')} to 0: no relay budget)")
 
     g = s.guardrails
     if usable("guardrails.min_ppm", "guardrails.max_ppm"):

@@ -23,9 +23,18 @@ The definitions used:
 - no change: an accepted proposal changes the base fee or the ppm;
 - min change: the ppm moves at least max(min_change_ppm, min_change_pct x old ppm),
   waived when the old policy (ppm or base) is outside the bounds;
-- cooldown: no recorded change of this channel less than cooldown_hours ago;
-- daily limit: the changes of the last 24 h (a change exactly 24 h ago is outside),
-  plus this one, are at most max_updates_per_day;
+- cooldown: no recorded change of this channel less than cooldown_hours ago (0: off);
+- minimum spacing: no recorded change of this channel less than min_update_spacing_minutes ago
+  (BOLT 7: nodes accept the previous fees for a while after an update);
+- relay budget (Core Lightning gossipd's token bucket, per channel direction): the bucket
+  holds at most relay_bucket_max tokens and is full at the channel's first record; it gains
+  relay_tokens_per_hour tokens per hour elapsed (continuously, never above the most); every
+  recorded change, ours or external, is an update: one that finds at least
+  relay_tokens_per_update tokens is relayed and takes that many, one that finds fewer is not
+  relayed and takes none; a new update is allowed only when the bucket holds at least
+  relay_tokens_per_update tokens at `now` (relay_tokens_per_update 0: no budget);
+- daily limit (max_updates_per_day 0: off): the changes of the last 24 h (a change exactly
+  24 h ago is outside), plus this one, are at most max_updates_per_day;
 - reversals: a change's direction is the sign of its ppm move (a base-only change
   has none and is skipped); a reversal is a change whose direction differs from
   the previous directed change, both inside the window (the last
@@ -45,6 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from fractions import Fraction
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from engine.settings import EngineSettings
@@ -64,6 +74,8 @@ BASE_BOUNDS = "base_bounds"
 NO_CHANGE = "no_change"
 MIN_CHANGE = "min_change"
 COOLDOWN = "cooldown"
+MIN_SPACING = "min_spacing"
+RELAY_BUDGET = "relay_budget"
 DAILY_LIMIT = "max_updates_per_day"
 REVERSALS = "max_reversals"
 ONLY_FEE_FIELDS = "only_fee_fields"
@@ -71,7 +83,7 @@ MAX_PER_RUN = "max_changes_per_run"
 
 # check()'s order (README): the first rule that applies is the proposal's blocked_by
 ORDER = (PINNED, DENY_CHANNEL, DENY_PEER, ALLOW_LIST, ONLY_ACTIVE, MAX_STEP, PPM_BOUNDS, BASE_BOUNDS,
-         NO_CHANGE, MIN_CHANGE, COOLDOWN, DAILY_LIMIT, REVERSALS, ONLY_FEE_FIELDS)
+         NO_CHANGE, MIN_CHANGE, COOLDOWN, MIN_SPACING, RELAY_BUDGET, DAILY_LIMIT, REVERSALS, ONLY_FEE_FIELDS)
 FEE_FIELDS = ("base_msat", "ppm")
 
 
@@ -148,6 +160,26 @@ def reversal_state(records: Sequence[ChangeRecord], now: int, settings: EngineSe
     return flips, (directions[-1] if directions else 0)
 
 
+def bucket_tokens(records: Sequence[ChangeRecord], now: int, settings: EngineSettings) -> Fraction:
+    """The relay bucket at `now`, in exact arithmetic, walking the records as the rule says."""
+    ao = settings.anti_oscillation
+    most, per, rate = Fraction(ao.relay_bucket_max), Fraction(ao.relay_tokens_per_update), Fraction(ao.relay_tokens_per_hour)
+    times = sorted(r.at for r in records) + [now]
+    tokens = most
+    for i, at in enumerate(times):
+        if i:
+            tokens = min(most, tokens + max(0, at - times[i - 1]) * rate / 3600)
+        if i < len(times) - 1 and tokens >= per:  # a recorded update: relayed when affordable
+            tokens -= per
+    return tokens
+
+
+def relayed(records: Sequence[ChangeRecord], now: int, settings: EngineSettings) -> bool:
+    """Would CLN relay one more update of this channel at `now`?"""
+    per = settings.anti_oscillation.relay_tokens_per_update
+    return per == 0 or bucket_tokens(records, now, settings) >= Fraction(per)
+
+
 def outside(policy: Policy, b: Tuple[int, int, int, int, bool]) -> bool:
     lo, hi, blo, bhi, _ = b
     return not (lo <= policy.ppm <= hi) or not (blo <= policy.base_msat <= bhi)
@@ -175,7 +207,11 @@ def problems(old: Policy, new: Policy, channel: Channel, history: Iterable[Chang
     ao = settings.anti_oscillation
     if any(now - r.at < ao.cooldown_hours * 3600 for r in records):
         found.add(COOLDOWN)
-    if sum(1 for r in records if r.at > now - DAY) + 1 > ao.max_updates_per_day:
+    if any(now - r.at < ao.min_update_spacing_minutes * 60 for r in records):
+        found.add(MIN_SPACING)
+    if not relayed(records, now, settings):
+        found.add(RELAY_BUDGET)
+    if ao.max_updates_per_day and sum(1 for r in records if r.at > now - DAY) + 1 > ao.max_updates_per_day:
         found.add(DAILY_LIMIT)
     flips, last = reversal_state(records, now, settings)
     direction = sign(new.ppm - old.ppm)

@@ -23,6 +23,10 @@ def anti(**kw):
     return dataclasses.replace(S, anti_oscillation=dataclasses.replace(S.anti_oscillation, **kw))
 
 
+# the relay budget and the spacing as the only rate rules (whatever the cooldown's default)
+BUDGET = anti(cooldown_hours=0, max_updates_per_day=0)
+
+
 def drained(mk, chan_id="1", **kw):
     kw.setdefault("ppm", 400)
     return mk.channel(chan_id=chan_id, local=50_000, flow=mk.flows(out7=300_000, out30=900_000), **kw)
@@ -134,14 +138,43 @@ def test_base_fee_brought_into_bounds(mk):
     assert "base_bounds" in [n.rule for n in a.proposal.notes]
 
 
-def test_cooldown_blocks(mk):
-    a = one(mk, drained(mk), history=[ChangeRecord("1", mk.NOW - 2 * 3600, 380, 400)])
+def test_cooldown_blocks_when_set(mk):
+    history = [ChangeRecord("1", mk.NOW - 2 * 3600, 380, 400)]
+    a = one(mk, drained(mk), anti(cooldown_hours=24), history=history)
     assert not a.accepted and a.blocked_by == "cooldown"
     assert "changed 2 h ago; cooldown 24 h (22 h left)" in a.reason
+    # without it the relay budget paces: 36 + 2 tokens, 24 more in a day, one spent now: 4 left
+    a = one(mk, drained(mk), BUDGET, history=history)
+    assert a.accepted and a.reason.endswith("Relay budget: 4 updates left today")
 
 
-def test_no_more_than_two_updates_a_day(mk):
-    settings = anti(cooldown_hours=1)
+def test_relay_budget_burst_of_four_then_one_per_twelve_hours(mk):
+    """CLN's bucket by hand: full (48), 12 per update, +1 an hour. Four changes an hour apart:
+    48 → 36, 37 → 25, 26 → 14, 15 → 3; an hour later 4 tokens: the 5th is refused, possible 8 h later."""
+    burst = [ChangeRecord("1", mk.NOW - (4 - i) * 3600, 300 + 10 * i, 310 + 10 * i) for i in range(4)]
+    a = one(mk, drained(mk), BUDGET, history=burst)
+    assert not a.accepted and a.blocked_by == "relay_budget"
+    assert "relay budget empty: next update in 8 h (4.0 of the 12 tokens" in a.reason
+    assert a.limited_by.label == "Relay budget empty: next update in 8 h"
+    assert "(relay budget empty)" in a.headline
+    later = [dataclasses.replace(r, at=r.at - 8 * 3600) for r in burst]  # 12 tokens now: exactly one update
+    a = one(mk, drained(mk), BUDGET, history=later)
+    assert a.accepted and a.reason.endswith("Relay budget: 2 updates left today")  # 0 left + 24 in a day
+    # 7 h earlier: 11 tokens, still refused
+    assert not one(mk, drained(mk), BUDGET, history=[dataclasses.replace(r, at=r.at - 7 * 3600) for r in burst]).accepted
+
+
+def test_minimum_spacing_between_two_updates(mk):
+    history = [ChangeRecord("1", mk.NOW - 4 * 60, 380, 400)]
+    a = one(mk, drained(mk), BUDGET, history=history)
+    assert not a.accepted and a.blocked_by == "min_spacing"
+    assert "changed 4 min ago; at least 10 min between two updates" in a.reason
+    assert a.limited_by.label == "Least time between updates (10 min)"
+    assert one(mk, drained(mk), BUDGET, history=[dataclasses.replace(history[0], at=mk.NOW - 10 * 60)]).accepted
+
+
+def test_no_more_than_two_updates_a_day_when_set(mk):
+    settings = anti(cooldown_hours=1, max_updates_per_day=2)
     history = [ChangeRecord("1", mk.NOW - 5 * 3600, 360, 380), ChangeRecord("1", mk.NOW - 3 * 3600, 380, 400)]
     a = one(mk, drained(mk), settings, history)
     assert not a.accepted and a.blocked_by == "max_updates_per_day"

@@ -26,6 +26,10 @@ from tests.engine import guardrail_oracle as oracle
 from tests.engine.test_engine_properties import engine_settings, run, snapshots, with_history
 
 S = EngineSettings()
+# a 24 h cooldown, whatever the default
+COOLED = dataclasses.replace(S, anti_oscillation=dataclasses.replace(S.anti_oscillation, cooldown_hours=24))
+# the relay budget as the only rate rule
+BUDGET = dataclasses.replace(S, anti_oscillation=dataclasses.replace(S.anti_oscillation, cooldown_hours=0))
 DAY = 86_400
 BANNED = ("engine.", "guardrails.", "{'", "score", "x0.", "_")
 
@@ -81,9 +85,13 @@ def test_headline_names_the_market_when_it_turns_the_direction(mk):
 
 def test_headline_of_a_blocked_change_and_of_close_advice(mk):
     history = [ChangeRecord("2", mk.NOW - 12 * 60, 784, 588)]
-    a = one(mk, full_idle(mk, age_days=40), history=history)
+    a = one(mk, full_idle(mk, age_days=40), COOLED, history=history)
     assert not a.accepted and a.headline == "Full (99 % outbound) and idle for 30 days: would lower to 441 ppm (cooldown)"
-    old = one(mk, full_idle(mk, age_days=100, peer_online=False), history=history)
+    burst = [ChangeRecord("2", mk.NOW - (i + 1) * 15 * 60, 784, 588) for i in range(4)]  # the relay budget spent
+    a = one(mk, full_idle(mk, age_days=40), BUDGET, history=burst)
+    assert not a.accepted and a.headline == ("Full (99 % outbound) and idle for 30 days: would lower to 441 ppm "
+                                             "(relay budget empty)")
+    old = one(mk, full_idle(mk, age_days=100, peer_online=False), COOLED, history=history)
     assert [x.kind for x in old.advice] == ["CLOSE_CHANNEL"]
     assert old.headline == "Idle for 30 days, 100 days old: consider closing"
 
@@ -163,8 +171,13 @@ def test_limited_by_names_the_cap_or_the_block(mk):
     bounded = one(mk, drained, dataclasses.replace(S, guardrails=dataclasses.replace(
         S.guardrails, channel_overrides={"1": ChannelOverride(max_ppm=420)}))).to_dict()["limited_by"]
     assert bounded == {"rule": "ppm_bounds", "effect": "capped", "label": "Maximum fee (420 ppm)"}
-    cooled = one(mk, drained, history=[ChangeRecord("1", mk.NOW - 3600, 380, 400)]).to_dict()["limited_by"]
+    cooled = one(mk, drained, COOLED, history=[ChangeRecord("1", mk.NOW - 3600, 380, 400)]).to_dict()["limited_by"]
     assert cooled == {"rule": "cooldown", "effect": "blocked", "label": "Cooldown (24 h after a change)"}
+    # four updates in the last two hours: 48 − 4·12 + 2 = 2 tokens, 10 h to the next update
+    burst = [ChangeRecord("1", mk.NOW - 7200 + i * 1800, 380, 400) for i in range(4)]
+    spent = one(mk, drained, BUDGET, history=burst).to_dict()["limited_by"]
+    assert spent == {"rule": "relay_budget", "effect": "blocked", "label": "Relay budget empty: next update in 10 h"}
+    assert guardrails.rule_label("relay_budget", drained, S) == "Relay budget (2 updates a day, a burst of 4)"
     pinned = one(mk, drained, dataclasses.replace(S, guardrails=dataclasses.replace(S.guardrails, pinned_channels=("1",))))
     assert pinned.to_dict()["limited_by"] == {"rule": "pinned", "effect": "blocked", "label": "Pinned"}
     balanced = one(mk, mk.channel(chan_id="3", local=500_000, ppm=200, flow=mk.flows(out1=200_000, in1=190_000)))
@@ -213,13 +226,13 @@ def test_a_blocked_proposal_shows_the_change_the_guardrails_would_let_through(mk
     free = one(mk, full_idle(mk, age_days=40))
     assert free.accepted and free.new_policy.ppm == 441 and free.proposal.requested_ppm < 300
     history = [ChangeRecord("2", mk.NOW - 12 * 60, 784, 588)]
-    a = one(mk, full_idle(mk, age_days=40), history=history)
+    a = one(mk, full_idle(mk, age_days=40), COOLED, history=history)
     assert not a.accepted and a.blocked_by == "cooldown"
     assert a.new_policy == free.new_policy and a.proposal.requested_ppm == free.proposal.requested_ppm
     assert "would lower 588 → 441 ppm (-25 %, capped by the max step" in a.reason
     assert "blocked by cooldown: changed 12 min ago; cooldown 24 h (23 h 48 min left)" in a.reason
     assert "0.0 h" not in a.reason
-    assert not evaluate(mk.snapshot(full_idle(mk, age_days=40)), S, history, None, mk.NOW).accepted
+    assert not evaluate(mk.snapshot(full_idle(mk, age_days=40)), COOLED, history, None, mk.NOW).accepted
 
 
 @given(st.integers(0, 24 * 3600 - 1), st.sampled_from([0.25, 1, 6, 24, 48]))

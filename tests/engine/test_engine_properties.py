@@ -235,3 +235,84 @@ def test_cooldown_daily_and_reversal_limits_hold_over_many_cycles():
     prop()
     # not vacuous: changes applied, reversals applied, and reversals refused by the limit
     assert seen["accepted"] >= 100 and seen["reversal applied"] >= 3 and seen["max_reversals"] >= 5, seen
+
+
+def test_no_sequence_of_cycles_proposes_an_update_the_relay_bucket_would_refuse():
+    """Cycles at random times (a minute to 14 h apart), with balances and flows that move and
+    external changes at random times to random fees; every accepted change is applied and fed
+    back as history. With the relay budget as the only rate rule (no cooldown, no daily count), the
+    oracle's bucket — written from the rule, not from the engine — relays every change the
+    engine proposed, each one at least 10 minutes after the channel's previous change."""
+    seen = collections.Counter()
+
+    @hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(snapshots(), st.sampled_from([(1.0, 12.0, 48.0), (1.0, 12.0, 12.0), (0.25, 24.0, 48.0)]),
+           st.lists(st.tuples(st.integers(60, 14 * 3600), st.lists(dynamics(), min_size=6, max_size=6),
+                              st.lists(st.tuples(st.integers(0, 5), st.integers(1, 3599), st.integers(0, 3000)),
+                                       max_size=2)),
+                    min_size=10, max_size=30))
+    def prop(snapshot, bucket, cycles):
+        rate, per_update, most = bucket
+        base = EngineSettings()
+        settings = dataclasses.replace(
+            base, anti_oscillation=dataclasses.replace(base.anti_oscillation, relay_tokens_per_hour=rate,
+                                                       relay_tokens_per_update=per_update, relay_bucket_max=most,
+                                                       cooldown_hours=0, max_updates_per_day=0, max_reversals=1000),
+            guardrails=dataclasses.replace(base.guardrails, only_active=False))
+        snapshot = dataclasses.replace(snapshot, channels=tuple(
+            dataclasses.replace(c, state=c.state if c.state in (ACTIVE, "inactive") else ACTIVE,
+                                local_policy=c.local_policy or c.peer_policy or Policy(1000, 100, 40, 1000, 10**9))
+            for c in snapshot.channels))
+        history: list = []
+        ours: list = []
+        now = NOW
+        for gap, moves, external in cycles:
+            channels = []
+            for channel, (share, flow) in zip(snapshot.channels, moves):
+                local = int(channel.capacity_sat * share)
+                channels.append(dataclasses.replace(channel, local_sat=local, remote_sat=channel.capacity_sat - local,
+                                                    flow=flow))
+            snapshot = dataclasses.replace(snapshot, channels=tuple(channels))
+            evaluation = run(snapshot, settings, history, with_metrics=False, now=now)
+            new_channels = []
+            for channel in snapshot.channels:
+                a = evaluation.channel(channel.chan_id)
+                if a.proposal is not None and not a.accepted:
+                    seen[a.proposal.blocked_by] += 1
+                if a.accepted:
+                    log = oracle.channel_records(history, channel)
+                    assert oracle.relayed(log, now, settings), (channel.chan_id, now, log)
+                    assert all(now - r.at >= 600 for r in log), (channel.chan_id, now, log)
+                    record = ChangeRecord(channel.chan_id, now, a.old_policy.ppm, a.new_policy.ppm,
+                                          a.old_policy.base_msat, a.new_policy.base_msat)
+                    history.append(record)
+                    ours.append(record)
+                    channel = dataclasses.replace(channel, local_policy=a.new_policy)
+                    seen["accepted"] += 1
+                new_channels.append(channel)
+            snapshot = dataclasses.replace(snapshot, channels=tuple(new_channels))
+            # changes made outside the engine, inside the gap: they spend the same bucket
+            for index, offset, ppm in external:
+                if index >= len(snapshot.channels) or offset >= gap:
+                    continue
+                channel = snapshot.channels[index]
+                at = now + offset
+                if any(r.at == at for r in oracle.channel_records(history, channel)):
+                    continue
+                old = channel.local_policy
+                history.append(ChangeRecord(channel.chan_id, at, old.ppm, ppm, old.base_msat, old.base_msat,
+                                            by_autopilot=False))
+                snapshot = dataclasses.replace(snapshot, channels=tuple(
+                    dataclasses.replace(c, local_policy=old.with_fees(old.base_msat, ppm)) if c is channel else c
+                    for c in snapshot.channels))
+                seen["external"] += 1
+            now += gap
+        # the whole log replayed at the end: each of our changes found the tokens it needed
+        for record in ours:
+            channel = next(c for c in snapshot.channels if c.chan_id == record.chan_id)
+            before = [r for r in oracle.channel_records(history, channel) if r.at < record.at]
+            assert oracle.relayed(before, record.at, settings), (record, before)
+
+    prop()
+    # not vacuous: changes made, the budget refused some, external changes spent it
+    assert seen["accepted"] >= 100 and seen["relay_budget"] >= 20 and seen["external"] >= 20, seen

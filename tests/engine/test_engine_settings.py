@@ -32,7 +32,10 @@ def test_defaults_are_valid_and_documented_weights():
         "uptime": 0.10, "stability": 0.05, "peer_quality": 0.03, "network_position": 0.02}
     ao = s.anti_oscillation
     assert (ao.min_change_ppm, ao.min_change_pct, ao.cooldown_hours, ao.max_updates_per_day,
-            ao.new_channel_grace_days) == (10, 0.05, 24.0, 2, 3.0)
+            ao.new_channel_grace_days) == (10, 0.05, 24.0, 0, 3.0)
+    # CLN gossipd's bucket (+1 token an hour, 12 an update, at most 48) and BOLT 7's 10 minutes
+    assert (ao.relay_tokens_per_hour, ao.relay_tokens_per_update, ao.relay_bucket_max,
+            ao.min_update_spacing_minutes) == (1.0, 12.0, 48.0, 10.0)
 
 
 def test_round_trip_through_json():
@@ -73,7 +76,10 @@ def test_partial_dict_keeps_defaults():
     ({"guardrails": {"min_base_msat": 6000}}, "guardrails.min_base_msat"),
     ({"guardrails": {"channel_overrides": {"9": {"min_ppm": 10, "max_ppm": 5}}}},
      "guardrails.channel_overrides.9.min_ppm"),
-    ({"anti_oscillation": {"max_updates_per_day": 3}}, "anti_oscillation.max_updates_per_day"),
+    ({"anti_oscillation": {"max_updates_per_day": 49}}, "anti_oscillation.max_updates_per_day"),
+    ({"anti_oscillation": {"relay_bucket_max": 11}}, "anti_oscillation.relay_bucket_max"),
+    ({"anti_oscillation": {"relay_tokens_per_hour": 0}}, "anti_oscillation.relay_tokens_per_hour"),
+    ({"anti_oscillation": {"min_update_spacing_minutes": -1}}, "anti_oscillation.min_update_spacing_minutes"),
     ({"liquidity": {"target_low": 0.8}}, "liquidity.target_low"),
     ({"decisions": {"direction_source": "vibes"}}, "decisions.direction_source"),
     ({"decisions": {"hold_score": 1.5}}, "decisions.hold_score"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from typing import Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
@@ -42,10 +43,10 @@ def channel(old: Policy, state: str = ACTIVE, short_id: str = SHORT, peer: str =
 
 
 def settings(max_reversals: int = 1, cooldown_hours: float = 24.0, per_day: int = 2, dead_band: bool = True,
-             **guardrails) -> EngineSettings:
+             anti: Optional[dict] = None, **guardrails) -> EngineSettings:
     base = EngineSettings()
     ao = dataclasses.replace(base.anti_oscillation, max_reversals=max_reversals, cooldown_hours=cooldown_hours,
-                             max_updates_per_day=per_day)
+                             max_updates_per_day=per_day, **(anti or {}))
     if not dead_band:
         ao = dataclasses.replace(ao, min_change_ppm=0, min_change_pct=0.0)
     s = dataclasses.replace(
@@ -122,6 +123,34 @@ def one_rule_cases():
         settings(cooldown_hours=1, per_day=2), oracle.DAILY_LIMIT
     yield "daily limit: exactly 24 h ago is outside", old, cut, ch, HISTORY + [change(1, 1050, 1000)], \
         settings(cooldown_hours=1, per_day=1), None
+    # the relay budget by hand (CLN: full 48, 12 an update, +1 an hour), the fixed limits off
+    free = settings(cooldown_hours=0, per_day=0)
+
+    def burst(ended_s_ago: int, n: int = 4):  # n cuts 10 s apart, the last `ended_s_ago` before now
+        return [ChangeRecord(CHAN, NOW - ended_s_ago - 10 * (n - 1 - i), 1050, 1000, 1000, 1000) for i in range(n)]
+
+    yield "relay budget: 4 updates at once from full, a 5th an hour later refused", old, cut, ch, \
+        HISTORY + burst(HOUR), free, oracle.RELAY_BUDGET
+    # 48 − 48 + 30 s of tokens, then 12 h: 12.008 tokens
+    yield "relay budget: one more 12 h after the burst", old, cut, ch, HISTORY + burst(12 * HOUR), free, None
+    yield "relay budget: not a minute before", old, cut, ch, HISTORY + burst(12 * HOUR - 60), free, oracle.RELAY_BUDGET
+    # a 5th update in the burst was not relayed (no tokens): it spends nothing
+    yield "relay budget: an update CLN dropped spends nothing", old, cut, ch, HISTORY + burst(12 * HOUR, 5), free, None
+    yield "relay budget: 4 an hour apart leave 4 tokens", old, cut, ch, \
+        HISTORY + [change(h / 24, 1050, 1000) for h in (4, 3, 2, 1)], free, oracle.RELAY_BUDGET
+    yield "relay budget: ...and 8 h later there are 12", old, cut, ch, \
+        HISTORY + [change(h / 24, 1050, 1000) for h in (12, 11, 10, 9)], free, None
+    yield "relay budget: the other channel's updates are its own", old, cut, ch, \
+        HISTORY + [dataclasses.replace(r, chan_id="c2") for r in burst(HOUR)], free, None
+    yield "relay budget off (0 tokens an update)", old, cut, ch, HISTORY + burst(HOUR), \
+        settings(cooldown_hours=0, per_day=0, anti={"relay_tokens_per_update": 0}), None
+    yield "relay budget: a smaller bucket", old, cut, ch, HISTORY + [change(2 / 24, 1050, 1000)], \
+        settings(cooldown_hours=0, per_day=0, anti={"relay_bucket_max": 12}), oracle.RELAY_BUDGET
+    yield "minimum spacing", old, cut, ch, HISTORY + [ChangeRecord(CHAN, NOW - 9 * 60, 1050, 1000, 1000, 1000)], free, \
+        oracle.MIN_SPACING
+    yield "minimum spacing over", old, cut, ch, HISTORY + [ChangeRecord(CHAN, NOW - 10 * 60, 1050, 1000, 1000, 1000)], \
+        free, None
+    yield "daily limit off: 3 in 24 h", old, cut, ch, HISTORY + [change(h / 24, 1050, 1000) for h in (20, 10)], free, None
     raise_ = old.with_fees(1000, 1100)
     yield "reversal", old, raise_, ch, HISTORY, settings(), oracle.REVERSALS
     yield "reversal: the limit not reached", old, raise_, ch, HISTORY, settings(max_reversals=2), None
@@ -217,7 +246,11 @@ guardrail_settings = st.tuples(
     st.tuples(st.floats(0.01, 1.0), st.integers(0, 1000), st.integers(0, 100)),
     OVERRIDES, SELECTION, st.booleans(),
     st.fixed_dictionaries(dict(
-        cooldown_hours=st.floats(0, 48), max_updates_per_day=st.integers(1, 2), min_change_ppm=st.integers(0, 50),
+        cooldown_hours=st.floats(0, 48) | st.just(0.0), max_updates_per_day=st.integers(0, 2),
+        min_update_spacing_minutes=st.sampled_from([0, 10, 90]),
+        # exact binary fractions, so the oracle's exact arithmetic and the engine's floats agree on ties
+        relay_tokens_per_update=st.sampled_from([0.0, 12.0, 12.0, 24.0]), relay_tokens_per_hour=st.sampled_from([1.0, 0.25]),
+        relay_bucket_max=st.sampled_from([24.0, 48.0]), min_change_ppm=st.integers(0, 50),
         min_change_pct=st.floats(0, 0.3), max_reversals=st.integers(0, 3),
         reversal_window_days=st.sampled_from([0, 1, 7, 14, 20]))),
 ).map(_settings)

@@ -27,10 +27,14 @@ const FP_GUARDRAIL_FIELDS = [
   {path: 'engine.guardrails.max_changes_per_run', label: 'Changes per run at most', type: 'int'}
 ]
 const FP_OSCILLATION_FIELDS = [
-  {path: 'engine.anti_oscillation.cooldown_hours', label: 'Cooldown after a change (hours)', type: 'float'},
+  {path: 'engine.anti_oscillation.relay_tokens_per_update', label: 'Relay budget: tokens per update (0: off)', type: 'float'},
+  {path: 'engine.anti_oscillation.relay_tokens_per_hour', label: 'Relay budget: tokens gained per hour', type: 'float'},
+  {path: 'engine.anti_oscillation.relay_bucket_max', label: 'Relay budget: most tokens held', type: 'float'},
+  {path: 'engine.anti_oscillation.min_update_spacing_minutes', label: 'Least time between two updates (minutes)', type: 'float'},
+  {path: 'engine.anti_oscillation.cooldown_hours', label: 'Cooldown after a change (hours, 0: off)', type: 'float'},
   {path: 'engine.anti_oscillation.min_change_ppm', label: 'Smallest change (ppm)', type: 'int'},
   {path: 'engine.anti_oscillation.min_change_pct', label: 'Smallest change (share, 0–1)', type: 'float'},
-  {path: 'engine.anti_oscillation.max_updates_per_day', label: 'Updates per channel per day', type: 'int'},
+  {path: 'engine.anti_oscillation.max_updates_per_day', label: 'Updates per channel per day (0: no limit)', type: 'int'},
   {path: 'engine.anti_oscillation.new_channel_grace_days', label: 'Grace period of new channels (days)', type: 'float'},
   {path: 'engine.anti_oscillation.max_reversals', label: 'Direction reversals allowed', type: 'int'},
   {path: 'engine.anti_oscillation.reversal_window_days', label: 'Reversal window (days)', type: 'float'}
