@@ -13,6 +13,7 @@ reads the node and writes `/v1/chanpolicy` bodies; nothing here does I/O.
 | `charge_lnd` | charge-lnd `proportional` | hourly (cron) |
 | `lndg` | LNDg auto-fees (AF) | hourly check, 24 h per-channel update interval |
 | `clboss` | CLN feeadjuster / CLBOSS balance modder | hourly |
+| `clboss_budget` | the same rule, skipping an update while CLN's relay bucket lacks 12 tokens | hourly |
 | `lndmanage` | lndmanage `update-fees` | weekly |
 """
 

@@ -27,6 +27,13 @@ def test_quick_mode_runs_every_strategy(tmp_path):
         assert r["seed"] == 1 and r["graph"] == "2024"
         assert r["fees_sat"] >= 0 and r["volume_sat"] >= 0 and r["forwards"] >= 0
         assert r["updates_per_channel_day"] >= 0 and r["max_updates_24h"] >= 0
+    for r in rows:
+        assert 0 <= r["pct_hours_below_10"] <= 100 and 0 <= r["pct_hours_above_90"] <= 100
+        assert r["fees_per_update"] is None if r["updates"] == 0 else r["fees_per_update"] == r["fees_sat"] / r["updates"]
+    # the engine and the budgeted balance rule replay the bucket simnode's CLN senders use: nothing is dropped
+    for name in ("fee_autopilot", "clboss_budget"):
+        row = next(r for r in rows if r["strategy"] == name)
+        assert row["updates"] > 0 and row["updates_not_relayed"] == 0, row
     static = next(r for r in rows if r["strategy"] == "static")
     assert static["updates"] == 0  # the do-nothing baseline never writes
     assert any(r["updates"] > 0 for r in rows if r["strategy"] != "static")
