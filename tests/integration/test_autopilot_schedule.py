@@ -102,7 +102,8 @@ def test_shadow_mode_records_runs_over_days_and_never_writes(node_env):
         node_env.api("PUT", "/settings", json={"mode": "off"}).raise_for_status()
 
 
-def test_autopilot_applies_and_respects_the_cooldown(node_env):
+def test_autopilot_applies_and_respects_the_cooldown_and_the_relay_budget(node_env):
+    dropped_before = {c["chan_id"]: c["gossip"]["suppressed"] for c in node_env.state()["channels"]}
     node_env.api("PUT", "/settings", json={"mode": "autopilot", "interval_minutes": 60}).raise_for_status()
     try:
         for step in range(1, 13):  # three simulated days, a cycle every 6 h
@@ -114,8 +115,12 @@ def test_autopilot_applies_and_respects_the_cooldown(node_env):
     assert any(r["status"] == "applied" for r in autopilot), [r["status"] for r in autopilot]
     truth = node_env.state()
     assert truth["totals"]["policy_updates"] > 0
+    # The default cooldown (24 h) between two updates of a channel, and simnode's CLN bucket relayed
+    # every update (the engine's relay budget holds).
     cooldown = 24 * 3600
     for channel in truth["channels"]:
+        dropped = channel["gossip"]["suppressed"] - dropped_before.get(channel["chan_id"], 0)
+        assert dropped == 0, (channel["chan_id"], channel["policy_update_times"])
         times = sorted(channel["policy_update_times"])
         for earlier, later in zip(times, times[1:]):
             assert later - earlier >= cooldown, (channel["chan_id"], times)

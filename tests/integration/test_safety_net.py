@@ -80,7 +80,7 @@ def test_a_lowered_max_ppm_blocks_a_stored_raise(node_env, restore_settings):
     assert policy_updates(node_env) == before
 
 
-def test_rollback_and_reapply_loop_respects_cooldown_and_daily_limit(node_env, restore_settings):
+def test_rollback_and_reapply_loop_respects_spacing_budget_cooldown_and_daily_limit(node_env, restore_settings):
     first = fresh_run(node_env, 1)
     second = node_env.dry_run()  # a second run, before any change: the same proposals
     decision = accepted(first)[0]
@@ -95,11 +95,21 @@ def test_rollback_and_reapply_loop_respects_cooldown_and_daily_limit(node_env, r
     # The same decision is applied at most once.
     same = node_env.api("POST", f"/decisions/{decision['id']}/apply").json()["outcomes"][0]
     assert same["status"] == "unchanged" and "rolled back" in same["message"], same
-    # The other run's identical decision: the cooldown of the change we just made holds.
+    # The other run's identical decision: the cooldown (24 h by default) of the change we just made holds.
     outcome = node_env.api("POST", f"/decisions/{twin['id']}/apply").json()["outcomes"][0]
     assert outcome["status"] == "blocked" and outcome["rule"] == "cooldown", outcome
-    # Without a cooldown, the daily limit (2) still holds: two updates in 24 h already.
-    put_settings(node_env, {"engine": {"anti_oscillation": {"cooldown_hours": 0, "max_updates_per_day": 2}}})
+    # Without a cooldown, the change and its rollback just now hold it for the minimum spacing (10 min).
+    put_settings(node_env, {"engine": {"anti_oscillation": {"cooldown_hours": 0}}})
+    outcome = node_env.api("POST", f"/decisions/{twin['id']}/apply").json()["outcomes"][0]
+    assert outcome["status"] == "blocked" and outcome["rule"] == "min_spacing", outcome
+    # The relay budget is re-checked when applied: with 24 tokens an update and a bucket of 48, the
+    # change and its rollback spent it all.
+    put_settings(node_env, {"engine": {"anti_oscillation": {"cooldown_hours": 0, "min_update_spacing_minutes": 0,
+                                                            "relay_tokens_per_update": 24}}})
+    outcome = node_env.api("POST", f"/decisions/{twin['id']}/apply").json()["outcomes"][0]
+    assert outcome["status"] == "blocked" and outcome["rule"] == "relay_budget", outcome
+    # Without those, a daily limit of 2 still holds: two updates in 24 h already.
+    put_settings(node_env, {"engine": {"anti_oscillation": {"relay_tokens_per_update": 12, "max_updates_per_day": 2}}})
     outcome = node_env.api("POST", f"/decisions/{twin['id']}/apply").json()["outcomes"][0]
     assert outcome["status"] == "blocked" and outcome["rule"] == "max_updates_per_day", outcome
     assert policy_updates(node_env) == counted
@@ -223,7 +233,7 @@ def test_a_hung_write_that_lands_late_is_caught_as_drift(node_env, restore_setti
     node_env.assert_log_matches_node()
 
 
-def test_a_change_made_elsewhere_counts_for_the_cooldown(node_env):
+def test_a_change_made_elsewhere_counts_for_the_cooldown_and_the_spacing(node_env):
     run = fresh_run(node_env, 1)
     decision = accepted(run)[0]
     chan = decision["chan_id"]
@@ -249,8 +259,10 @@ def test_a_change_made_elsewhere_counts_for_the_cooldown(node_env):
     assert status == 200
     found = node_env.api("POST", "/reconcile", json={}).json()["external"]
     assert [c["chan_id"] for c in found] == [chan]
+    # The external change was an update of this channel a moment ago: the cooldown and the minimum spacing
+    # hold a manual one.
     manual = node_env.api("PUT", f"/channels/{chan}/policy", json={"base_msat": live["policy"]["base_msat"], "ppm": live["policy"]["ppm"] + 60})
-    assert manual.status_code == 409 and "cooldown" in manual.json()["rules"], manual.text
+    assert manual.status_code == 409 and manual.json()["rules"][:2] == ["cooldown", "min_spacing"], manual.text
 
 
 def test_concurrent_pins_and_settings_writes_are_all_kept(node_env, restore_settings):
