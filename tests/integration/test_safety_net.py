@@ -262,7 +262,8 @@ def test_a_change_made_elsewhere_counts_for_the_cooldown_and_the_spacing(node_en
     # The external change was an update of this channel a moment ago: the cooldown and the minimum spacing
     # hold a manual one.
     manual = node_env.api("PUT", f"/channels/{chan}/policy", json={"base_msat": live["policy"]["base_msat"], "ppm": live["policy"]["ppm"] + 60})
-    assert manual.status_code == 409 and manual.json()["rules"][:2] == ["cooldown", "min_spacing"], manual.text
+    # (other rules may refuse it too, e.g. the smallest change against the external fee: not what this pins)
+    assert manual.status_code == 409 and {"cooldown", "min_spacing"} <= set(manual.json()["rules"]), manual.text
 
 
 def test_concurrent_pins_and_settings_writes_are_all_kept(node_env, restore_settings):
