@@ -258,13 +258,17 @@ async def bake_candidate() -> Candidate:
     return candidate
 
 
-async def paste_candidate(macaroon_hex: str) -> Candidate:
+async def _examine(macaroon_hex: str) -> tuple[bytes, MacaroonFacts, Check]:
+    """A pasted macaroon: its bytes, what it says of itself, and what the node says of it."""
     try:
         raw = parse_macaroon_hex(macaroon_hex)
     except InvalidMacaroon as exc:
         raise CredentialRefusal(str(exc), status=409) from exc
-    facts = describe_macaroon(raw)
-    check = await check_macaroon(raw)
+    return raw, describe_macaroon(raw), await check_macaroon(raw)
+
+
+async def paste_candidate(macaroon_hex: str) -> Candidate:
+    raw, facts, check = await _examine(macaroon_hex)
     problem = check.problem()
     if problem:
         raise CredentialRefusal(problem, status=409, details=_check_details(check, facts))
@@ -280,12 +284,7 @@ def _check_details(check: Check, facts: MacaroonFacts) -> dict:
 
 async def check_pasted(macaroon_hex: str) -> dict:
     """What the node says of a macaroon, without storing it."""
-    try:
-        raw = parse_macaroon_hex(macaroon_hex)
-    except InvalidMacaroon as exc:
-        raise CredentialRefusal(str(exc), status=409) from exc
-    facts = describe_macaroon(raw)
-    check = await check_macaroon(raw)
+    raw, facts, check = await _examine(macaroon_hex)
     return {"fingerprint": fingerprint(raw), "root_key_id": _id_text(facts.root_key_id),
             "permissions": list(facts.permissions), "usable": check.problem() is None,
             "problem": check.problem(), **_check_details(check, facts)}

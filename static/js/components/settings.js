@@ -145,7 +145,7 @@ window.app.component('fp-settings-dialog', {
         this.form = data
         if (data && data.labels) this.labels = data.labels
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        FeePilot.notifyError(error)
       } finally {
         this.loading = false
       }
@@ -235,7 +235,7 @@ window.app.component('fp-settings-dialog', {
           // in the server's words, each setting by its label (no status line)
           Quasar.Notify.create({type: 'warning', message: `Settings not saved: ${body.detail}`, closeBtn: true})
         } else {
-          LNbits.utils.notifyApiError(error)
+          FeePilot.notifyError(error)
         }
       } finally {
         this.saving = false
