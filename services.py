@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from loguru import logger
 
@@ -24,7 +24,7 @@ from . import credential_service
 from .engine.evaluate import Evaluation, evaluate
 from .engine.graph_metrics import GraphMetrics, compute_graph_metrics, metrics_key
 from .engine.ingest_lnd import daily_earnings
-from .engine.settings import EngineSettings
+from .engine.settings import EngineSettings, without_retired
 from .engine.snapshot import ChangeRecord, NetworkGraph, NodeSnapshot
 from .heavy import build_off_loop, drop_off_loop, keep_long_lived
 from .models import ChannelOut, ChannelsOut, CredentialStatusOut, StatusOut, policy_dict
@@ -75,6 +75,8 @@ async def stored_settings() -> tuple[dict[str, Any], Optional[StoredSettingsInva
     stored = await crud.get_settings_document()
     if stored is None:
         return defaults(), None
+    if isinstance(stored.get("engine"), Mapping):
+        stored = {**stored, "engine": without_retired(stored["engine"])}
     merged = deep_merge(defaults(), stored)
     try:
         document, _ = validate_document(merged)
