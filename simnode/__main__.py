@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .graph import GraphFormatError, check_room_for_node, load_graph
 from .node import SimNode
+from .regimes import REGIMES
 from .server import SimServer
 from .traffic import TrafficParams
 
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history-days", type=float, default=None, help="traffic simulated before the start")
     p.add_argument("--step-minutes", type=int, default=None)
     p.add_argument("--rate", type=float, default=None, help="base forwards/hour per 1M-weight channel")
+    p.add_argument("--regime", choices=REGIMES, default="stationary",
+                   help="market regime (README 'Market regimes'): stationary (default) | mission_control | "
+                        "competitors_move | demand_shifts")
+    p.add_argument("--regime-days", type=float, default=None,
+                   help="days after the start that the regime's timed events fall in (default 30: the mid-run "
+                        "demand change at day 15, the competitors' step changes within 30 days)")
     return p
 
 
@@ -75,6 +82,9 @@ async def serve(args: argparse.Namespace) -> None:
         params.step_minutes = args.step_minutes
     if args.rate is not None:
         params.base_forwards_per_hour = args.rate
+    params.regime = args.regime
+    if args.regime_days is not None:
+        params.regime_days = args.regime_days
     start = parse_start(args.start, graph)
     if start is None:
         step = params.step_minutes * 60
@@ -89,7 +99,8 @@ async def serve(args: argparse.Namespace) -> None:
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"simnode listening on http://{host}:{port} node={sim.pubkey} macaroon={macaroon} "
-          f"startup={time.monotonic() - t0:.2f}s", flush=True)
+          f"startup={time.monotonic() - t0:.2f}s" + (f" regime={sim.regime}" if sim.regime != "stationary" else ""),
+          flush=True)
     try:
         await asyncio.Event().wait()
     finally:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 from .faults import Faults
 from .graph import Graph, fake_txid, h64
+from .regimes import CompetitorMoves, DemandShift, MissionControl, check_regime, daily_rhythm, plan_shifts
 from .traffic import AmountBuckets, Market, TrafficParams, bucket_rates, build_market, poisson, weight
 
 HALVING_HEIGHT, HALVING_TS = 840_000, 1_713_571_200  # anchor for block height ↔ time
@@ -209,6 +210,7 @@ class SimNode:
         self._build(channels)
         self._src_cache: tuple | None = None
         self._rate_cache: dict[tuple, list[float]] = {}
+        self._init_regime()
         self.advance_to(self.start_ts)
         self.history_end_index = len(self.forwards)
 
@@ -345,6 +347,70 @@ class SimNode:
                 "close_initiator": "INITIATOR_LOCAL" if j == 0 else "INITIATOR_REMOTE",
             })
 
+    # ------------------------------------------------------------------ regimes
+    def _init_regime(self) -> None:
+        """The market regime (simnode/regimes.py): its state, built from the seed only."""
+        self.regime = check_regime(self.params.regime)
+        self.mc = MissionControl(self.params, self.buckets) if self.regime == "mission_control" else None
+        self.comp: CompetitorMoves | None = None
+        if self.regime == "competitors_move":
+            markets = {c.peer: (_market(self.graph, c.peer, self.params, self.buckets, self.pubkey),
+                                [k for k in self.graph.inbound.get(c.peer, []) if k.source != self.pubkey])
+                       for c in self.channels}
+            self.comp = CompetitorMoves(markets, self.params, self.buckets, self.seed, self.start_ts)
+        active = [i for i, c in enumerate(self.channels) if c.active]
+        self.shifts: list[DemandShift] = (plan_shifts(self.params, self.seed, self.start_ts, active)
+                                          if self.regime == "demand_shifts" else [])
+        self._shift_next = 0
+        self.shift_log: list[dict] = []
+
+    def _mkt(self, peer: str) -> Market:
+        """The market into `peer` now: the snapshot's, or the one competitors moved to."""
+        if self.comp is not None and peer in self.comp.markets:
+            return self.comp.markets[peer]
+        return _market(self.graph, peer, self.params, self.buckets, self.pubkey)
+
+    def _regime_tick(self, t0: float) -> None:
+        """Apply the regime's timed events due by t0 (they depend on time only, never on our fees)."""
+        if self.comp is not None:
+            changed = self.comp.advance_to(t0)
+            if changed:
+                self._rate_cache.clear()
+                for c in self.channels:
+                    if c.peer in changed:
+                        c.rates = None
+        while self._shift_next < len(self.shifts) and self.shifts[self._shift_next].at <= t0:
+            self._apply_shift(self.shifts[self._shift_next])
+            self._shift_next += 1
+
+    def _apply_shift(self, s: DemandShift) -> None:
+        ch = self.channels[s.chan_index]
+        size = (ch.demand + ch.source_size) / 2  # demand = size(1+b), source_size = size(1-b)
+        before = {"bias": round(ch.bias, 6), "demand": round(ch.demand, 6), "source_size": round(ch.source_size, 6)}
+        if s.kind == "flip":
+            ch.bias = -ch.bias
+        else:
+            size *= s.factor
+        ch.demand, ch.source_size = size * (1 + ch.bias), size * (1 - ch.bias)
+        ch.rates = None
+        self._src_cache = None
+        self.shift_log.append({"time": s.at, "chan_id": str(ch.chan_id), "kind": s.kind, "factor": s.factor,
+                               "before": before, "after": {"bias": round(ch.bias, 6), "demand": round(ch.demand, 6),
+                                                           "source_size": round(ch.source_size, 6)}})
+
+    def regime_state(self) -> dict:
+        out: dict = {"name": self.regime}
+        if self.mc is not None:
+            out["mission_control"] = self.mc.describe(self.now)
+        if self.comp is not None:
+            out["competitors"] = self.comp.describe()
+        if self.regime == "demand_shifts":
+            out["rhythm_now"] = round(daily_rhythm(self.now, self.params), 6)
+            out["shifts_planned"] = [{"time": s.at, "chan_id": str(self.channels[s.chan_index].chan_id),
+                                      "kind": s.kind, "factor": s.factor} for s in self.shifts]
+            out["shifts_applied"] = self.shift_log
+        return out
+
     # ------------------------------------------------------------------ lookup
     def channel(self, chan_id: int) -> Channel | None:
         for c in self.channels:
@@ -432,7 +498,7 @@ class SimNode:
         key = (ch.chan_id, fee, ch.demand, ch.capacity)
         r = self._rate_cache.get(key)
         if r is None:
-            m = _market(self.graph, ch.peer, self.params, self.buckets, self.pubkey)
+            m = self._mkt(ch.peer)
             r = self._rate_cache[key] = bucket_rates(m, ch.demand, ch.capacity, fee[0], fee[1], self.params, self.buckets)
         return r
 
@@ -454,7 +520,7 @@ class SimNode:
 
     def _rates(self, ch: Channel) -> list[float]:
         if ch.rates is None:
-            m = _market(self.graph, ch.peer, self.params, self.buckets, self.pubkey)
+            m = self._mkt(ch.peer)
             ch.rates = bucket_rates(m, ch.demand, ch.capacity, ch.policy.base_msat, ch.policy.ppm, self.params, self.buckets)
         return ch.rates
 
@@ -463,7 +529,7 @@ class SimNode:
             act = [c for c in self.channels if c.active]
             ws = []
             for c in act:
-                m = _market(self.graph, c.peer, self.params, self.buckets, self.pubkey)
+                m = self._mkt(c.peer)
                 typical = self.params.amount_median_sat * 1000
                 inb = c.policy.inbound_fee_msat(int(typical)) * 1e6 / typical
                 ws.append(c.source_size * weight(c.capacity, self.params.capacity_alpha) * math.exp(-max(-3.0, min(3.0, inb / m.tau))))
@@ -474,36 +540,54 @@ class SimNode:
         rng = random.Random(f"simnode-traffic:{self.seed}:{k}")
         t0 = self.origin_ts + k * self.step_sec
         dt_h = self.step_sec / 3600
+        self._regime_tick(t0)
         act, src_w = self._sources()
         if len(act) < 2:
             return
-        draws: list[tuple[float, int, int, Channel, int, tuple[int, int] | None]] = []
+        # demand_shifts: the hour's share of the day's demand (×1.0 otherwise, which leaves every draw as it was)
+        scale = daily_rhythm(t0 + self.step_sec / 2, self.params) if self.regime == "demand_shifts" else 1.0
+        # mission_control: which sender class sends each forward comes from its own RNG, not the traffic stream
+        mrng = random.Random(f"simnode-mc:{self.seed}:{k}") if self.mc is not None else None
+        draws: list[tuple[float, int, int, Channel, int, tuple[int, int] | None, int]] = []
         for c in act:
             if c.policy.disabled:
                 continue
+            penalty = self.mc.bucket_factors(c.chan_id, t0) if self.mc is not None else None
             believed = self._believed(c, t0)
             if believed is None:  # every sender prices our channel at its current policy
-                rates = self._rates(c)
+                rates = self._offered_rates(self._rates(c), penalty)
                 total = sum(rates)
-                for j in range(poisson(rng, total * dt_h)):
+                for j in range(poisson(rng, total * dt_h * scale)):
                     b = rng.choices(range(len(rates)), weights=rates)[0]
-                    draws.append((rng.random(), 0, j, c, b, None))
+                    draws.append((rng.random(), 0, j, c, b, None, self._sender_class(mrng, b, penalty)))
                 continue
             for g, (fee, share) in enumerate(believed):  # senders route by the fee they believe
-                rates = self._rates_for(c, fee)
-                for j in range(poisson(rng, sum(rates) * share * dt_h)):
+                rates = self._offered_rates(self._rates_for(c, fee), penalty)
+                for j in range(poisson(rng, sum(rates) * share * dt_h * scale)):
                     b = rng.choices(range(len(rates)), weights=rates)[0]
-                    draws.append((rng.random(), g, j, c, b, fee))
+                    draws.append((rng.random(), g, j, c, b, fee, self._sender_class(mrng, b, penalty)))
         draws.sort(key=lambda d: (d[0], d[3].chan_id, d[1], d[2]))
         grng = random.Random(f"simnode-gossip:{self.seed}:{k}")  # retries only: the demand stream is untouched
-        for off, _, _, out, b, fee in draws:
+        for off, _, _, out, b, fee, cls in draws:
             amt = self.buckets.sample(rng, b)
             while True:
                 inc = rng.choices(act, weights=src_w)[0]
                 if inc is not out:
                     break
             ts_ns = t0 * 1_000_000_000 + int(off * self.step_sec * 1e9)
-            self._forward(ts_ns, inc, out, amt, b, fee, grng)
+            self._forward(ts_ns, inc, out, amt, b, fee, grng, cls)
+
+    @staticmethod
+    def _offered_rates(rates: list[float], penalty: tuple[list[float], dict] | None) -> list[float]:
+        """The demand senders still offer per amount bucket after mission-control penalties."""
+        if penalty is None:
+            return rates
+        return [r * f for r, f in zip(rates, penalty[0])]
+
+    def _sender_class(self, mrng: random.Random | None, bucket: int, penalty: tuple[list[float], dict] | None) -> int:
+        if self.mc is None or mrng is None:
+            return -1
+        return self.mc.draw_class(mrng, bucket, penalty[1] if penalty is not None else None)
 
     def _offered_fee(self, inc: Channel, out: Channel, amt: int, bucket: int, believed: tuple[int, int] | None,
                      ts_ns: int, grng: random.Random | None) -> int | None:
@@ -535,19 +619,23 @@ class SimNode:
         return required
 
     def _forward(self, ts_ns: int, inc: Channel, out: Channel, amt: int, bucket: int = 0,
-                 believed: tuple[int, int] | None = None, grng: random.Random | None = None) -> None:
+                 believed: tuple[int, int] | None = None, grng: random.Random | None = None, cls: int = -1) -> None:
         pol = out.policy
         if amt > pol.max_htlc_msat or amt < pol.min_htlc_msat:
             out.rejected_htlc_limits += 1  # senders see our limits in gossip and route elsewhere
             return
         fee = self._offered_fee(inc, out, amt, bucket, believed, ts_ns, grng)
-        if fee is None:
+        if fee is None:  # FEE_INSUFFICIENT and the retry (if any) went elsewhere: a policy failure for MC
+            if self.mc is not None and cls >= 0:
+                self.mc.failure(out.chan_id, cls, ts_ns / 1e9, amt, fee_failure=True)
             return
         fee = max(0, fee + inc.policy.inbound_fee_msat(amt + fee))
         amt_in = amt + fee
         if amt > out.local_msat - out.reserve_sat * 1000:
             out.failed_out += 1
             self.failed.append(FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "INSUFFICIENT_BALANCE"))
+            if self.mc is not None and cls >= 0:
+                self.mc.failure(out.chan_id, cls, ts_ns / 1e9, amt, fee_failure=False)
             return
         if amt_in > inc.remote_msat - inc.reserve_sat * 1000:
             inc.failed_in += 1
@@ -566,6 +654,8 @@ class SimNode:
         inc.fwd_in += 1
         inc.fwd_in_msat += amt_in
         out.revenue_msat += fee
+        if self.mc is not None and cls >= 0:
+            self.mc.success(out.chan_id, cls, amt)
         self.forwards.append(Forward(ts_ns, inc.chan_id, out.chan_id, amt_in, amt, fee, inc.htlc_index - 1, out.htlc_index - 1))
         self._fwd_ts.append(ts_ns)
         self._fee_cum.append(self._fee_cum[-1] + fee)
@@ -646,6 +736,7 @@ class SimNode:
             "policy_log": self.policy_log,
             "chanpolicy_requests": self.chanpolicy_requests,
             "faults": self.faults.describe(),
+            "regime": self.regime_state(),
             "requests": dict(sorted(self.request_counts.items())),
         }
         if include_forwards:
@@ -653,7 +744,7 @@ class SimNode:
         return state
 
     def market_info(self, c: Channel) -> dict:
-        m = _market(self.graph, c.peer, self.params, self.buckets, self.pubkey)
+        m = self._mkt(c.peer)
         return {"competitors": m.competitors, "median_ppm": m.median_ppm, "tau_ppm": round(m.tau, 3),
                 "expected_forwards_per_day": round(sum(self._rates(c)) * 24, 4)}
 

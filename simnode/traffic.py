@@ -49,6 +49,24 @@ class TrafficParams:
     gossip_bucket_max: float = 48.0  # … bucket size (2 updates/day sustained, burst 4)
     fee_retry_share: float = 1.0  # senders that apply the channel_update from a FEE_INSUFFICIENT error and retry once
     old_fee_grace_minutes: float = 0.0  # we (LND) enforce a new fee at once; CLN would accept the old one 10 min
+    # --- market regimes (README "Market regimes"; simnode/regimes.py) ------------------------------
+    regime: str = "stationary"  # stationary | mission_control | competitors_move | demand_shifts
+    regime_days: float = 30.0  # run length after the start that timed events fall in (mid-run shift, a step)
+    mc_penalty_half_life_minutes: float = 60.0  # LND routerrpc.apriori.penaltyhalflife default (1 h)
+    mc_sender_classes: int = 10  # senders with their own mission control, equal shares of demand (assumption)
+    mc_fee_failure_penalty: float = 0.5  # a policy (fee) failure is LND's half penalty; a liquidity one is full
+    comp_balance_share: float = 0.15  # competitors re-pricing by balance (CLBOSS/feeadjuster 50^(0.5-p)) ...
+    comp_balance_hours: float = 12.0  # ... twice a day (CLN's relay budget) ...
+    comp_balance_sigma: float = 0.1  # ... their hidden local share moving by N(0, σ) each time
+    comp_walk_share: float = 0.15  # competitors whose ppm takes a slow random walk ...
+    comp_walk_hours: float = 24.0  # ... once a day ...
+    comp_walk_sigma: float = 0.1  # ... log-ppm step N(0, σ), kept within 1/4x..4x of the snapshot fee
+    comp_step_factors: tuple = (0.5, 2.0)  # one top-5 competitor per peer halves or doubles its ppm once
+    rhythm_amplitude: float = 0.3  # demand × (1 + A cos(2π(hour − peak)/24)) over UTC hours (assumption)
+    rhythm_peak_hour_utc: float = 18.0
+    shift_at_fraction: float = 0.5  # the mid-run change happens at this fraction of regime_days
+    shift_peers: int = 3  # peers whose demand changes then: direction flipped (b → −b) or size scaled
+    shift_scale_factors: tuple = (0.5, 2.0)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
