@@ -798,6 +798,20 @@ class SimNode:
         except Exception:
             return "lnbc1simnode" + inv["r_hash"].hex()
 
+    # ------------------------------------------------------------------ forwarding history retention
+    def delete_forwards_before(self, ts_ns: int) -> tuple[int, int]:
+        """LND's DeleteForwardingHistory: drop the forwards at or before ts_ns from the log
+        /v1/switch reads. (count, their fees in msat). The channels' counters stay: they are
+        the node's state, not its log."""
+        cut = bisect.bisect_right(self._fwd_ts, ts_ns)
+        fees = self._fee_cum[cut] - self._fee_cum[0]
+        del self.forwards[:cut], self._fwd_ts[:cut]
+        self._fee_cum = [0]
+        for f in self.forwards:
+            self._fee_cum.append(self._fee_cum[-1] + f.fee_msat)
+        self.history_end_index = max(0, self.history_end_index - cut)
+        return cut, fees
+
 
 def now_wall() -> int:
     return int(time.time())
