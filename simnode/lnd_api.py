@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .encoding import (
-    LndError, Response, b64, decode_bytes, error_response, parse_body, parse_int_param, q_bool, q_get, q_int,
-    txid_bytes_b64,
+    SCHEMAS, LndError, Response, b64, decode_bytes, error_response, parse_body, parse_int_param, q_bool, q_get,
+    q_int, txid_bytes_b64,
 )
 from .faults import FaultAction
 from .graph import edge_json, lightning_node
@@ -686,6 +686,53 @@ def forwarding_history(sim: SimNode, req: Req) -> Response:
             "incoming_htlc_id": s(f.in_htlc), "outgoing_htlc_id": s(f.out_htlc),
         })
     return Response(200, {"forwarding_events": events, "last_offset_index": offset + len(events)})
+
+
+# ---------------------------------------------------------------- forwarding history retention
+# routerrpc DeleteForwardingHistoryRequest (router.swagger.json): a oneof of an absolute time
+# (uint64 unix seconds) and a relative duration string; events AT or before it are deleted.
+SCHEMAS["DeleteForwardingHistoryRequest"] = {"delete_before_time": "uint64", "delete_before_duration": "str"}
+_DURATION_UNITS = {
+    "ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+    "d": 86400.0, "w": 7 * 86400.0, "M": 30.44 * 86400.0, "y": 365.25 * 86400.0,
+}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h|d|w|M|y)")
+
+
+def parse_duration(text: str) -> float:
+    """Go's time.ParseDuration plus LND's d, w, M, y units: seconds (negative = the past)."""
+    body = text[1:] if text[:1] in "+-" else text
+    pos, total = 0, 0.0
+    for m in _DURATION_PART.finditer(body):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    if not body or pos != len(body):
+        raise LndError(3, f'invalid delete_before_duration "{text}": time: invalid duration')
+    return -total if text.startswith("-") else total
+
+
+@route("POST", "/v2/router/fwdhistory/delete", body="DeleteForwardingHistoryRequest")
+def delete_forwarding_history(sim: SimNode, req: Req) -> Response:
+    b = req.body
+    has_time, has_duration = "delete_before_time" in b, "delete_before_duration" in b
+    if has_time and has_duration:
+        raise LndError(3, "only one of delete_before_time and delete_before_duration may be set")
+    if has_time:
+        cutoff = float(b["delete_before_time"])
+    elif has_duration:
+        offset = parse_duration(str(b["delete_before_duration"]))
+        if offset >= 0:
+            raise LndError(3, "delete_before_duration must be negative (a time in the past)")
+        cutoff = sim.now + offset
+    else:
+        raise LndError(3, "either delete_before_time or delete_before_duration must be set")
+    if cutoff <= 0 or cutoff > sim.now:
+        raise LndError(3, "the time to delete before must be in the past")
+    deleted, fees = sim.delete_forwards_before(int(cutoff * 1_000_000_000))
+    return Response(200, {"events_deleted": s(deleted), "total_fee_msat": s(fees),
+                          "status": f"deleted {deleted} forwarding events"})
 
 
 # ---------------------------------------------------------------- invoices & payments
