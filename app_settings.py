@@ -27,6 +27,9 @@ RANGES: dict[str, tuple[int, int]] = {
     "interval_minutes": (MIN_INTERVAL_MINUTES, WEEK_MINUTES),
     "graph_refresh_minutes": (5, WEEK_MINUTES),
     "retention_days": (1, 3650),
+    "runs_retention_days": (1, 3650),
+    # at least the engine's longest flow window (30 days), which is read from the forwards we keep
+    "forwards_retention_days": (30, 3650),
     "notification_min_interval_minutes": (0, WEEK_MINUTES),
     "history_days": (1, 3650),
     # per node call: a node that has not answered in 5 minutes is not going to
@@ -46,7 +49,13 @@ APP_DEFAULTS: dict[str, Any] = {
     "mode": "shadow",
     "interval_minutes": 60,
     "graph_refresh_minutes": 360,
+    # Retention (retention.py prunes once an hour, in every mode). Scores, snapshots and the
+    # channels' series: 90 days of history. Runs and their decisions: a year (the runs the change
+    # log names are kept with it, never pruned). Forwards: 400 days, the longest window read
+    # (GET /earnings's 365 days, and the impact of a change applied 365 days ago).
     "retention_days": 90,
+    "runs_retention_days": 365,
+    "forwards_retention_days": 400,
     "batch_rollback": True,
     "public_summary": False,
     "notifications": True,
@@ -118,6 +127,11 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSet
             errors.append((name, f"must be at least {low}"))
         elif value > high:
             errors.append((name, f"must be at most {high}"))
+    runs_days, kept_days = doc.get("runs_retention_days"), doc.get("retention_days")
+    if _is_int(runs_days) and _is_int(kept_days) and runs_days < kept_days:
+        # a run pruned before its scores would leave GET /scores without its run
+        message = f"must not be below {label('retention_days')} (a run would go before its scores)"
+        errors.append(("runs_retention_days", message))
     for name in ("batch_rollback", "public_summary", "notifications"):
         if not isinstance(doc.get(name), bool):
             errors.append((name, "must be true or false"))

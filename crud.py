@@ -8,9 +8,12 @@ text is still valid JSON and decodes back to exactly what was written.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from typing import Any, Optional
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Optional
 
 from lnbits.db import Database
 from lnbits.helpers import urlsafe_short_hash
@@ -273,50 +276,38 @@ async def insert_scores(run_id: str, at: int, scores: list[dict]) -> None:
 
 
 async def latest_scores() -> tuple[Optional[dict], list[dict]]:
-    """The newest run that scored channels, and its scores."""
-    row = await db.fetchone(
-        """
-        SELECT id FROM feepilot.runs WHERE id IN (SELECT DISTINCT run_id FROM feepilot.scores)
-        ORDER BY seq DESC LIMIT 1
-        """
-    )
-    if not row:
+    """The newest run that scored channels, and its scores (decoded: for aggregates)."""
+    latest = await latest_scores_serialised()
+    if latest is None:
         return None, []
-    run = await get_run(row["id"])
-    rows = await db.fetchall(
-        "SELECT data FROM feepilot.scores WHERE run_id = :run_id ORDER BY chan_id",
-        {"run_id": row["id"]},
-    )
-    return run, [decode(r["data"]) for r in rows]
+    return await get_run(latest.run_id), decode(latest.channels)
 
 
 async def channel_score_history(chan_id: str, since: int) -> list[dict]:
-    rows = await db.fetchall(
-        """
-        SELECT created_at, total, confidence FROM feepilot.scores
-        WHERE chan_id = :chan_id AND created_at >= :since ORDER BY created_at
-        """,
-        {"chan_id": chan_id, "since": since},
-    )
-    return [dict(r) for r in rows]
+    _, scores = await channel_series(chan_id, since)
+    return scores
+
+
+def _decision_row(run_id: str, at: int, decision: dict) -> dict:
+    return {
+        "id": new_id(),
+        "run_id": run_id,
+        "chan_id": decision["chan_id"],
+        "at": at,
+        "action": decision["action"],
+        "accepted": bool(decision.get("accepted", False)),
+        "reason": encode(decision.get("reason", "")),
+        "blocked_by": decision.get("blocked_by"),
+        "old_policy": encode(decision.get("old_policy")),
+        "new_policy": encode(decision.get("new_policy")),
+        "data": encode(decision),
+    }
 
 
 async def insert_decisions(run_id: str, at: int, decisions: list[dict]) -> list[dict]:
     stored = []
     for decision in decisions:
-        row = {
-            "id": new_id(),
-            "run_id": run_id,
-            "chan_id": decision["chan_id"],
-            "at": at,
-            "action": decision["action"],
-            "accepted": bool(decision.get("accepted", False)),
-            "reason": encode(decision.get("reason", "")),
-            "blocked_by": decision.get("blocked_by"),
-            "old_policy": encode(decision.get("old_policy")),
-            "new_policy": encode(decision.get("new_policy")),
-            "data": encode(decision),
-        }
+        row = _decision_row(run_id, at, decision)
         await db.execute(
             """
             INSERT INTO feepilot.decisions
@@ -365,14 +356,333 @@ async def list_snapshots(since: int) -> list[dict]:
     return [{"run_id": r["run_id"], "taken_at": r["taken_at"], **decode(r["data"])} for r in rows]
 
 
-async def prune_before(cutoff: int) -> dict[str, int]:
-    """Drop scores and snapshots older than the cutoff; runs, decisions and changes stay."""
-    counts = {}
-    for table, column in (("scores", "created_at"), ("snapshots", "taken_at")):
-        row = await db.fetchone(f"SELECT COUNT(*) AS n FROM feepilot.{table} WHERE {column} < :cutoff", {"cutoff": cutoff})
-        counts[table] = int(row["n"])
-        await db.execute(f"DELETE FROM feepilot.{table} WHERE {column} < :cutoff", {"cutoff": cutoff})
+# --- one transaction per run (issue 15) ----------------------------------------------------
+
+
+class Transaction:
+    """Statements on one connection, committed together by `transaction()`. LNbits' own
+    `execute` commits each statement; these do not, so a run's rows land all or none."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    async def execute(self, query: str, values: Optional[dict] = None) -> Any:
+        from sqlalchemy import text
+
+        params = self.conn.rewrite_values(values) if values else {}
+        return await self.conn.conn.execute(text(self.conn.rewrite_query(query)), params)
+
+    async def execute_many(self, query: str, rows: list[dict]) -> None:
+        """One statement for many rows (the driver's executemany)."""
+        if not rows:
+            return
+        from sqlalchemy import text
+
+        await self.conn.conn.execute(text(self.conn.rewrite_query(query)), [self.conn.rewrite_values(r) for r in rows])
+
+    async def fetchall(self, query: str, values: Optional[dict] = None) -> list[Any]:
+        result = await self.execute(query, values)
+        rows = result.mappings().all()
+        result.close()
+        return list(rows)
+
+
+@asynccontextmanager
+async def transaction() -> AsyncIterator[Transaction]:
+    """Everything written through the yielded Transaction is committed at the end, or rolled
+    back (the connection closes uncommitted) when the block raises."""
+    async with db.connect() as conn:
+        yield Transaction(conn)
+        await conn.conn.commit()
+
+
+def encode_text(text: str) -> str:
+    """JSON text made safe from LNbits' tag stripping, as `encode` does (still valid JSON)."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@dataclass(frozen=True)
+class SerialisedScores:
+    run_id: str
+    at: int
+    etag: str
+    channels: str  # the JSON array GET /scores serves as `channels`
+
+
+def serialise_scores(scores: list[dict]) -> tuple[str, str]:
+    """(the channels' JSON as GET /scores serves it, its ETag part). Once per run, not per request."""
+    from fastapi.encoders import jsonable_encoder
+
+    from .models import ChannelScore
+
+    channels = [jsonable_encoder(ChannelScore.parse_obj(score)) for score in sorted(scores, key=lambda s: s["chan_id"])]
+    text = encode_text(json.dumps(channels, separators=(",", ":"), allow_nan=False))
+    return text, hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+SCORES_ROW_ID = "latest"
+UPSERT_LATEST_SCORES = """
+    INSERT INTO feepilot.latest_scores (id, run_id, at, etag, channels) VALUES (:id, :run_id, :at, :etag, :channels)
+    ON CONFLICT (id) DO UPDATE SET run_id = :run_id, at = :at, etag = :etag, channels = :channels
+"""
+
+
+def series_rows(run_id: str, at: int, snapshot: dict, scores: list[dict]) -> list[dict]:
+    """One row per channel of the snapshot, with its score when the run scored it."""
+    scored = {s["chan_id"]: s for s in scores}
+    rows = []
+    for channel in snapshot.get("channels", []):
+        score = scored.get(channel["chan_id"])
+        rows.append(
+            {
+                "run_id": run_id, "chan_id": str(channel["chan_id"]), "at": at, "state": channel.get("state"),
+                "capacity_sat": channel.get("capacity_sat"), "local_sat": channel.get("local_sat"),
+                "remote_sat": channel.get("remote_sat"), "ppm": channel.get("ppm"),
+                "base_msat": channel.get("base_msat"), "scored": score is not None,
+                "score": score.get("total") if score else None,
+                "confidence": score.get("confidence", 0.0) if score else None,
+            }
+        )
+    return rows
+
+
+async def store_run(
+    run_id: str,
+    at: int,
+    *,
+    snapshot: dict,
+    scores: list[dict],
+    decisions: list[dict],
+    node_id: str,
+    counts: dict,
+    summary: dict,
+) -> None:
+    """A computed run's snapshot, scores, decisions, channel series and the serialised latest
+    scores, and the run marked completed: one transaction (they land together or not at all)."""
+    channels_text, etag = serialise_scores(scores) if scores else ("[]", "")
+    async with transaction() as tx:
+        await tx.execute(
+            "INSERT INTO feepilot.snapshots (id, run_id, taken_at, data) VALUES (:id, :run_id, :at, :data)",
+            {"id": new_id(), "run_id": run_id, "at": at, "data": encode(snapshot)},
+        )
+        await tx.execute_many(
+            """
+            INSERT INTO feepilot.scores (id, run_id, chan_id, created_at, total, confidence, data)
+            VALUES (:id, :run_id, :chan_id, :at, :total, :confidence, :data)
+            """,
+            [
+                {"id": new_id(), "run_id": run_id, "chan_id": s["chan_id"], "at": at, "total": s.get("total"),
+                 "confidence": s.get("confidence", 0.0), "data": encode(s)}
+                for s in scores
+            ],
+        )
+        await tx.execute_many(
+            """
+            INSERT INTO feepilot.decisions
+                (id, run_id, chan_id, created_at, action, accepted, reason, blocked_by, old_policy, new_policy, data)
+            VALUES (:id, :run_id, :chan_id, :at, :action, :accepted, :reason, :blocked_by, :old_policy, :new_policy, :data)
+            """,
+            [_decision_row(run_id, at, d) for d in decisions],
+        )
+        await tx.execute_many(
+            """
+            INSERT INTO feepilot.channel_series (run_id, chan_id, at, state, capacity_sat, local_sat, remote_sat,
+                ppm, base_msat, scored, score, confidence)
+            VALUES (:run_id, :chan_id, :at, :state, :capacity_sat, :local_sat, :remote_sat, :ppm, :base_msat,
+                :scored, :score, :confidence)
+            """,
+            series_rows(run_id, at, snapshot, scores),
+        )
+        if scores:  # GET /scores serves the newest run that scored channels
+            await tx.execute(
+                UPSERT_LATEST_SCORES,
+                {"id": SCORES_ROW_ID, "run_id": run_id, "at": at, "etag": etag, "channels": channels_text},
+            )
+        await tx.execute(
+            """
+            UPDATE feepilot.runs SET status = 'completed', node_id = :node_id, counts = :counts, summary = :summary,
+                finished_at = :finished_at WHERE id = :id
+            """,
+            {"id": run_id, "node_id": node_id, "counts": encode(counts), "summary": encode(summary),
+             "finished_at": now()},
+        )
+
+
+async def latest_scores_serialised() -> Optional[SerialisedScores]:
+    """The latest scores as GET /scores serves them. A database from before m006 has no row
+    yet: it is built once from the newest run that scored channels."""
+    row = await db.fetchone("SELECT run_id, at, etag, channels FROM feepilot.latest_scores WHERE id = :id",
+                            {"id": SCORES_ROW_ID})
+    if row:
+        return SerialisedScores(row["run_id"], int(row["at"]), row["etag"], row["channels"])
+    newest = await db.fetchone(
+        """
+        SELECT r.id, r.created_at FROM feepilot.runs r
+        WHERE EXISTS (SELECT 1 FROM feepilot.scores s WHERE s.run_id = r.id) ORDER BY r.seq DESC LIMIT 1
+        """
+    )
+    if not newest:
+        return None
+    rows = await db.fetchall("SELECT data FROM feepilot.scores WHERE run_id = :run_id", {"run_id": newest["id"]})
+    channels, etag = serialise_scores([decode(r["data"]) for r in rows])
+    values = {"id": SCORES_ROW_ID, "run_id": newest["id"], "at": int(newest["created_at"]), "etag": etag,
+              "channels": channels}
+    await db.execute(UPSERT_LATEST_SCORES, values)
+    return SerialisedScores(newest["id"], values["at"], etag, channels)
+
+
+async def channel_series(chan_id: str, since: int) -> tuple[list[dict], list[dict]]:
+    """(points, scores) of one channel from `since` on, oldest first: one indexed read of the
+    compact series, no snapshot decoded."""
+    rows = await db.fetchall(
+        """
+        SELECT at, ppm, base_msat, local_sat, remote_sat, capacity_sat, scored, score, confidence
+        FROM feepilot.channel_series WHERE chan_id = :chan_id AND at >= :since ORDER BY at
+        """,
+        {"chan_id": chan_id, "since": since},
+    )
+    points = [
+        {"at": r["at"], "ppm": r["ppm"], "base_msat": r["base_msat"], "local_sat": r["local_sat"],
+         "remote_sat": r["remote_sat"], "capacity_sat": r["capacity_sat"]}
+        for r in rows
+    ]
+    scores = [{"created_at": r["at"], "total": r["score"], "confidence": r["confidence"]} for r in rows if r["scored"]]
+    return points, scores
+
+
+# --- the forwarding history we keep (forwards_store.py) -------------------------------------
+
+FORWARDS_SYNC_ID = "lnd"
+
+
+async def forwards_sync_state() -> Optional[dict]:
+    row = await db.fetchone("SELECT * FROM feepilot.forwards_sync WHERE id = :id", {"id": FORWARDS_SYNC_ID})
+    return dict(row) if row else None
+
+
+async def forward_keys_between(lo_ns: int, hi_ns: int) -> set[str]:
+    """The ids of the stored forwards with lo_ns <= timestamp_ns <= hi_ns (what a sync reads again)."""
+    rows = await db.fetchall("SELECT id FROM feepilot.forwards WHERE ts_ns >= :lo AND ts_ns <= :hi",
+                             {"lo": lo_ns, "hi": hi_ns})
+    return {r["id"] for r in rows}
+
+
+async def insert_forwards(rows: list[dict]) -> None:
+    """One page of forwards, in one transaction; a forward stored before is left as it is."""
+    async with transaction() as tx:
+        await tx.execute_many(
+            """
+            INSERT INTO feepilot.forwards (id, ts_ns, chan_id_in, chan_id_out, amt_in_msat, amt_out_msat, fee_msat)
+            VALUES (:id, :ts_ns, :chan_id_in, :chan_id_out, :amt_in_msat, :amt_out_msat, :fee_msat)
+            ON CONFLICT (id) DO NOTHING
+            """,
+            rows,
+        )
+
+
+async def save_forwards_sync(*, node_id: str, synced_from: int, synced_until: int, reset: bool = False) -> None:
+    """Where the sync stands. `reset`: another node; its forwards replace the ones we hold."""
+    async with transaction() as tx:
+        if reset:
+            await tx.execute("DELETE FROM feepilot.forwards")
+        values = {"id": FORWARDS_SYNC_ID, "node_id": node_id, "synced_from": synced_from,
+                  "synced_until": synced_until, "synced_at": now()}
+        await tx.execute(
+            """
+            INSERT INTO feepilot.forwards_sync (id, node_id, synced_from, synced_until, synced_at)
+            VALUES (:id, :node_id, :synced_from, :synced_until, :synced_at)
+            ON CONFLICT (id) DO UPDATE SET node_id = :node_id, synced_from = :synced_from,
+                synced_until = :synced_until, synced_at = :synced_at
+            """,
+            values,
+        )
+
+
+async def forwards_between(lo_ns: int, hi_ns: int) -> list[dict]:
+    """The stored forwards with lo_ns <= timestamp_ns <= hi_ns, oldest first, in the shape of
+    LND's ForwardingEvent (the fields the engine reads)."""
+    rows = await db.fetchall(
+        """
+        SELECT ts_ns, chan_id_in, chan_id_out, amt_in_msat, amt_out_msat, fee_msat FROM feepilot.forwards
+        WHERE ts_ns >= :lo AND ts_ns <= :hi ORDER BY ts_ns
+        """,
+        {"lo": lo_ns, "hi": hi_ns},
+    )
+    return [
+        {"timestamp_ns": r["ts_ns"], "chan_id_in": r["chan_id_in"], "chan_id_out": r["chan_id_out"],
+         "amt_in_msat": r["amt_in_msat"], "amt_out_msat": r["amt_out_msat"], "fee_msat": r["fee_msat"]}
+        for r in rows
+    ]
+
+
+# --- retention (retention.py) -----------------------------------------------------------------
+
+PRUNE_BATCH = 2000
+
+
+async def _prune_where(table: str, key: str, condition: str, values: dict) -> int:
+    """Delete the rows matching `condition`, a batch (one short transaction) at a time, so a
+    long backlog never holds the database for long."""
+    total = 0
+    while True:
+        async with transaction() as tx:
+            result = await tx.execute(
+                f"""
+                DELETE FROM feepilot.{table} WHERE {key} IN (
+                    SELECT {key} FROM feepilot.{table} WHERE {condition} ORDER BY {key} LIMIT {PRUNE_BATCH})
+                """,
+                values,
+            )
+        deleted = int(result.rowcount or 0)
+        total += deleted
+        if deleted < PRUNE_BATCH:
+            return total
+
+
+async def prune_scores_and_snapshots(cutoff: int) -> dict[str, int]:
+    """Scores, snapshots and the channel series older than the cutoff."""
+    counts = {
+        "scores": await _prune_where("scores", "id", "created_at < :cutoff", {"cutoff": cutoff}),
+        "snapshots": await _prune_where("snapshots", "id", "taken_at < :cutoff", {"cutoff": cutoff}),
+    }
+    async with transaction() as tx:
+        result = await tx.execute("DELETE FROM feepilot.channel_series WHERE at < :cutoff", {"cutoff": cutoff})
+        counts["channel_series"] = int(result.rowcount or 0)
+        # GET /scores shows nothing older than what it keeps
+        await tx.execute("DELETE FROM feepilot.latest_scores WHERE at < :cutoff", {"cutoff": cutoff})
     return counts
+
+
+async def prune_runs(cutoff: int, in_flight: tuple[str, ...]) -> dict[str, int]:
+    """Runs created before the cutoff and their decisions, except the runs the change log names
+    (the change log and what it points at are the audit trail) and runs still in flight."""
+    placeholders = ", ".join(f":s{i}" for i in range(len(in_flight)))
+    condition = (
+        f"r.created_at < :cutoff AND r.finished_at IS NOT NULL AND r.status NOT IN ({placeholders}) "
+        "AND NOT EXISTS (SELECT 1 FROM feepilot.changes c WHERE c.run_id = r.id)"
+    )
+    values = {"cutoff": cutoff, **{f"s{i}": s for i, s in enumerate(in_flight)}}
+    chosen = f"SELECT r.id FROM feepilot.runs r WHERE {condition} ORDER BY r.created_at, r.id LIMIT {PRUNE_BATCH}"
+    runs = decisions = 0
+    while True:
+        async with transaction() as tx:
+            # the same rows twice: the decisions' delete leaves the runs as they were
+            result = await tx.execute(f"DELETE FROM feepilot.decisions WHERE run_id IN ({chosen})", values)
+            decisions += int(result.rowcount or 0)
+            result = await tx.execute(f"DELETE FROM feepilot.runs WHERE id IN ({chosen})", values)
+        deleted = int(result.rowcount or 0)
+        runs += deleted
+        if deleted < PRUNE_BATCH:
+            return {"runs": runs, "decisions": decisions}
+
+
+async def prune_forwards(cutoff: int) -> int:
+    """Forwards older than the cutoff (unix seconds); the sync then holds history from there."""
+    deleted = await _prune_where("forwards", "id", "ts_ns < :lo", {"lo": cutoff * 1_000_000_000})
+    await db.execute(
+        "UPDATE feepilot.forwards_sync SET synced_from = :cutoff WHERE synced_from < :cutoff", {"cutoff": cutoff}
+    )
+    return deleted
 
 
 # --- the change log ---------------------------------------------------------------------

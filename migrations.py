@@ -5,6 +5,8 @@ Append only: LNbits runs each `mNNN_*` once, in order. Times are unix seconds
 documents are TEXT.
 """
 
+from typing import Optional
+
 from lnbits.db import SQLITE, Database
 
 
@@ -210,3 +212,138 @@ async def m005_node_credentials(db: Database) -> None:
         );
         """
     )
+
+
+async def m006_storage(db: Database) -> None:
+    # Issue 15. Forwarding history kept by the extension (forwards_store.py): synced
+    # incrementally from the node, so a cycle reads only what is new and our windows survive
+    # a node whose history was pruned. `id` is the event's identity (forwards_store.event_key),
+    # so an event read twice (the overlap of two syncs) is stored once.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.forwards (
+            id TEXT PRIMARY KEY,
+            ts_ns {db.big_int} NOT NULL,
+            chan_id_in TEXT NOT NULL,
+            chan_id_out TEXT NOT NULL,
+            amt_in_msat {db.big_int} NOT NULL,
+            amt_out_msat {db.big_int} NOT NULL,
+            fee_msat {db.big_int} NOT NULL
+        );
+        """
+    )
+    await db.execute(create_index(db, "feepilot_forwards_ts", "forwards", "ts_ns"))
+    # Where the sync stands: the node it read (another node starts over), and the span of
+    # its history we hold, [synced_from, synced_until] in unix seconds.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.forwards_sync (
+            id TEXT PRIMARY KEY,
+            node_id TEXT NOT NULL,
+            synced_from {db.big_int} NOT NULL,
+            synced_until {db.big_int} NOT NULL,
+            synced_at {db.big_int} NOT NULL
+        );
+        """
+    )
+    # One row per channel and run: what GET /channels/{id}/history shows, without decoding
+    # whole snapshots. `scored` says the run scored the channel (open ones only).
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.channel_series (
+            run_id TEXT NOT NULL,
+            chan_id TEXT NOT NULL,
+            at {db.big_int} NOT NULL,
+            state TEXT,
+            capacity_sat {db.big_int},
+            local_sat {db.big_int},
+            remote_sat {db.big_int},
+            ppm {db.big_int},
+            base_msat {db.big_int},
+            scored BOOLEAN NOT NULL,
+            score REAL,
+            confidence REAL,
+            PRIMARY KEY (run_id, chan_id)
+        );
+        """
+    )
+    await db.execute(create_index(db, "feepilot_series_chan", "channel_series", "chan_id, at"))
+    await db.execute(create_index(db, "feepilot_series_at", "channel_series", "at"))
+    # The latest scores as GET /scores serves them, serialised once per run; `etag` changes
+    # with them.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.latest_scores (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            at {db.big_int} NOT NULL,
+            etag TEXT NOT NULL,
+            channels TEXT NOT NULL
+        );
+        """
+    )
+    # An index for every query the API and the schedule run (crud.py), and for pruning.
+    for name, table, columns in (
+        ("feepilot_runs_seq", "runs", "seq"),
+        ("feepilot_runs_kind", "runs", "kind, seq"),
+        ("feepilot_runs_created", "runs", "created_at"),
+        ("feepilot_runs_status", "runs", "status"),
+        ("feepilot_changes_seq", "changes", "seq"),
+        ("feepilot_changes_chan_seq", "changes", "chan_id, seq"),
+        ("feepilot_changes_run", "changes", "run_id"),
+        ("feepilot_changes_batch", "changes", "batch_id"),
+        ("feepilot_changes_rollback", "changes", "rollback_of"),
+        ("feepilot_changes_created", "changes", "created_at"),
+        ("feepilot_changes_source", "changes", "source, created_at"),
+        ("feepilot_change_events_change", "change_events", "change_id, seq"),
+        ("feepilot_decisions_created", "decisions", "created_at"),
+        ("feepilot_scores_created", "scores", "created_at"),
+        ("feepilot_snapshots_taken", "snapshots", "taken_at"),
+        ("feepilot_snapshots_run", "snapshots", "run_id"),
+        ("feepilot_settings_history_seq", "settings_history", "seq"),
+        ("feepilot_credentials_status", "credentials", "status"),
+        ("feepilot_credential_events_seq", "credential_events", "seq"),
+    ):
+        await db.execute(create_index(db, name, table, columns))
+
+
+SERIES_BACKFILL_PAGE = 200
+
+
+async def m007_channel_series_from_snapshots(db: Database) -> None:
+    # The runs stored before m006 get their rows of channel_series from their snapshots and
+    # scores, so a channel's history reads the same after the upgrade. A page of snapshots at a
+    # time: a long history is never held whole.
+    import json
+
+    scores: dict[tuple[str, str], tuple[Optional[float], float]] = {}
+    for row in await db.fetchall("SELECT run_id, chan_id, total, confidence FROM feepilot.scores"):
+        scores[(row["run_id"], row["chan_id"])] = (row["total"], row["confidence"])
+    offset = 0
+    while True:
+        rows = await db.fetchall(
+            "SELECT run_id, taken_at, data FROM feepilot.snapshots ORDER BY taken_at, id LIMIT :limit OFFSET :offset",
+            {"limit": SERIES_BACKFILL_PAGE, "offset": offset},
+        )
+        if not rows:
+            return
+        offset += len(rows)
+        for row in rows:
+            for channel in (json.loads(row["data"]) or {}).get("channels", []):
+                score = scores.get((row["run_id"], channel["chan_id"]))
+                await db.execute(
+                    """
+                    INSERT INTO feepilot.channel_series (run_id, chan_id, at, state, capacity_sat, local_sat,
+                        remote_sat, ppm, base_msat, scored, score, confidence)
+                    VALUES (:run_id, :chan_id, :at, :state, :capacity_sat, :local_sat, :remote_sat, :ppm,
+                        :base_msat, :scored, :score, :confidence)
+                    """,
+                    {
+                        "run_id": row["run_id"], "chan_id": str(channel["chan_id"]), "at": int(row["taken_at"]),
+                        "state": channel.get("state"), "capacity_sat": channel.get("capacity_sat"),
+                        "local_sat": channel.get("local_sat"), "remote_sat": channel.get("remote_sat"),
+                        "ppm": channel.get("ppm"), "base_msat": channel.get("base_msat"),
+                        "scored": score is not None, "score": score[0] if score else None,
+                        "confidence": score[1] if score else None,
+                    },
+                )

@@ -4,11 +4,14 @@ Reads need an LNbits admin; anything that changes the node or the settings needs
 the super user, as LNbits' own node API does.
 """
 
+import hashlib
+import json
 from http import HTTPStatus
 from typing import Any, Optional, Union
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
 from lnbits.core.models import Account, User
 from lnbits.decorators import check_admin, check_super_user, check_user_exists
 from lnbits.settings import settings as lnbits_settings
@@ -42,6 +45,7 @@ from .models import (
     Rollback,
     RunDetail,
     RunPage,
+    Run,
     RunRollbackOut,
     ScoresOut,
     SettingsChange,
@@ -288,11 +292,33 @@ async def api_get_run(run_id: str, _: Account = Depends(check_admin)) -> RunDeta
 
 
 @feepilot_ext_api.get(
-    "/scores", response_model=ScoresOut, summary="Latest scores per channel, with reasons", responses=answers("admin")
+    "/scores",
+    response_model=ScoresOut,
+    summary="Latest scores per channel, with reasons",
+    description="Serialised once per run and served as stored, with an `ETag`: a GET with `If-None-Match` "
+    "naming it answers 304 until a run scores again (or the run's status changes).",
+    responses={**answers("admin"), 304: {"description": "Not modified: the scores named by `If-None-Match`"}},
 )
-async def api_scores(_: Account = Depends(check_admin)) -> ScoresOut:
-    run, scores = await crud.latest_scores()
-    return ScoresOut(run=run, channels=scores)
+async def api_scores(
+    if_none_match: Optional[str] = Header(None, include_in_schema=False), _: Account = Depends(check_admin)
+) -> Any:
+    latest = await crud.latest_scores_serialised()
+    if latest is None:
+        return ScoresOut(run=None, channels=[])
+    run = await crud.get_run(latest.run_id)
+    # the run is small and changes after its scores (applied, rolled back): read each time, part of the tag
+    run_json = json.dumps(jsonable_encoder(Run.parse_obj(run)), separators=(",", ":")) if run else "null"
+    etag = '"' + hashlib.sha256(f"{latest.etag}:{run_json}".encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if if_none_match and (if_none_match.strip() == "*" or etag in _entity_tags(if_none_match)):
+        return Response(status_code=HTTPStatus.NOT_MODIFIED, headers=headers)
+    body = '{"run":' + run_json + ',"channels":' + latest.channels + "}"
+    return Response(content=body, media_type="application/json", headers=headers)
+
+
+def _entity_tags(header: str) -> set[str]:
+    """The tags of an If-None-Match header (weak ones compare as strong: RFC 9110's weak comparison)."""
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 
 
 # --- applying and undoing ---------------------------------------------------------------

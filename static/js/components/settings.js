@@ -7,7 +7,9 @@ const FP_GENERAL_FIELDS = [
   {path: 'interval_minutes', label: 'Run every (minutes)', hint: 'At least 5', type: 'int'},
   {path: 'graph_refresh_minutes', label: 'Refresh the network graph every (minutes)', type: 'int'},
   {path: 'history_days', label: 'History used for decisions (days)', type: 'int'},
-  {path: 'retention_days', label: 'Keep runs and changes (days)', type: 'int'},
+  {path: 'retention_days', label: 'Keep scores and history (days)', type: 'int'},
+  {path: 'runs_retention_days', label: 'Keep runs and their decisions (days)', hint: 'Runs the change log names are kept', type: 'int'},
+  {path: 'forwards_retention_days', label: 'Keep forwarding history (days)', hint: 'At least 30', type: 'int'},
   {path: 'notification_min_interval_minutes', label: 'Minutes between notifications', type: 'int'}
 ]
 const FP_TOGGLES = [

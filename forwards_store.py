@@ -1,0 +1,157 @@
+"""The forwarding history Fee Autopilot keeps (issue 15).
+
+Every reader of forwards (the engine's snapshot, the summary band, the impact of changes,
+earnings) reads this table, after one incremental sync with the node: LND's `/v1/switch` from
+where the last sync stopped, so a cycle after the first asks the node only for what is new, and
+the windows we compute survive a node whose forwarding history was pruned
+(`DeleteForwardingHistory`, or a node that keeps little).
+
+Where the sync stands is stored (`forwards_sync`): the node it read (another node starts over)
+and the span of its history we hold. What is older than `forwards_retention_days` is neither
+read nor kept (retention.py prunes it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+from typing import Any, AsyncIterator, Callable, Mapping, Optional
+
+from loguru import logger
+
+from . import crud
+from .app_settings import APP_DEFAULTS
+
+DAY = 86400
+NS = 1_000_000_000
+# LND writes its forwarding log in batches (every 15 s by default) stamped with the time each
+# forward settled, so a forward can appear after a read that already passed its time: each sync
+# reads the last 2 minutes again, and the events' ids keep them stored once.
+OVERLAP_S = 120
+
+# (start_s, end_s) -> the node's pages of forwarding events in that window, oldest first.
+Pager = Callable[[int, int], AsyncIterator[list[dict[str, Any]]]]
+
+_lock = asyncio.Lock()  # one sync at a time: a cycle and a page's summary may ask together
+
+
+@dataclass
+class SyncStats:
+    """What the last sync asked the node for (runs' summaries and the tests read it)."""
+
+    windows: list[tuple[int, int]]
+    requests: int = 0
+    read: int = 0
+    new: int = 0
+    first: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+last_sync: Optional[SyncStats] = None
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None or value == "" else int(value)
+
+
+def event_ns(event: Mapping[str, Any]) -> int:
+    return _int(event.get("timestamp_ns")) or _int(event.get("timestamp")) * NS
+
+
+def event_key(event: Mapping[str, Any]) -> str:
+    """A forward's identity: the same event read twice gives the same key. Its time, channels
+    and HTLC ids (unique per channel); legacy events without HTLC ids add the amounts."""
+    return "|".join(
+        str(part)
+        for part in (
+            event_ns(event), event.get("chan_id_in"), event.get("chan_id_out"),
+            event.get("incoming_htlc_id", ""), event.get("outgoing_htlc_id", ""),
+            _int(event.get("amt_in_msat")), _int(event.get("amt_out_msat")),
+        )
+    )
+
+
+def event_row(event: Mapping[str, Any]) -> dict[str, Any]:
+    amt_in, amt_out = _int(event.get("amt_in_msat")), _int(event.get("amt_out_msat"))
+    return {
+        "id": event_key(event),
+        "ts_ns": event_ns(event),
+        "chan_id_in": str(event.get("chan_id_in")),
+        "chan_id_out": str(event.get("chan_id_out")),
+        "amt_in_msat": amt_in,
+        "amt_out_msat": amt_out,
+        "fee_msat": _int(event.get("fee_msat")) if event.get("fee_msat") not in (None, "") else amt_in - amt_out,
+    }
+
+
+async def retention_days() -> int:
+    """`forwards_retention_days` of the stored settings (the default when unset or unreadable:
+    the sync must not depend on a document that may be invalid)."""
+    default = int(APP_DEFAULTS["forwards_retention_days"])
+    try:
+        document = await crud.get_settings_document() or {}
+        value = document.get("forwards_retention_days", default)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+    except Exception as exc:  # the database may be what fails; the sync then fails on it too
+        logger.warning(f"feepilot: forwards retention unreadable ({exc}); using {default} days")
+        return default
+
+
+def plan(state: Optional[Mapping[str, Any]], node_id: str, now: int, since: int, keep_from: int
+         ) -> tuple[list[tuple[int, int]], int, bool]:
+    """(windows to read from the node, the new `synced_from`, start over?) for a sync at `now`
+    that must cover `since`. Pure: the rules of the sync in one place.
+
+    - No state, or another node: everything we keep, [keep_from, now].
+    - Else what is new, from the last position less the overlap; and once, what is older than
+      we hold when a reader needs it (a longer retention, a longer window).
+    """
+    since = max(since, keep_from)  # never read what would be pruned
+    if state is None or state["node_id"] != node_id:
+        return [(keep_from, now)], keep_from, state is not None
+    held_from = int(state["synced_from"])
+    until = min(int(state["synced_until"]), now)
+    windows = []
+    if since < held_from:
+        windows.append((since, min(held_from + OVERLAP_S, now)))
+    # after a long pause, what is new but already older than we keep is not read
+    windows.append((max(until - OVERLAP_S, keep_from), now))
+    return windows, min(held_from, since), False
+
+
+async def sync(pages: Pager, node_id: str, now: int, since: int) -> SyncStats:
+    """Bring the table up to `now` (and back to `since`). Each page is stored as it arrives
+    (a re-read stores nothing twice); the position moves only once every window was read."""
+    global last_sync
+    async with _lock:
+        keep_from = now - await retention_days() * DAY
+        state = await crud.forwards_sync_state()
+        windows, synced_from, reset = plan(state, node_id, now, since, keep_from)
+        stats = SyncStats(windows=windows, first=state is None or reset)
+        if reset:
+            logger.info("feepilot: the node changed: its forwarding history is read from the start")
+            await crud.save_forwards_sync(node_id=node_id, synced_from=keep_from, synced_until=keep_from, reset=True)
+        for start, end in windows:
+            # the stored ids of the window: an overlap read again is not counted (nor stored) twice
+            known = set() if stats.first else await crud.forward_keys_between(start * NS, end * NS)
+            async for page in pages(start, end):
+                stats.requests += 1
+                stats.read += len(page)
+                rows = [row for row in map(event_row, page) if row["id"] not in known]
+                known.update(row["id"] for row in rows)
+                stats.new += len(rows)
+                if rows:  # stored page by page: a sync cut off keeps what it read, and its old position
+                    await crud.insert_forwards(rows)
+        await crud.save_forwards_sync(node_id=node_id, synced_from=synced_from, synced_until=now)
+        last_sync = stats
+        return stats
+
+
+async def events(pages: Pager, node_id: str, now: int, days: int) -> list[dict[str, Any]]:
+    """The forwards of [now − days, now] (seconds, both included, as `/v1/switch`'s window),
+    oldest first, in the shape of LND's ForwardingEvent, after a sync."""
+    since = now - days * DAY
+    await sync(pages, node_id, now, since)
+    return await crud.forwards_between(since * NS, now * NS)

@@ -1,0 +1,159 @@
+"""Issue 15, storage: the forwarding history we keep (synced incrementally, surviving a pruned
+node), a channel's history from the compact series, the scores' ETag, and retention that prunes
+on its own schedule in every mode while the change log stays."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from devtools.testenv import start_node_env
+
+DAY = 86400
+OVERLAP_S = 120  # forwards_store.OVERLAP_S
+NS = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    node_env = start_node_env(tmp_path_factory.mktemp("storage"))
+    yield node_env
+    node_env.session.host.stop()
+    node_env.simnode.stop()
+
+
+def switch_requests(env) -> int:
+    return env.state()["requests"].get("POST /v1/switch", 0)
+
+
+def node_forwards(env) -> list[dict]:
+    return env.simnode.state(forwards=True)["forwards"]
+
+
+def test_a_cycle_after_the_first_reads_only_the_new_forwards(env):
+    runs = env.api("GET", "/runs?limit=200").json()["data"]  # the runs since LNbits started, newest first
+    sync = runs[-1]["summary"]["forwards_sync"]  # the first run's: everything the node has
+    history = node_forwards(env)
+    assert sync["first"] and sync["read"] == sync["new"] == len(history) > 500, sync
+    until = runs[0]["summary"]["forwards_sync"]["windows"][-1][1]  # where the last sync stopped
+
+    env.advance(hours=6)
+    before = switch_requests(env)
+    run = env.dry_run()
+    sync = env.api("GET", f"/runs/{run['id']}").json()["summary"]["forwards_sync"]
+    assert switch_requests(env) - before == sync["requests"] == 1, sync
+    assert len(sync["windows"]) == 1 and sync["windows"][0][0] == until - OVERLAP_S, sync
+    start, end = sync["windows"][0]
+    forwards = node_forwards(env)
+    read = [f for f in forwards if start * NS <= f["ts_ns"] <= end * NS]
+    new = [f for f in read if f["ts_ns"] > until * NS]
+    assert new, "six hours of traffic"
+    assert (sync["read"], sync["new"], sync["first"]) == (len(read), len(new), False)
+    assert sync["read"] < len(forwards) / 4  # not the whole history again
+
+
+def _summary_30d(env) -> dict:
+    summary = env.api("GET", "/summary").json()
+    return next(p for p in summary["periods"] if p["key"] == "30d")
+
+
+def test_a_pruned_node_history_leaves_our_30_day_windows_intact(env):
+    period = _summary_30d(env)
+    earnings = env.api("GET", "/earnings?days=30").json()
+    assert period["forwards"] > 500 and period["fees_sat"] > 0, period
+    status, deleted = env.simnode.post("/v2/router/fwdhistory/delete", {"delete_before_time": str(int(env.state()["now"]))})
+    assert status == 200 and int(deleted["events_deleted"]) >= period["forwards"], deleted
+    status, page = env.simnode.post("/v1/switch", {"start_time": "0", "num_max_events": 100})
+    assert status == 200 and page["forwarding_events"] == [], "the node's history is gone"
+
+    assert _summary_30d(env) == period  # from the forwards we keep
+    after = env.api("GET", "/earnings?days=30").json()
+    assert sum(d["fees_msat"] for d in after["days"]) == sum(d["fees_msat"] for d in earnings["days"])
+    assert {k: sum(v) for k, v in after["per_channel"].items()} == {k: sum(v) for k, v in earnings["per_channel"].items()}
+    # the engine's snapshot too: a run still sees the channels' 30 days of flow
+    run = env.dry_run()
+    scores = env.api("GET", "/scores").json()
+    assert scores["run"]["id"] == run["id"]
+    activity = [next(p for p in c["parts"] if p["name"] == "activity") for c in scores["channels"]]
+    assert sum(1 for part in activity if part["score"]) >= 3, activity
+
+
+def test_history_comes_from_the_series_and_scores_answer_304_while_unchanged(env):
+    run = env.dry_run()
+    scores = env.api("GET", "/scores")
+    assert scores.status_code == 200 and scores.json()["run"]["id"] == run["id"]
+    etag = scores.headers["etag"]
+    chan = scores.json()["channels"][0]["chan_id"]
+    with env.client() as client:
+        same = client.get("/feepilot/api/v1/scores", headers={"If-None-Match": etag})
+        assert same.status_code == 304 and same.content == b"" and same.headers["etag"] == etag
+        other = client.get("/feepilot/api/v1/scores", headers={"If-None-Match": '"something-else"'})
+        assert other.status_code == 200 and other.json() == scores.json()
+    fresh = env.dry_run()
+    with env.client() as client:
+        changed = client.get("/feepilot/api/v1/scores", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.json()["run"]["id"] == fresh["id"]
+    assert changed.headers["etag"] != etag
+
+    history = env.api("GET", f"/channels/{chan}/history?days=90").json()
+    runs = [r for r in env.api("GET", "/runs?limit=200").json()["data"] if r["status"] in ("completed", "applied")]
+    assert len(history["points"]) == len(runs) == len(history["scores"]), (history, runs)
+    truth = env.channel_truth()[chan]
+    last = history["points"][-1]
+    assert last["at"] == fresh["created_at"] or last["at"] >= run["created_at"]
+    assert (last["ppm"], last["capacity_sat"]) == (truth["policy"]["ppm"], truth["capacity_sat"])
+    assert history["scores"][-1]["total"] == next(c["total"] for c in changed.json()["channels"] if c["chan_id"] == chan)
+
+
+def test_retention_prunes_in_mode_off_and_keeps_the_change_log(env):
+    assert env.api("GET", "/settings").json()["mode"] == "off"
+    run = env.dry_run()
+    decision = next(d for d in run["decisions"] if d["accepted"])
+    applied = env.api("POST", f"/decisions/{decision['id']}/apply").json()
+    assert applied["outcomes"][0]["status"] == "applied", applied
+    change_id = applied["outcomes"][0]["change_id"]
+    old_runs = [r["id"] for r in env.api("GET", "/runs?limit=200").json()["data"] if r["id"] != run["id"]]
+    chan = decision["chan_id"]
+    assert env.api("GET", f"/channels/{chan}/history?days=90").json()["points"]
+    response = env.api("PUT", "/settings", json={"retention_days": 30, "runs_retention_days": 30,
+                                                  "forwards_retention_days": 30})
+    assert response.status_code == 200, response.text
+    env.advance(hours=32 * 24)  # everything above is older than every retention now
+
+    deadline = time.monotonic() + 60
+    while env.api("GET", f"/runs/{old_runs[0]}").status_code != 404:
+        assert time.monotonic() < deadline, "the old runs were never pruned (the schedule is off)"
+        time.sleep(0.5)
+    assert all(env.api("GET", f"/runs/{r}").status_code == 404 for r in old_runs)
+    # the run the change log names stays, with its decisions; the change and its events stay
+    kept = env.api("GET", f"/runs/{run['id']}").json()
+    assert [d["id"] for d in kept["decisions"]] == [d["id"] for d in run["decisions"]]
+    change = env.api("GET", f"/changes/{change_id}").json()
+    assert change["status"] == "applied" and [e["status"] for e in change["events"]] == ["pending", "applied"]
+    history = env.api("GET", f"/channels/{chan}/history?days=90").json()
+    assert history["points"] == [] and history["scores"] == [] and [c["id"] for c in history["changes"]] == [change_id]
+    # the forwards we keep are pruned to 30 days, while the node still has the older ones it simulated
+    cutoff = int(env.state()["now"]) - 30 * DAY
+    earnings = env.api("GET", "/earnings?days=60").json()
+    before_cutoff = [d for d in earnings["days"] if d["day"] + DAY <= cutoff]
+    assert before_cutoff and all(d["forwards"] == 0 for d in before_cutoff), before_cutoff
+    last_end = max(d["day"] for d in before_cutoff) + DAY
+    assert any(f["ts_ns"] < last_end * NS for f in node_forwards(env)), "the node has them"
+    assert sum(d["forwards"] for d in earnings["days"]) > 0
+    assert env.api("GET", "/scores").json() == {"run": None, "channels": []}
+
+
+@pytest.mark.parametrize(
+    "patch, field",
+    [
+        ({"runs_retention_days": 0}, "runs_retention_days"),
+        ({"forwards_retention_days": 29}, "forwards_retention_days"),
+        ({"retention_days": 200, "runs_retention_days": 100}, "runs_retention_days"),
+    ],
+)
+def test_retention_settings_are_validated(env, patch, field):
+    response = env.api("PUT", "/settings", json=patch)
+    assert response.status_code == 422, response.text
+    error = next(e for e in response.json()["errors"] if e["field"] == field)
+    assert error["label"] in response.json()["detail"]
