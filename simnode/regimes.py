@@ -109,7 +109,7 @@ class MissionControl:
         entry = self.state.get(chan_id, {}).get(cls)
         if entry is not None and amt_msat >= entry[1]:  # it carried more than failed: FailAmt moves above it
             entry[1] = float(amt_msat + 1)
-            entry[3] = float(min(bisect.bisect_right(self.reps, amt_msat), len(self.reps)))
+            entry[3] = float(bisect.bisect_left(self.reps, entry[1]))  # may be len(reps): no bucket penalised
 
     def describe(self, t: float) -> dict:
         live = {str(cid): round(sum(pen for pen, _ in (self._weights(cid, t) or {}).values()) / self.classes, 6)
@@ -144,6 +144,7 @@ class CompetitorMoves:
         self.p, self.buckets = p, buckets
         self.peers = sorted(markets)
         self.markets: dict[str, Market] = {}
+        self.static: dict[str, Market] = {}  # the snapshot's market per peer, for comparison
         self.sums: dict[str, list[float]] = {}
         self.movers: dict[str, dict[int, _Mover]] = {}
         self.rngs: dict[str, random.Random] = {}
@@ -153,7 +154,8 @@ class CompetitorMoves:
         self.updates = 0
         for pi, peer in enumerate(self.peers):
             market, comps = markets[peer]
-            self.markets[peer], self.sums[peer], self.version[peer] = market, list(market.comp_sum), 0
+            self.markets[peer] = self.static[peer] = market
+            self.sums[peer], self.version[peer] = list(market.comp_sum), 0
             self.rngs[peer] = rng = random.Random(f"simnode-competitors:{seed}:{peer}")
             self.movers[peer] = self._choose(rng, comps, pi, start_ts)
 
@@ -162,7 +164,9 @@ class CompetitorMoves:
         movers: dict[int, _Mover] = {}
         step = -1
         if comps and p.comp_step_factors:  # one sizeable competitor (top 5 by weight) steps once, at a random time
-            top = sorted(range(len(comps)), key=lambda i: (-weight(comps[i].capacity, p.capacity_alpha), i))[:5]
+            # among those charging >= 2 ppm, so that halving the fee changes it (many 2024 hops charge 0-1 ppm)
+            priced = [i for i in range(len(comps)) if comps[i].ppm >= 2] or list(range(len(comps)))
+            top = sorted(priced, key=lambda i: (-weight(comps[i].capacity, p.capacity_alpha), i))[:5]
             step = rng.choice(top)
             c = comps[step]
             movers[step] = _Mover("step", c.ppm, c.ppm, rng.choice(list(p.comp_step_factors)), 0.0,

@@ -53,7 +53,7 @@ class TrafficParams:
     regime: str = "stationary"  # stationary | mission_control | competitors_move | demand_shifts
     regime_days: float = 30.0  # run length after the start that timed events fall in (mid-run shift, a step)
     mc_penalty_half_life_minutes: float = 60.0  # LND routerrpc.apriori.penaltyhalflife default (1 h)
-    mc_sender_classes: int = 10  # senders with their own mission control, equal shares of demand (assumption)
+    mc_sender_classes: int = 5  # senders with their own mission control, equal shares of demand (assumption)
     mc_fee_failure_penalty: float = 0.5  # a policy (fee) failure is LND's half penalty; a liquidity one is full
     comp_balance_share: float = 0.15  # competitors re-pricing by balance (CLBOSS/feeadjuster 50^(0.5-p)) ...
     comp_balance_hours: float = 12.0  # ... twice a day (CLN's relay budget) ...
