@@ -583,7 +583,12 @@ class SettingsDocument(BaseModel):
     mode: str = Field(..., description="off, shadow or autopilot")
     interval_minutes: int = Field(..., description="Minutes between cycles (at least 5)")
     graph_refresh_minutes: int = Field(..., description="How long the network graph is reused")
-    retention_days: int = Field(..., description="Scores and snapshots older than this are pruned; runs and changes never are")
+    retention_days: int = Field(..., description="Scores, snapshots and the channels' series older than this are pruned")
+    runs_retention_days: int = Field(
+        365, description="Runs and their decisions older than this are pruned, except the runs the change log names; "
+        "the change log itself never is"
+    )
+    forwards_retention_days: int = Field(400, description="The forwarding history Fee Autopilot keeps (days)")
     batch_rollback: bool = Field(..., description="Restore a batch when one of its changes fails")
     public_summary: bool = Field(..., description="Let non-admin users see aggregates")
     notifications: bool

@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 import httpx
 from loguru import logger
@@ -40,6 +40,7 @@ from .engine.snapshot import (
     NodeSnapshot,
     Policy,
 )
+from . import forwards_store
 from .heavy import build_off_loop, release_gradually
 
 NODE_TIMEOUT_S = 20.0
@@ -332,24 +333,34 @@ async def _lnd_channels(client: LndClient, info: NodeInfo) -> NodeChannels:
     )
 
 
-async def _lnd_forwards(client: LndClient, now: int, days: int) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
+async def lnd_forward_pages(client: LndClient, start: int, end: int) -> AsyncIterator[list[dict[str, Any]]]:
+    """The node's forwarding events of [start, end] (unix seconds, both included), a page at a
+    time, oldest first. LND's `index_offset` counts the events of this window it skips."""
     offset = 0
     while True:
         page = await client.post(
             "/v1/switch",
             {
-                "start_time": str(now - days * 86400),
-                "end_time": str(now),
+                "start_time": str(start),
+                "end_time": str(end),
                 "index_offset": offset,
                 "num_max_events": SWITCH_PAGE_SIZE,
             },
         )
         batch = page.get("forwarding_events", []) or []
-        events += batch
+        if batch:
+            yield batch
         if len(batch) < SWITCH_PAGE_SIZE:
-            return events
+            return
         offset = int(page.get("last_offset_index", offset + len(batch)))
+
+
+async def _lnd_forwards(client: LndClient, now: int, days: int, node_id: Optional[str] = None) -> list[dict[str, Any]]:
+    """The forwards of [now − days, now] from the history Fee Autopilot keeps (forwards_store),
+    after reading from the node only what is new since the last read."""
+    if node_id is None:
+        node_id = (await _lnd_info(client)).node_id
+    return await forwards_store.events(lambda start, end: lnd_forward_pages(client, start, end), node_id, now, days)
 
 
 # --- generic (any backend with LNbits' node API) ---------------------------------
@@ -458,7 +469,7 @@ class NodeGateway:
     async def forwards(self, now: int, days: int) -> list[dict[str, Any]]:
         if not self.lnd:
             raise NodeCallError(f"{self.backend}: forwarding history is not supported", transient=False)
-        return await _lnd_forwards(self.lnd, now, days)
+        return await _lnd_forwards(self.lnd, now, days)  # our stored history, synced first
 
     async def snapshot(self, *, graph: Optional[NetworkGraph], now: Optional[int] = None) -> NodeSnapshot:
         now = now or int(time.time())
@@ -468,7 +479,8 @@ class NodeGateway:
         channels = base.channels
         if self.lnd:
             try:
-                events = await _lnd_forwards(self.lnd, now, max(FLOW_WINDOWS_DAYS))
+                # from the history we keep (it survives a pruned node), synced incrementally first
+                events = await _lnd_forwards(self.lnd, now, max(FLOW_WINDOWS_DAYS), base.info.node_id)
                 flows = await asyncio.to_thread(aggregate_forwards, events, now, FLOW_WINDOWS_DAYS)
                 channels = with_flows(channels, flows, FLOW_WINDOWS_DAYS)
                 sources["forwards"] = True

@@ -20,7 +20,7 @@ from loguru import logger
 from . import crud
 from .app_settings import InvalidSettings, deep_merge, defaults, validate_document
 from .clock import now
-from . import credential_service
+from . import credential_service, forwards_store
 from .engine.evaluate import Evaluation, evaluate
 from .engine.graph_metrics import GraphMetrics, compute_graph_metrics, metrics_key
 from .engine.ingest_lnd import daily_earnings
@@ -404,10 +404,7 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         logger.warning(f"feepilot: run {run['id']} failed: {exc}")
         return await crud.get_run(run["id"])  # type: ignore[return-value]
 
-    await crud.insert_snapshot(run["id"], at, snapshot_summary(snapshot))
     scores = score_rows(evaluation, snapshot)
-    await crud.insert_scores(run["id"], at, scores)
-    await crud.insert_decisions(run["id"], at, decision_rows(evaluation, snapshot))
     # `channels` counts every channel the node listed (pending and closed too); `scored` the open ones.
     counts = {**evaluation.counts(), "scored": len(scores)}
     summary = {
@@ -416,9 +413,12 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         "sources": dict(snapshot.sources),
         "source_errors": dict(snapshot.source_errors),
         "mode": document["mode"],
+        "forwards_sync": forwards_store.last_sync.as_dict() if forwards_store.last_sync else None,
     }
-    await crud.update_run(
-        run["id"], status="completed", node_id=snapshot.node_id, counts=counts, summary=summary
+    # snapshot, scores, decisions, the channels' series and the run itself: one transaction
+    await crud.store_run(
+        run["id"], at, snapshot=snapshot_summary(snapshot), scores=scores,
+        decisions=decision_rows(evaluation, snapshot), node_id=snapshot.node_id, counts=counts, summary=summary,
     )
     logger.info(f"feepilot: run {run['id']} ({kind}) scored {counts['scored']} channels, {counts.get('accepted', 0)} changes accepted")
     return await crud.get_run(run["id"])  # type: ignore[return-value]
@@ -447,22 +447,8 @@ async def earnings(days: int) -> dict:
 async def channel_history(chan_id: str, days: int) -> dict:
     """Fee and balance of one channel at every stored run, with its changes."""
     since = now() - days * 86400
-    points = []
-    for snapshot in await crud.list_snapshots(since):
-        for channel in snapshot.get("channels", []):
-            if channel["chan_id"] == chan_id:
-                points.append(
-                    {
-                        "at": snapshot["taken_at"],
-                        "ppm": channel.get("ppm"),
-                        "base_msat": channel.get("base_msat"),
-                        "local_sat": channel.get("local_sat"),
-                        "remote_sat": channel.get("remote_sat"),
-                        "capacity_sat": channel.get("capacity_sat"),
-                    }
-                )
+    points, scores = await crud.channel_series(chan_id, since)  # the compact series: no snapshot decoded
     changes, _ = await crud.list_changes(chan_id=chan_id, since=since, limit=500, oldest_first=True)
-    scores = await crud.channel_score_history(chan_id, since)
     if not (points or changes or scores) and not await _channel_known(chan_id):
         raise NotFound(f"No channel with id {chan_id}")
     return {"chan_id": chan_id, "points": points, "changes": changes, "scores": scores}

@@ -26,6 +26,7 @@ from .clock import now
 from .node import NodeCallError, NodeUnavailable
 from .notify import notify
 from .resilience import CircuitOpen
+from .retention import maybe_prune
 from .services import compute_lock, compute_run, load_settings, probe_breaker
 
 CYCLE_TASK_NAME = "ext_feepilot_cycle"
@@ -115,6 +116,10 @@ async def tick() -> None:
             await reconcile_and_check_drift(wait_s=PENDING_RECONCILE_WAIT_S)
         await probe_breaker()
         document = await load_settings()
+        try:  # pruning has its own schedule, in every mode ("off" too)
+            await maybe_prune(document)
+        except Exception as exc:  # never stops the schedule; tried again at the next tick
+            logger.warning(f"feepilot: pruning failed: {exc}")
         mode = document["mode"]
         waiting_for_node = not schedule.reconciled and now() - (schedule.started_at or 0) < STARTUP_GRACE_S
         if mode == "off" or waiting_for_node:
@@ -170,9 +175,6 @@ async def scheduled_cycle() -> Optional[dict]:
             await crud.update_run(run["id"], status="failed_apply", reason=str(exc), finished=False)
             logger.warning(f"feepilot: autopilot could not apply run {run['id']}: {exc}")
         run = await crud.get_run(run["id"])  # type: ignore[assignment]
-    pruned = await crud.prune_before(now() - document["retention_days"] * 86400)
-    if any(pruned.values()):
-        logger.info(f"feepilot: pruned {pruned}")
     return run
 
 
