@@ -127,11 +127,6 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[dict[str, Any], EngineSet
             errors.append((name, f"must be at least {low}"))
         elif value > high:
             errors.append((name, f"must be at most {high}"))
-    runs_days, kept_days = doc.get("runs_retention_days"), doc.get("retention_days")
-    if _is_int(runs_days) and _is_int(kept_days) and runs_days < kept_days:
-        # a run pruned before its scores would leave GET /scores without its run
-        message = f"must not be below {label('retention_days')} (a run would go before its scores)"
-        errors.append(("runs_retention_days", message))
     for name in ("batch_rollback", "public_summary", "notifications"):
         if not isinstance(doc.get(name), bool):
             errors.append((name, "must be true or false"))

@@ -3,7 +3,7 @@
 | what | setting (default) |
 |---|---|
 | scores, snapshots, the channels' series, the serialised latest scores | `retention_days` (90) |
-| runs and their decisions (not the runs the change log names) | `runs_retention_days` (365) |
+| runs and their decisions (not the runs the change log names; never before their scores) | `runs_retention_days` (365) |
 | the forwarding history we keep | `forwards_retention_days` (400) |
 
 The change log (changes and their events) and the settings history are never pruned: they
@@ -34,7 +34,10 @@ async def prune(document: Mapping[str, Any], at: Optional[int] = None) -> dict[s
 
     at = at if at is not None else now()
     counts = await crud.prune_scores_and_snapshots(at - int(document["retention_days"]) * DAY)
-    counts.update(await crud.prune_runs(at - int(document["runs_retention_days"]) * DAY, IN_FLIGHT_RUN_STATUSES))
+    # a run stays at least as long as its scores (GET /scores and the history show their run): not a
+    # validation rule, so a document stored before the setting existed stays valid
+    runs_days = max(int(document["runs_retention_days"]), int(document["retention_days"]))
+    counts.update(await crud.prune_runs(at - runs_days * DAY, IN_FLIGHT_RUN_STATUSES))
     counts["forwards"] = await crud.prune_forwards(at - int(document["forwards_retention_days"]) * DAY)
     return counts
 

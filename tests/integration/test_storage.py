@@ -149,7 +149,7 @@ def test_retention_prunes_in_mode_off_and_keeps_the_change_log(env):
     [
         ({"runs_retention_days": 0}, "runs_retention_days"),
         ({"forwards_retention_days": 29}, "forwards_retention_days"),
-        ({"retention_days": 200, "runs_retention_days": 100}, "runs_retention_days"),
+        ({"forwards_retention_days": 3651}, "forwards_retention_days"),
     ],
 )
 def test_retention_settings_are_validated(env, patch, field):
