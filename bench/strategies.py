@@ -1,10 +1,23 @@
 """Strategy evaluation: Fee Autopilot against the fee tools people use today, on simnode.
 
-    .venv/bin/python bench/strategies.py            # the report: 2024 seeds 6-15 + 2026 seeds 1-10, 30 days
-    .venv/bin/python bench/strategies.py --quick    # harness check: 2024 seed 1, 7 days, no chart
-    .venv/bin/python bench/strategies.py --tuning   # 2024 seeds 1-5 (the only seeds used for tuning)
+    .venv/bin/python bench/strategies.py            # the report: 4 regimes x (2024 seeds 6-15 + 2026 seeds 1-10), 14 days
+    .venv/bin/python bench/strategies.py --quick    # harness check: 2024 seed 1, 7 days, stationary, no chart
+    .venv/bin/python bench/strategies.py --tuning   # 2024 seeds 1-5 (the only seeds used for tuning), stationary, 30 days
+    .venv/bin/python bench/strategies.py --regime mission_control,demand_shifts   # some regimes only
     .venv/bin/python bench/strategies.py --no-gossip   # simnode without gossip realism, for comparison
     .venv/bin/python bench/strategies.py --graph today.json --seeds 1,2,3   # any listchannels snapshot
+
+Market regimes (`--regime NAME[,NAME...]`, simnode/README.md "Market regimes"): `stationary` (the model
+before regimes: fixed graph and demand, senders without memory), `mission_control` (a sender that failed
+on our channel avoids it, LND's 1 h penalty half-life), `competitors_move` (a share of the competing last
+hops into each peer re-price over the run), `demand_shifts` (a daily UTC rhythm and, mid-run, three peers'
+demand changing size or direction). The report runs all four, each on the same seeds, and reports each
+separately (a verdict and tables per regime). To fit `make bench` in 30 minutes on a 2-core machine, a
+report run is REPORT_DAYS = 14 simulated days (it was 30 with one regime); the 20 report seeds are kept, so
+every regime is judged on the same seeds as before. `--quick` and `--tuning` run `stationary` unless
+`--regime` says otherwise (quick stays under 2 minutes; tuning numbers stay comparable with earlier ones);
+`--days` overrides the length. Each regime acts the same whoever sets the fees: its draws come from seeded
+RNGs of its own, never from the traffic stream.
 
 `--graph` takes `2024` / `2026` (the committed snapshots in refdata/lngraph/) or the path of any Core
 Lightning `listchannels` dump, e.g. `lightning-cli listchannels > today.json` on your own node:
@@ -17,9 +30,9 @@ else of the file's modification time; the report says which. The file needs at l
 run at once with one line naming it and what is wrong (exit 2). `--quick --graph FILE` runs seed 1
 of that file for 7 days.
 
-For every (graph, seed) each strategy gets its own SimNode built from the same seed (same node,
-peers, balances, policies and traffic RNG) and runs for `--days` simulated days, called at its
-natural cadence. Strategies see the node only through LND REST answers (simnode's `handle`,
+For every (graph, seed, regime) each strategy gets its own SimNode built from the same seed (same node,
+peers, balances, policies and traffic RNG) under that regime and runs for `--days` simulated days, called
+at its natural cadence. Strategies see the node only through LND REST answers (simnode's `handle`,
 in-process) and write only complete `/v1/chanpolicy` bodies. LNDg additionally reads the
 `link_fail_event`s LND's HTLC event stream would have delivered (LNDg records failed HTLCs that
 way). The harness reads simnode's ground truth only to measure.
@@ -67,6 +80,7 @@ from engine.ingest_lnd import (  # noqa: E402
 )
 from engine.settings import EngineSettings  # noqa: E402
 from engine.snapshot import FLOW_WINDOWS_DAYS, ChangeRecord, NetworkGraph, NodeSnapshot  # noqa: E402
+from simnode.regimes import REGIMES  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 STRATEGIES = ("fee_autopilot", "static", "charge_lnd", "lndg", "clboss", "lndmanage", "clboss_budget")
@@ -91,6 +105,26 @@ CADENCE_HOURS = {
 REPORT_SETS = (("2024", tuple(range(6, 16))), ("2026", tuple(range(1, 11))))
 SIM_CHANNELS = 16  # simnode's default: 16 channels (15 active)
 TUNING_SETS = (("2024", tuple(range(1, 6))),)
+REPORT_DAYS = 14  # 4 regimes x 20 seeds x 7 strategies in < 30 min on 2 cores (one regime x 30 days took ~10 min)
+TUNING_DAYS = 30
+QUICK_DAYS = 7
+REGIME_NOTES = {
+    "stationary": "the model before regimes: the snapshot's competitors, fixed demand per peer, senders without "
+                  "memory (they keep trying a drained channel).",
+    "mission_control": "LND's default mission control at the senders: after a failure on our channel, the failing "
+                       "sender class ({classes} classes, equal shares of demand) offers that channel only "
+                       "1 − s·2^(−age/{half_life:g} min) of its demand for amounts at or above the failed one (s = 1 for "
+                       "a liquidity failure, {fee_penalty:g} for a fee failure); it recovers with LND's one-hour "
+                       "penalty half-life.",
+    "competitors_move": "{balance:g} % of the competing last hops into each peer re-price by a balance rule every "
+                        "{balance_h:g} h, {walk:g} % take a slow random walk once a day, and one of the five largest "
+                        "steps its ppm ×0.5 or ×2 at a random time in the run; seeded and time-driven, the same for "
+                        "every strategy. /v1/graph keeps serving the snapshot's competitor policies, so strategies "
+                        "see the moves only through their own flow.",
+    "demand_shifts": "demand × (1 + {amp:g}·cos(2π(hour − {peak:g})/24)) over UTC hours (an assumption), and at mid-run "
+                     "(day {mid:g}) {peers} peers change: the direction of their demand flips or its size is halved "
+                     "or doubled.",
+}
 SWITCH_PAGE_SIZE = 5000  # as node.py
 HISTORY_DAYS = 30  # the extension's history_days default
 # Tuning only (`--fa-settings`): overrides for Fee Autopilot's EngineSettings; the report uses defaults.
@@ -385,11 +419,13 @@ def cache_key(name: str) -> str:
     return f"{stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
 
 
-def new_sim(graph_name: str, seed: int) -> Any:
+def new_sim(graph_name: str, seed: int, regime: str = "stationary", days: float = 30.0) -> Any:
+    """The seed's SimNode under `regime`; `days` places the regime's timed events (mid-run = days / 2)."""
     from simnode import SimNode, TrafficParams
 
     return SimNode(sim_graph(graph_name), seed=seed, channels=SIM_CHANNELS,
-                   params=TrafficParams(history_days=14, gossip_realism=GOSSIP_REALISM[0]))
+                   params=TrafficParams(history_days=14, gossip_realism=GOSSIP_REALISM[0], regime=regime,
+                                        regime_days=days))
 
 
 CACHE_DIR: List[str] = []  # `--cache DIR`: keep seed contexts (graph, metrics) between runs while tuning
@@ -488,8 +524,8 @@ def update_stats(sim: Any, start: int, end: int) -> Dict[str, float]:
     }
 
 
-def run_strategy(name: str, ctx: SeedContext, days: float) -> Dict[str, Any]:
-    sim = new_sim(ctx.graph_name, ctx.seed)
+def run_strategy(name: str, ctx: SeedContext, days: float, regime: str = "stationary") -> Dict[str, Any]:
+    sim = new_sim(ctx.graph_name, ctx.seed, regime, days)
     lnd = Lnd(sim)
     strategy = CLASSES[name](lnd, ctx)
     start = int(sim.now)
@@ -498,7 +534,7 @@ def run_strategy(name: str, ctx: SeedContext, days: float) -> Dict[str, Any]:
     hours = int(round(days * 24))
     low_hours = high_hours = channel_hours = 0
     revenue_curve = [0.0]
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     for hour in range(hours):
         if hour % cadence == 0:
             strategy.tick(int(sim.now))
@@ -511,7 +547,7 @@ def run_strategy(name: str, ctx: SeedContext, days: float) -> Dict[str, Any]:
     end = int(sim.now)
     m = measure(sim)
     result = {
-        "strategy": name, "graph": ctx.graph_name, "seed": ctx.seed, "days": days,
+        "strategy": name, "graph": ctx.graph_name, "seed": ctx.seed, "days": days, "regime": regime,
         "fees_sat": (m["revenue_msat"] - base["revenue_msat"]) / 1000,
         "volume_sat": (m["volume_msat"] - base["volume_msat"]) / 1000,
         "forwards": m["forwards"] - base["forwards"],
@@ -522,6 +558,7 @@ def run_strategy(name: str, ctx: SeedContext, days: float) -> Dict[str, Any]:
         "hours_above_90": high_hours,
         "revenue_curve": revenue_curve,
         "seconds": round(time.time() - t0, 2),
+        "cpu_seconds": round(time.process_time() - c0, 2),  # the simnode and strategy work, whatever else runs
     }
     result.update(update_stats(sim, start, end))
     result["pct_hours_below_10"] = 100 * low_hours / channel_hours if channel_hours else 0.0
@@ -531,15 +568,21 @@ def run_strategy(name: str, ctx: SeedContext, days: float) -> Dict[str, Any]:
     return result
 
 
-def run_seed(job: Tuple[str, int, float, Tuple[str, ...]]) -> List[Dict[str, Any]]:
-    graph_name, seed, days, names = job
-    t0 = time.time()
+def run_seed(job: Tuple[str, int, float, Tuple[str, ...], Tuple[str, ...]]) -> List[Dict[str, Any]]:
+    """Every regime and strategy of one (graph, seed); the context (graph, metrics) is built once for all."""
+    graph_name, seed, days, names, regimes = job
+    t0, c0 = time.time(), time.process_time()
     ctx = seed_context(graph_name, seed, with_metrics="fee_autopilot" in names)
-    setup = time.time() - t0
-    results = [run_strategy(name, ctx, days) for name in names]
-    print(f"  {graph_label(graph_name)} seed {seed}: setup {setup:.0f} s, "
-          + ", ".join(f"{r['strategy']} {r['fees_sat']:.0f} sat ({r['seconds']:.0f} s)" for r in results),
-          flush=True)
+    setup, setup_cpu = time.time() - t0, time.process_time() - c0
+    results: List[Dict[str, Any]] = []
+    for regime in regimes:
+        rows = [run_strategy(name, ctx, days, regime) for name in names]
+        for r in rows:
+            r["setup_cpu_seconds"] = round(setup_cpu, 2)  # once per seed, shared by its regimes
+        results += rows
+        print(f"  {graph_label(graph_name)} seed {seed} {regime}: setup {setup:.0f} s (cpu {setup_cpu:.0f} s), "
+              + ", ".join(f"{r['strategy']} {r['fees_sat']:.0f} sat ({r['seconds']:.0f} s, cpu {r['cpu_seconds']:.0f} s)"
+                          for r in rows), flush=True)
     return results
 
 
@@ -666,40 +709,90 @@ def gossip_note() -> str:
             "from the error; overpayments are kept. See `simnode/README.md`.")
 
 
+def regime_note(regime: str, days: float) -> str:
+    """One sentence on what the regime changes, with simnode's default parameters."""
+    from simnode import TrafficParams
+
+    p = TrafficParams()
+    return REGIME_NOTES[regime].format(
+        classes=p.mc_sender_classes, half_life=p.mc_penalty_half_life_minutes, fee_penalty=p.mc_fee_failure_penalty,
+        balance=p.comp_balance_share * 100, balance_h=p.comp_balance_hours, walk=p.comp_walk_share * 100,
+        amp=p.rhythm_amplitude, peak=p.rhythm_peak_hour_utc, mid=p.shift_at_fraction * days, peers=p.shift_peers)
+
+
+def summary_table(results: Sequence[Dict[str, Any]], names: Sequence[str], regimes: Sequence[str]) -> List[str]:
+    """One row per regime: the best baseline on mean fees, Fee Autopilot against it and the other goals."""
+    lines = ["| regime | best baseline (mean fees, sat) | Fee Autopilot (sat) | ratio (goal ≥ 1.25) | "
+             "FA updates / channel / day (≤ 2) | FA updates not relayed (0) | liquidity-failed: FA vs best (≤) |",
+             "|---|---|---|---|---|---|---|"]
+    for regime in regimes:
+        groups = by_strategy([r for r in results if r.get("regime") == regime])
+        if "fee_autopilot" not in groups or len(groups) < 2:
+            continue
+        means = {n: statistics.fmean(r["fees_sat"] for r in groups[n]) for n in names if n in groups}
+        best = max((n for n in means if n != "fee_autopilot"), key=lambda n: means[n])
+        fa = groups["fee_autopilot"]
+        ratio = means["fee_autopilot"] / means[best] if means[best] > 0 else math.inf
+        failed_fa = statistics.fmean(r["failed_out"] for r in fa)
+        failed_best = statistics.fmean(r["failed_out"] for r in groups[best])
+        lines.append(f"| `{regime}` | {LABELS[best]} ({fmt(means[best])}) | {fmt(means['fee_autopilot'])} | "
+                     f"**{ratio:.2f}×** | {statistics.fmean(r['updates_per_channel_day'] for r in fa):.2f} | "
+                     f"{sum(r['updates_not_relayed'] for r in fa)} | {fmt(failed_fa)} vs {fmt(failed_best)} |")
+    return lines + [""]
+
+
+def regime_section(results: Sequence[Dict[str, Any]], names: Sequence[str], graphs: Sequence[str],
+                   regime: str, days: float) -> List[str]:
+    """The goal check and the tables of one regime."""
+    rows = [r for r in results if r.get("regime") == regime]
+    lines = [f"## Regime `{regime}`", "", regime_note(regime, days), "", "### Goal check", ""]
+    lines += verdict(rows, names)
+    lines.append("")
+    if len(graphs) > 1:
+        lines += table(rows, names, f"{regime}: all seeds")
+    for g in graphs:
+        lines += table([r for r in rows if r["graph"] == g], names, f"{regime}: {graph_label(g)} graph")
+    for g in graphs:
+        lines += [f"### {regime}: fees earned per seed, {graph_label(g)} graph (sat)", "",
+                  "| seed | " + " | ".join(LABELS[n] for n in names) + " |", "|" + "---|" * (len(names) + 1)]
+        groups = by_strategy(rows, g)
+        for seed in sorted({r["seed"] for r in rows if r["graph"] == g}):
+            cells = []
+            for n in names:
+                match = [r for r in groups.get(n, []) if r["seed"] == seed]
+                cells.append(fmt(match[0]["fees_sat"]) if match else "–")
+            lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
 def write_markdown(results: Sequence[Dict[str, Any]], names: Sequence[str], sets: Sequence[Tuple[str, Sequence[int]]],
-                   days: float, elapsed: float, path: Path, command: str) -> None:
+                   days: float, elapsed: float, path: Path, command: str,
+                   regimes: Sequence[str] = ("stationary",)) -> None:
     from simnode.graph import GRAPH_SHORTCUTS
 
+    report_length = (f" Report runs are {REPORT_DAYS} days (not 30) so that the {len(REGIMES)} regimes fit in "
+                     "`make bench`'s 30 minutes on a 2-core machine; all 20 report seeds are kept for every regime."
+                     if tuple(sets) == REPORT_SETS and days == REPORT_DAYS else "")
     lines = ["# Fee Autopilot vs baseline fee strategies on simnode", "",
              f"Generated by `{command}` in {elapsed / 60:.1f} min. {days:g} simulated days per run, the same SimNode "
              "seed for every strategy (same node, peers, balances, initial policies and traffic RNG), "
              "16 channels (15 active). Fee Autopilot runs `engine.evaluate` at default `EngineSettings()` every hour; "
-             "baselines at their natural cadence (see `engine/baselines/`).", "",
+             "baselines at their natural cadence (see `engine/baselines/`)." + report_length, "",
              gossip_note(), "",
+             "Market regimes (simnode `TrafficParams.regime`, sources in `simnode/README.md` \"Market regimes\"), "
+             "each run on the same seeds and reported separately: " + ", ".join(f"`{r}`" for r in regimes) + ". "
+             "A regime is a rule of the market, the same whoever sets the fees; the 14 days of history before the "
+             "start run under it too (timed events — competitor moves, the mid-run change — start at the start).", "",
              "Seeds: " + "; ".join(f"{graph_label(g)} graph seeds {s[0]}–{s[-1]}" for g, s in sets) +
              (" (report seeds; seeds 1–5 of 2024 were the only ones used for tuning)." if tuple(sets) == REPORT_SETS else "."),
              ""]
     lines += [graph_note(g) + "\n" for g, _ in sets if g not in GRAPH_SHORTCUTS]
-    lines += ["## Goal check (all report seeds)", ""]
-    lines += verdict(results, names)
-    lines.append("")
+    lines += ["## Verdict per regime (all seeds of the run)", ""]
+    lines += summary_table(results, names, regimes)
     graphs = [g for g, _ in sets]
-    if len(graphs) > 1:
-        lines += table(results, names, "All seeds")
-    for g in graphs:
-        lines += table([r for r in results if r["graph"] == g], names, f"{graph_label(g)} graph")
-    for g in graphs:
-        lines += [f"### Fees earned per seed, {graph_label(g)} graph (sat)", "",
-                  "| seed | " + " | ".join(LABELS[n] for n in names) + " |", "|" + "---|" * (len(names) + 1)]
-        groups = by_strategy(results, g)
-        seeds = sorted({r["seed"] for r in results if r["graph"] == g})
-        for seed in seeds:
-            row = []
-            for n in names:
-                match = [r for r in groups.get(n, []) if r["seed"] == seed]
-                row.append(fmt(match[0]["fees_sat"]) if match else "–")
-            lines.append(f"| {seed} | " + " | ".join(row) + " |")
-        lines.append("")
+    for regime in regimes:
+        lines += regime_section(results, names, graphs, regime, days)
     lines += ["Metric definitions: fees and volume are summed over our outgoing forwards after the start; "
               "liquidity-failed forwards are forwards that failed on our outgoing channel for lack of local balance "
               "(`INSUFFICIENT_BALANCE`); fee-insufficient failures are HTLCs offered with the fee of a policy the sender "
@@ -712,34 +805,39 @@ def write_markdown(results: Sequence[Dict[str, Any]], names: Sequence[str], sets
     path.write_text("\n".join(lines))
 
 
-def write_chart(results: Sequence[Dict[str, Any]], names: Sequence[str], graphs: Sequence[str], path: Path) -> None:
+def write_chart(results: Sequence[Dict[str, Any]], names: Sequence[str], graphs: Sequence[str], path: Path,
+                regimes: Sequence[str] = ("stationary",)) -> None:
+    """Cumulative fees: one row of panels per regime, one column per graph."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(graphs), figsize=(7 * len(graphs), 5), squeeze=False)
-    for ax, g in zip(axes[0], graphs):
-        groups = by_strategy(results, g)
-        for n in names:
-            rows = groups.get(n)
-            if not rows:
-                continue
-            curves = [r["revenue_curve"] for r in rows]
-            length = min(len(c) for c in curves)
-            xs = [i / 24 for i in range(length)]
-            mean = [statistics.fmean(c[i] for c in curves) for i in range(length)]
-            lo = [min(c[i] for c in curves) for i in range(length)]
-            hi = [max(c[i] for c in curves) for i in range(length)]
-            line, = ax.plot(xs, mean, label=LABELS[n], linewidth=2.2 if n == "fee_autopilot" else 1.3)
-            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.12)
-        ax.set_title(f"{graph_label(g)} graph, {len({r['seed'] for r in results if r['graph'] == g})} seeds: mean, band = min–max")
-        ax.set_xlabel("simulated day")
-        ax.set_ylabel("cumulative fees earned (sat)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
+    fig, axes = plt.subplots(len(regimes), len(graphs), figsize=(7 * len(graphs), 4.6 * len(regimes)), squeeze=False)
+    for row, regime in zip(axes, regimes):
+        for ax, g in zip(row, graphs):
+            rows = [r for r in results if r.get("regime") == regime]
+            groups = by_strategy(rows, g)
+            for n in names:
+                runs = groups.get(n)
+                if not runs:
+                    continue
+                curves = [r["revenue_curve"] for r in runs]
+                length = min(len(c) for c in curves)
+                xs = [i / 24 for i in range(length)]
+                mean = [statistics.fmean(c[i] for c in curves) for i in range(length)]
+                lo = [min(c[i] for c in curves) for i in range(length)]
+                hi = [max(c[i] for c in curves) for i in range(length)]
+                line, = ax.plot(xs, mean, label=LABELS[n], linewidth=2.2 if n == "fee_autopilot" else 1.3)
+                ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.12)
+            seeds = len({r["seed"] for r in rows if r["graph"] == g})
+            ax.set_title(f"{regime}, {graph_label(g)} graph, {seeds} seeds: mean, band = min–max", fontsize=10)
+            ax.set_xlabel("simulated day")
+            ax.set_ylabel("cumulative fees earned (sat)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -759,13 +857,18 @@ def reproducible_args(args: List[str]) -> List[str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="one seed (2024 seed 1, or --graph's seed 1), 7 days")
-    parser.add_argument("--tuning", action="store_true", help="2024 seeds 1-5 (tuning seeds)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one seed (2024 seed 1, or --graph's seed 1), 7 days, stationary unless --regime")
+    parser.add_argument("--tuning", action="store_true", help="2024 seeds 1-5 (tuning seeds), stationary unless --regime")
     parser.add_argument("--graph", metavar="2024|2026|FILE",
                         help="only this graph (with --seeds): a committed snapshot, or the path of any Core Lightning "
                              "listchannels dump (gzip or plain JSON; see the top)")
     parser.add_argument("--seeds", help="comma-separated seeds (with --graph)")
-    parser.add_argument("--days", type=float, default=None, help="simulated days per run (default 30, quick 7)")
+    parser.add_argument("--days", type=float, default=None,
+                        help=f"simulated days per run (default {REPORT_DAYS}; --tuning {TUNING_DAYS}, --quick {QUICK_DAYS})")
+    parser.add_argument("--regime", default=None, metavar="NAME[,NAME...]",
+                        help=f"market regimes to run, each reported separately: {', '.join(REGIMES)} "
+                             "(default: all four; --quick and --tuning: stationary)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=str(RESULTS), help="output folder")
@@ -790,21 +893,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if problem:
             print(f"bench/strategies.py: {problem}", file=sys.stderr, flush=True)
             return 2
+    regimes = tuple(r.strip() for r in (args.regime or "").split(",") if r.strip()) or \
+        (("stationary",) if args.quick or args.tuning else REGIMES)
+    for r in regimes:
+        if r not in REGIMES:
+            parser.error(f"unknown regime {r} (one of {', '.join(REGIMES)})")
     if args.quick:
         sets: Sequence[Tuple[str, Sequence[int]]] = ((args.graph or "2024", (1,)),)
-        days = args.days or 7
+        days = args.days or QUICK_DAYS
     elif args.tuning:
-        sets, days = TUNING_SETS, args.days or 30
+        sets, days = TUNING_SETS, args.days or TUNING_DAYS
     elif args.graph:
         seeds = tuple(int(s) for s in (args.seeds or "1").split(","))
-        sets, days = ((args.graph, seeds),), args.days or 30
+        sets, days = ((args.graph, seeds),), args.days or REPORT_DAYS
     else:
-        sets, days = REPORT_SETS, args.days or 30
+        sets, days = REPORT_SETS, args.days or REPORT_DAYS
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(g, seed, days, names) for g, seeds in sets for seed in seeds]
+    jobs = [(g, seed, days, names, regimes) for g, seeds in sets for seed in seeds]
     t0 = time.time()
-    print(f"{len(jobs)} seed runs x {len(names)} strategies, {days:g} days, {args.workers} workers", flush=True)
+    print(f"{len(jobs)} seed runs x {len(regimes)} regimes x {len(names)} strategies, {days:g} days, "
+          f"{args.workers} workers", flush=True)
     results: List[Dict[str, Any]] = []
     if args.workers > 1 and len(jobs) > 1:
         # Jobs sorted by graph so each worker mostly keeps one graph loaded.
@@ -816,15 +925,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             results += run_seed(job)
     elapsed = time.time() - t0
     command = " ".join(["bench/strategies.py", *reproducible_args(list(argv) if argv is not None else sys.argv[1:])])
-    write_markdown(results, names, sets, days, elapsed, out / "strategies.md", command)
+    results.sort(key=lambda r: (regimes.index(r["regime"]), r["graph"], r["seed"], names.index(r["strategy"])))
+    write_markdown(results, names, sets, days, elapsed, out / "strategies.md", command, regimes)
     (out / "strategies.json").write_text(json.dumps(
-        {"days": days, "sets": [[g, list(s)] for g, s in sets], "elapsed_s": round(elapsed, 1),
+        {"days": days, "sets": [[g, list(s)] for g, s in sets], "regimes": list(regimes),
+         "regime_notes": {r: regime_note(r, days) for r in regimes}, "elapsed_s": round(elapsed, 1),
          "gossip_realism": GOSSIP_REALISM[0], "fa_overrides": FA_OVERRIDES,
          "results": [{k: v for k, v in r.items() if k != "revenue_curve"} for r in results]}, indent=1))
     if not args.no_chart and not args.quick:
-        write_chart(results, names, [g for g, _ in sets], out / "strategies_revenue.png")
+        write_chart(results, names, [g for g, _ in sets], out / "strategies_revenue.png", regimes)
     print(f"done in {elapsed:.0f} s -> {out / 'strategies.md'}", flush=True)
-    print("\n".join(verdict(results, names)))
+    for regime in regimes:
+        lines = verdict([r for r in results if r["regime"] == regime], names)
+        if lines:
+            print(f"{regime}:\n" + "\n".join(lines))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The strategy benchmark's harness works end to end (`--quick`: one seed, 7 days).
+"""The strategy benchmark's harness works end to end (`--quick`: one seed, 7 days; the other regimes cheaply).
 
 Asserts the harness, not a result: every strategy ran, wrote complete policies only through
 /v1/chanpolicy, and the report has a row per strategy.
@@ -21,8 +21,10 @@ def test_quick_mode_runs_every_strategy(tmp_path):
     assert time.time() - t0 < 120
     data = json.loads((tmp_path / "strategies.json").read_text())
     assert data["days"] == 7
+    assert data["regimes"] == ["stationary"]  # --quick runs the pre-regime model unless --regime says otherwise
     rows = data["results"]
     assert {r["strategy"] for r in rows} == set(strategies.STRATEGIES)
+    assert {r["regime"] for r in rows} == {"stationary"}
     for r in rows:
         assert r["seed"] == 1 and r["graph"] == "2024"
         assert r["fees_sat"] >= 0 and r["volume_sat"] >= 0 and r["forwards"] >= 0
@@ -42,6 +44,32 @@ def test_quick_mode_runs_every_strategy(tmp_path):
     assert str(tmp_path) not in report
     for label in strategies.LABELS.values():
         assert label in report
+
+
+@pytest.mark.timeout(150)
+def test_quick_mode_runs_the_other_regimes_each_reported_apart(tmp_path):
+    """The three non-stationary regimes, cheaply (two baselines, 2 days): each runs and has its own section."""
+    t0 = time.time()
+    others = [r for r in strategies.REGIMES if r != "stationary"]
+    assert strategies.main(["--quick", "--regime", ",".join(others), "--strategies", "static,clboss_budget",
+                            "--days", "2", "--out", str(tmp_path), "--workers", "1"]) == 0
+    assert time.time() - t0 < 90
+    data = json.loads((tmp_path / "strategies.json").read_text())
+    assert data["regimes"] == others and set(data["regime_notes"]) == set(others)
+    rows = data["results"]
+    assert {(r["regime"], r["strategy"]) for r in rows} == {(g, s) for g in others for s in ("static", "clboss_budget")}
+    static = {r["regime"]: r["fees_sat"] for r in rows if r["strategy"] == "static"}
+    assert len(set(static.values())) == len(others)  # three different markets, not one model three times
+    report = (tmp_path / "strategies.md").read_text()
+    assert "## Verdict per regime" in report
+    for regime in others:
+        assert f"## Regime `{regime}`" in report and f"### {regime}: fees earned per seed, 2024 graph (sat)" in report
+    assert "## Regime `stationary`" not in report
+
+
+def test_unknown_regime_is_refused():
+    with pytest.raises(SystemExit):
+        strategies.main(["--quick", "--regime", "bull_market", "--out", "/nonexistent"])
 
 
 def test_baselines_write_complete_policies():
