@@ -8,7 +8,7 @@ PORT ?= 5000
 SIMNODE_PORT ?= 8080
 SEED ?= 7
 
-.PHONY: run test test-unit release bench bench-score bench-oracle deps clean
+.PHONY: run test test-unit release bench bench-score bench-oracle bench-host deps clean
 
 $(PY):
 	@test -n "$(PYTHON_BOOT)" || { echo "Python 3.10-3.12 is required"; exit 1; }
@@ -50,6 +50,10 @@ bench: deps
 # Scoring speed and memory against the 2024 graph.
 bench-score: deps
 	$(PY) bench/score.py $(BENCH_ARGS)
+
+# What a cold cycle and a burst of reads cost LNbits (issue 15): health latency idle and during, as ratios.
+bench-host: deps
+	$(PY) bench/host_impact.py $(BENCH_ARGS)
 
 # The best fixed fees an in-sample search finds, against CLBOSS: a ceiling for judging `make bench`.
 bench-oracle: deps
