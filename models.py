@@ -184,6 +184,18 @@ class CredentialStatusOut(BaseModel):
     refused_at: Optional[int] = None
 
 
+class WorkerStatusOut(BaseModel):
+    mode: str = Field(..., description="process (Fee Autopilot's heavy-work process) or thread (LNbits' own process: "
+                                       "the process could not start, or FEEPILOT_WORKER=thread)")
+    running: bool = Field(..., description="Whether the heavy-work process runs now (it starts on first need)")
+    pid: Optional[int] = None
+    started_at: Optional[int] = None
+    restarts: int = Field(0, description="Times it was started again after it had stopped")
+    last_exit: Optional[str] = Field(None, description="How the last one stopped (e.g. killed by SIGKILL)")
+    fallback_reason: Optional[str] = Field(None, description="Why heavy work runs in LNbits' own process")
+    graph: Optional[dict] = Field(None, description="The network graph it holds: fingerprint, edges, nodes, taken_at")
+
+
 class StatusOut(BaseModel):
     version: str
     backend: str = Field(..., description="LNbits funding source class")
@@ -211,6 +223,9 @@ class StatusOut(BaseModel):
     credential: Optional[CredentialStatusOut] = Field(
         None, description="Whose macaroon node calls send (Fee Autopilot's own credential or LNbits'), and whether "
                           "the node accepts it"
+    )
+    worker: Optional[WorkerStatusOut] = Field(
+        None, description="Where heavy work (the graph, its metrics, the evaluation) runs"
     )
 
 

@@ -25,7 +25,6 @@ from .engine.ingest_lnd import (
     channels_from_lnd,
     chanpolicy_body,
     edge_policies,
-    graph_from_describegraph,
     with_flows,
 )
 from .engine.jsonstream import loads_object_incrementally
@@ -36,12 +35,10 @@ from .engine.snapshot import (
     INACTIVE,
     PENDING,
     Channel,
-    NetworkGraph,
     NodeSnapshot,
     Policy,
 )
 from . import forwards_store
-from .heavy import build_off_loop, release_gradually
 
 NODE_TIMEOUT_S = 20.0
 GRAPH_TIMEOUT_S = 120.0
@@ -218,10 +215,10 @@ class LndClient:
         params: Optional[dict[str, Any]] = None,
         body: Optional[dict[str, Any]] = None,
         timeout: Optional[float] = None,
-        transform: Optional[Callable[[dict[str, Any]], Any]] = None,
+        raw: bool = False,
     ) -> Any:
-        """The decoded answer, or `transform(answer)` — computed in a worker
-        thread for large answers, so the decoded JSON never reaches the loop."""
+        """The decoded answer (large ones decoded in a thread), or with `raw` its bytes
+        undecoded (the graph: decoded in the heavy-work process, worker.py)."""
         url = f"{self.wallet.endpoint}{path}"
         timeout = timeout or self.timeout_s
         credential, headers = self._macaroon()
@@ -260,11 +257,12 @@ class LndClient:
                 status=response.status_code,
                 detail=message,
             )
+        if raw:
+            return response.content
         try:
             if len(response.content) > LARGE_BODY_BYTES:
-                return await build_off_loop(decode_large, response.content, transform)
-            data = response.json()
-            return transform(data) if transform else data
+                return await asyncio.to_thread(decode_large, response.content)
+            return response.json()
         except ValueError as exc:
             raise NodeCallError(f"{method} {path}: the node answered with invalid JSON", transient=True) from exc
 
@@ -275,18 +273,10 @@ class LndClient:
         return await self.request("POST", path, body=body, **kwargs)
 
 
-def decode_large(content: bytes, transform: Optional[Callable[[dict[str, Any]], Any]] = None) -> Any:
-    """Decode a large answer element by element (one json.loads of the graph
-    holds the GIL for most of a second) and, when asked, transform it here too:
-    freeing millions of decoded objects takes long, so it must not happen on
-    the event loop either."""
-    data = loads_object_incrementally(content.decode())
-    if transform is None:
-        return data
-    try:
-        return transform(data)
-    finally:
-        release_gradually(data)
+def decode_large(content: bytes) -> Any:
+    """Decode a large answer element by element: one json.loads of a few MB holds the GIL,
+    and so LNbits' event loop, for its whole duration."""
+    return loads_object_incrementally(content.decode())
 
 
 def _lnd_error_message(response: httpx.Response) -> str:
@@ -455,23 +445,21 @@ class NodeGateway:
             return await _lnd_channels(self.lnd, await _lnd_info(self.lnd))
         return await _generic_channels(self.node, self.backend)
 
-    async def graph(self) -> NetworkGraph:
+    async def describegraph(self) -> bytes:
+        """The node's network graph as it answered it, undecoded: tens of MB of JSON that
+        become a graph in the heavy-work process (worker.py), never in LNbits' own."""
         if not self.lnd:
             raise NodeCallError(f"{self.backend}: reading the network graph is not supported", transient=False)
-        # Tens of MB of JSON: decoded and turned into the graph in a worker
-        # thread, where the millions of intermediate objects are also freed.
-        return await self.lnd.get(
-            "/v1/graph",
-            timeout=max(GRAPH_TIMEOUT_S, self.lnd.timeout_s),
-            transform=lambda raw: graph_from_describegraph(raw, int(time.time())),
-        )
+        return await self.lnd.get("/v1/graph", timeout=max(GRAPH_TIMEOUT_S, self.lnd.timeout_s), raw=True)
 
     async def forwards(self, now: int, days: int) -> list[dict[str, Any]]:
         if not self.lnd:
             raise NodeCallError(f"{self.backend}: forwarding history is not supported", transient=False)
         return await _lnd_forwards(self.lnd, now, days)  # our stored history, synced first
 
-    async def snapshot(self, *, graph: Optional[NetworkGraph], now: Optional[int] = None) -> NodeSnapshot:
+    async def snapshot(self, *, graph_loaded: bool, now: Optional[int] = None) -> NodeSnapshot:
+        """The node now. The graph is not in it: it stays in the heavy-work process, which adds
+        it to the snapshot there; `graph_loaded` says whether it has one."""
         now = now or int(time.time())
         base = await self.channels()
         sources = dict(base.sources)
@@ -491,8 +479,8 @@ class NodeGateway:
         else:
             sources["forwards"] = False
             errors["forwards"] = f"{self.backend}: forwarding history is not supported"
-        sources["graph"] = graph is not None
-        if graph is None and "graph" not in errors:
+        sources["graph"] = graph_loaded
+        if not graph_loaded and "graph" not in errors:
             errors["graph"] = "network graph not loaded yet"
         return NodeSnapshot(
             node_id=base.info.node_id,
@@ -500,7 +488,7 @@ class NodeGateway:
             taken_at=now,
             block_height=base.info.block_height,
             channels=tuple(channels),
-            graph=graph,
+            graph=None,
             backend=self.backend,
             sources=sources,
             source_errors=errors,

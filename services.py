@@ -2,16 +2,18 @@
 scores → decisions), history and earnings. Everything that changes fees or the
 settings lives in change_service.py, the schedule in tasks.py.
 
-Heavy work (parsing the graph, graph metrics, evaluation) runs in worker threads
-so LNbits' event loop keeps serving payments while the autopilot thinks.
+Heavy work (decoding the graph, graph metrics, evaluation) runs in Fee Autopilot's
+heavy-work process (worker.py), so LNbits' event loop keeps serving payments while
+the autopilot thinks; the graph is kept there, not in LNbits' process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -21,13 +23,10 @@ from . import crud
 from .app_settings import InvalidSettings, deep_merge, defaults, validate_document
 from .clock import now
 from . import credential_service, forwards_store
-from .engine.evaluate import Evaluation, evaluate
-from .engine.graph_metrics import GraphMetrics, compute_graph_metrics, metrics_key
 from .engine.ingest_lnd import daily_earnings
 from .engine.settings import EngineSettings, without_retired
-from .engine.snapshot import ChangeRecord, NetworkGraph, NodeSnapshot
-from .heavy import build_off_loop, drop_off_loop, keep_long_lived
-from .models import ChannelOut, ChannelsOut, CredentialStatusOut, StatusOut, policy_dict
+from .engine.snapshot import ChangeRecord, NodeSnapshot
+from .models import ChannelOut, ChannelsOut, CredentialStatusOut, StatusOut, WorkerStatusOut
 from .node import (
     DATA_SOURCES,
     NodeCallError,
@@ -37,6 +36,7 @@ from .node import (
 )
 from .notify import recent
 from .resilience import CircuitOpen, ResilientCaller, breaker, retry_policy
+from .worker import GraphInfo, GraphUnreadable, HeavyWorkError, heavy_worker
 
 RUN_WAIT_S = 120.0
 
@@ -149,6 +149,7 @@ async def node_status(schedule: Any = None) -> StatusOut:
             else None
         ),
     )
+    status.worker = WorkerStatusOut(**asdict(heavy_worker.status()))
     await credential_service.ensure_loaded()
     status.credential = CredentialStatusOut(**credential_service.status())
     try:
@@ -191,52 +192,34 @@ async def list_channels() -> ChannelsOut:
     )
 
 
-# --- graph and metrics caches ---------------------------------------------------------
+# --- the network graph ----------------------------------------------------------------
 
 
 @dataclass
 class GraphCache:
-    """The public graph changes slowly: read it at most once per refresh interval."""
+    """The public graph changes slowly: read it at most once per refresh interval. It is
+    decoded and kept in the heavy-work process; this is what LNbits' process knows of it."""
 
-    graph: Optional[NetworkGraph] = None
+    info: Optional[GraphInfo] = None
     fetched_at: int = 0
-    metrics: Optional[GraphMetrics] = None
-    metrics_key: Optional[tuple] = None
+    generation: int = -1  # the worker that holds it (a restarted worker holds none)
 
-    async def get_graph(self, gateway: NodeGateway, refresh_s: int) -> tuple[Optional[NetworkGraph], Optional[str]]:
+    async def get_graph(self, gateway: NodeGateway, refresh_s: int) -> tuple[Optional[GraphInfo], Optional[str]]:
         if not gateway.can_read_graph:
             return None, f"{gateway.backend}: reading the network graph is not supported"
-        if self.graph is not None and now() - self.fetched_at < refresh_s:
-            return self.graph, None
+        held = self.info is not None and heavy_worker.holds(self.generation)
+        if held and now() - self.fetched_at < refresh_s:
+            return self.info, None
         try:
-            fresh = await gateway.graph()
-        except NodeCallError as exc:
+            raw = await gateway.describegraph()
+            self.info, self.generation = await heavy_worker.load_graph(raw, int(time.time()))
+        except (NodeCallError, GraphUnreadable) as exc:
             logger.warning(f"feepilot: graph unavailable: {exc}")
-            if self.graph is None:
-                return None, str(exc)
-            return self.graph, None
-        # The replaced graph is freed in a worker thread, a slice at a time.
-        stale = [self.graph.edges] if self.graph is not None else []
-        self.graph = fresh
+            return (self.info, None) if held else (None, str(exc))
         self.fetched_at = now()
-        keep_long_lived()
-        if stale:
-            await drop_off_loop(stale)
-        return self.graph, None
-
-    async def get_metrics(
-        self, graph: Optional[NetworkGraph], node_id: str, settings: EngineSettings
-    ) -> Optional[GraphMetrics]:
-        if graph is None:
-            return None
-        key = metrics_key(graph, node_id, settings.graph)
-        if self.metrics is None or self.metrics_key != key:
-            # The expensive part (seconds on a mainnet-sized graph): off the event loop.
-            self.metrics = await build_off_loop(compute_graph_metrics, graph, node_id, settings.graph)
-            keep_long_lived()
-            logger.info(f"feepilot: graph metrics computed in {self.metrics.compute_seconds:.1f} s ({graph.fingerprint})")
-            self.metrics_key = key
-        return self.metrics
+        logger.info(f"feepilot: network graph read ({self.info.edges} channels, {self.info.fingerprint}), "
+                    f"decoded in {self.info.decode_seconds:.1f} s in the heavy-work process")
+        return self.info, None
 
 
 graph_cache = GraphCache()
@@ -286,81 +269,6 @@ def snapshot_summary(snapshot: NodeSnapshot) -> dict:
     }
 
 
-def decision_rows(evaluation: Evaluation, snapshot: NodeSnapshot) -> list[dict]:
-    points = {c.chan_id: c.channel_point for c in snapshot.channels}
-    rows = []
-    for order, assessment in enumerate(evaluation.channels):
-        if assessment.state not in ("active", "inactive"):
-            continue
-        proposal = assessment.proposal
-        data = assessment.to_dict()
-        rows.append(
-            {
-                "order": order,
-                "chan_id": assessment.chan_id,
-                "channel_point": points.get(assessment.chan_id, ""),
-                "short_id": assessment.short_id,
-                "peer_alias": assessment.peer_alias,
-                "action": assessment.action,
-                "fee_action": assessment.fee_action,
-                "accepted": assessment.accepted,
-                "blocked_by": assessment.blocked_by,
-                "reason": assessment.reason,
-                "old_policy": policy_dict(proposal.old_policy) if proposal else None,
-                "new_policy": policy_dict(proposal.new_policy) if proposal else None,
-                "notes": [
-                    {"rule": n.rule, "effect": n.effect, "message": n.message} for n in (proposal.notes if proposal else ())
-                ],
-                "advice": data["advice"],
-                "headline": assessment.headline,
-                "limited_by": data["limited_by"],
-                "advice_withheld": assessment.advice_withheld,
-                "score_role": assessment.score_role,
-            }
-        )
-    return rows
-
-
-def score_rows(evaluation: Evaluation, snapshot: NodeSnapshot) -> list[dict]:
-    # The policy and balance the scores saw: the page marks a row out of date when the node's differ.
-    seen = {c.chan_id: c for c in snapshot.channels}
-    rows = []
-    for assessment in evaluation.channels:
-        if assessment.state not in ("active", "inactive"):
-            continue
-        data = assessment.to_dict()
-        channel = seen.get(assessment.chan_id)
-        rows.append(
-            {
-                "chan_id": assessment.chan_id,
-                "short_id": assessment.short_id,
-                "peer_id": assessment.peer_id,
-                "peer_alias": assessment.peer_alias,
-                "state": assessment.state,
-                "capacity_sat": assessment.capacity_sat,
-                "total": assessment.score,
-                "confidence": assessment.confidence,
-                "parts": data["parts"],
-                "action": assessment.action,
-                "fee_action": assessment.fee_action,
-                "accepted": assessment.accepted,
-                "blocked_by": assessment.blocked_by,
-                "reason": assessment.reason,
-                "advice": data["advice"],
-                "old_policy": data["proposal"]["old_policy"] if data["proposal"] else None,
-                "new_policy": data["proposal"]["new_policy"] if data["proposal"] else None,
-                "notes": data["proposal"]["notes"] if data["proposal"] else [],
-                "headline": assessment.headline,
-                "limited_by": data["limited_by"],
-                "advice_withheld": assessment.advice_withheld,
-                "score_role": assessment.score_role,
-                "scored_policy": policy_dict(channel.local_policy) if channel and channel.local_policy else None,
-                "local_sat": channel.local_sat if channel else None,
-            }
-        )
-    return rows
-
-
 async def compute_run(kind: str, requested_by: Optional[str], wait_s: float = RUN_WAIT_S) -> dict:
     """Snapshot -> scores -> decisions, stored as a run. Applies nothing.
 
@@ -392,24 +300,30 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         at = now()
         graph, graph_error = await graph_cache.get_graph(gateway, document["graph_refresh_minutes"] * 60)
         caller = ResilientCaller(breaker, retry_policy)
-        snapshot = await caller.call("snapshot", lambda: gateway.snapshot(graph=graph, now=at))
+        snapshot = await caller.call("snapshot", lambda: gateway.snapshot(graph_loaded=graph is not None, now=at))
         if graph_error:
             snapshot = _with_source_error(snapshot, "graph", graph_error)
-        metrics = await graph_cache.get_metrics(graph, snapshot.node_id, engine_settings)
         since = at - document["history_days"] * 86400
         history = change_records(await crud.applied_changes_since(since))
-        evaluation = await asyncio.to_thread(evaluate, snapshot, engine_settings, history, metrics, at)
+        # Metrics (when the graph changed), evaluation and the rows to store: in the worker.
+        result = await heavy_worker.cycle(snapshot, engine_settings, history, at, graph.fingerprint if graph else None)
     except (NodeCallError, CircuitOpen) as exc:
         await crud.update_run(run["id"], status="failed", reason=f"The node did not answer: {exc}")
         logger.warning(f"feepilot: run {run['id']} failed: {exc}")
         return await crud.get_run(run["id"])  # type: ignore[return-value]
+    except HeavyWorkError as exc:
+        await crud.update_run(run["id"], status="failed", reason=str(exc))
+        logger.warning(f"feepilot: run {run['id']} failed: {exc}")
+        return await crud.get_run(run["id"])  # type: ignore[return-value]
+    if result.metrics is not None and result.metrics.recomputed:
+        logger.info(f"feepilot: graph metrics computed in {result.metrics.compute_seconds:.1f} s ({result.metrics.fingerprint})")
 
-    scores = score_rows(evaluation, snapshot)
+    scores = list(result.scores)
     # `channels` counts every channel the node listed (pending and closed too); `scored` the open ones.
-    counts = {**evaluation.counts(), "scored": len(scores)}
+    counts = {**result.counts, "scored": len(scores)}
     summary = {
-        "warnings": list(evaluation.warnings),
-        "graph_fingerprint": evaluation.graph_fingerprint,
+        "warnings": list(result.warnings),
+        "graph_fingerprint": result.graph_fingerprint,
         "sources": dict(snapshot.sources),
         "source_errors": dict(snapshot.source_errors),
         "mode": document["mode"],
@@ -418,7 +332,7 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
     # snapshot, scores, decisions, the channels' series and the run itself: one transaction
     await crud.store_run(
         run["id"], at, snapshot=snapshot_summary(snapshot), scores=scores,
-        decisions=decision_rows(evaluation, snapshot), node_id=snapshot.node_id, counts=counts, summary=summary,
+        decisions=list(result.decisions), node_id=snapshot.node_id, counts=counts, summary=summary,
     )
     logger.info(f"feepilot: run {run['id']} ({kind}) scored {counts['scored']} channels, {counts.get('accepted', 0)} changes accepted")
     return await crud.get_run(run["id"])  # type: ignore[return-value]

@@ -28,6 +28,7 @@ from .notify import notify
 from .resilience import CircuitOpen
 from .retention import maybe_prune
 from .services import compute_lock, compute_run, load_settings, probe_breaker
+from .worker import heavy_worker
 
 CYCLE_TASK_NAME = "ext_feepilot_cycle"
 TICK_S = 2.0
@@ -187,3 +188,6 @@ async def stop_background_work() -> None:
     task = task_manager.get_task(CYCLE_TASK_NAME)
     if task:
         task_manager.cancel_task(task)
+    # The heavy-work process ends with the extension (a request in flight fails cleanly);
+    # the next need after a restart of the extension starts a new one.
+    await heavy_worker.stop()
