@@ -148,14 +148,13 @@ class CompetitorMoves:
         self.sums: dict[str, list[float]] = {}
         self.movers: dict[str, dict[int, _Mover]] = {}
         self.rngs: dict[str, random.Random] = {}
-        self.version: dict[str, int] = {}
         self.events: list[tuple[float, int, int]] = []  # (time, peer index, competitor index)
         self.log: list[dict] = []
         self.updates = 0
         for pi, peer in enumerate(self.peers):
             market, comps = markets[peer]
             self.markets[peer] = self.static[peer] = market
-            self.sums[peer], self.version[peer] = list(market.comp_sum), 0
+            self.sums[peer] = list(market.comp_sum)
             self.rngs[peer] = rng = random.Random(f"simnode-competitors:{seed}:{peer}")
             self.movers[peer] = self._choose(rng, comps, pi, start_ts)
 
@@ -186,8 +185,8 @@ class CompetitorMoves:
                 heapq.heappush(self.events, (start_ts + rng.uniform(0, p.comp_walk_hours * 3600), pi, i))
         return movers
 
-    def _new_ppm(self, rng: random.Random, m: _Mover) -> int | None:
-        """The mover's next fee (None = no more events for it)."""
+    def _new_ppm(self, rng: random.Random, m: _Mover) -> int:
+        """The mover's next fee (a step mover has one event only: it is not rescheduled)."""
         p = self.p
         if m.kind == "balance":  # CLBOSS / feeadjuster's 50^(0.5 − share) around the fee it had
             m.level = min(1.0, max(0.0, m.level + rng.gauss(0.0, p.comp_balance_sigma)))
@@ -215,7 +214,7 @@ class CompetitorMoves:
                 heapq.heappush(self.events, (ts + p.comp_balance_hours * 3600, pi, i))
             elif m.kind == "walk":
                 heapq.heappush(self.events, (ts + p.comp_walk_hours * 3600, pi, i))
-            if new is None or new == m.ppm:
+            if new == m.ppm:
                 continue
             tau = self.markets[peer].tau
             old_c, new_c = self._contribution(tau, m, m.ppm), self._contribution(tau, m, new)
@@ -228,7 +227,6 @@ class CompetitorMoves:
             changed.add(peer)
         for peer in changed:
             self.markets[peer] = replace(self.markets[peer], comp_sum=tuple(self.sums[peer]))
-            self.version[peer] += 1
         return changed
 
     def describe(self) -> dict:
