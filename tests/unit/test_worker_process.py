@@ -1,0 +1,159 @@
+"""Issue 15, item 1, without LNbits: the heavy-work process and its fallback (worker.py).
+
+The module is imported as LNbits imports it, inside the extension's package (here under a
+name of the test's own), and the worker process it spawns imports it the same way. What
+crosses the pipe comes back as the thread path computes it in this process, slices and all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = "feepilot_worker_under_test"
+
+
+def load(name: str) -> ModuleType:
+    if PACKAGE not in sys.modules:  # the package without its __init__ (LNbits' routes), as the worker does
+        spec = importlib.util.spec_from_file_location(PACKAGE, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
+        sys.modules[PACKAGE] = importlib.util.module_from_spec(spec)
+    return importlib.import_module(f"{PACKAGE}.{name}")
+
+
+worker = load("worker")
+snap = load("engine.snapshot")
+settings_module = load("engine.settings")
+
+OUR = "02" + "aa" * 32
+
+
+def peer(i: int) -> str:
+    return "03" + f"{i:064x}"
+
+
+def describegraph(n_peers: int) -> bytes:
+    """An LND describegraph answer: us and a ring of peers, each with a second neighbour."""
+    policy = {"fee_base_msat": "1000", "fee_rate_milli_msat": "100", "time_lock_delta": 80,
+              "min_htlc": "1000", "max_htlc_msat": "990000000", "disabled": False}
+    edges = []
+    for i in range(n_peers):
+        edges.append({"channel_id": str(1000 + i), "node1_pub": OUR, "node2_pub": peer(i), "capacity": "5000000",
+                      "node1_policy": policy, "node2_policy": policy})
+        edges.append({"channel_id": str(5000 + i), "node1_pub": peer(i), "node2_pub": peer((i + 1) % n_peers),
+                      "capacity": "2000000", "node1_policy": policy, "node2_policy": policy})
+    nodes = [{"pub_key": OUR, "alias": "us"}] + [{"pub_key": peer(i), "alias": f"peer {i}"} for i in range(n_peers)]
+    return json.dumps({"nodes": nodes, "edges": edges}).encode()
+
+
+def snapshot(n: int):
+    channels = tuple(
+        snap.Channel(
+            chan_id=str(1000 + i), short_id=f"800000x{i}x0", channel_point=f"{i:064x}:0", peer_id=peer(i),
+            peer_alias="", state=snap.ACTIVE, capacity_sat=5_000_000, local_sat=500_000 * (i % 10),
+            remote_sat=5_000_000 - 500_000 * (i % 10) - 1000,
+            local_policy=snap.Policy(base_msat=1000, ppm=100 + i, cltv_delta=80, min_htlc_msat=1000, max_htlc_msat=4_950_000_000),
+            funding_height=800_000, flow={d: snap.FlowStats(days=d, forwards_out=i % 7, volume_out_sat=10_000 * i) for d in (1, 7, 30)},
+        )
+        for i in range(n)
+    )
+    return snap.NodeSnapshot(node_id=OUR, alias="us", taken_at=1_800_000_000, block_height=900_000, channels=channels,
+                             sources={"channels": True, "policies": True, "forwards": True, "graph": True})
+
+
+def thread_path(raw: bytes, n: int):
+    work = worker.GraphWork(in_host=True)
+    info = work.load_graph(raw, 1_800_000_000)
+    return info, work.cycle(snapshot(n), settings_module.EngineSettings(), (), 1_800_000_000, info.fingerprint)
+
+
+def test_the_worker_process_returns_what_the_thread_path_computes():
+    n = 3 * worker.SLICE + 7  # the rows cross in several slices
+    raw = describegraph(n)
+    expected_info, expected = thread_path(raw, n)
+
+    async def scenario():
+        heavy = worker.HeavyWorker()
+        try:
+            info, generation = await heavy.load_graph(raw, 1_800_000_000)
+            status = heavy.status()
+            result = await heavy.cycle(snapshot(n), settings_module.EngineSettings(), (), 1_800_000_000, info.fingerprint)
+            again = await heavy.cycle(snapshot(n), settings_module.EngineSettings(), (), 1_800_000_000, info.fingerprint)
+            return info, generation, status, result, again, heavy.status()
+        finally:
+            await heavy.stop()
+
+    info, generation, status, result, again, after = asyncio.run(scenario())
+    assert status.mode == "process" and status.running and status.pid not in (None, os.getpid())
+    assert generation == 1
+    assert info.fingerprint == expected_info.fingerprint and info.edges == 2 * n
+    assert len(result.scores) == n and len(result.decisions) == n
+    assert result.scores == expected.scores and result.decisions == expected.decisions
+    assert result.counts == expected.counts and result.warnings == expected.warnings
+    assert result.metrics is not None and result.metrics.recomputed is True
+    assert again.metrics is not None and again.metrics.recomputed is False  # the metrics stay cached there
+    assert after.pid == status.pid and after.restarts == 0
+
+
+def test_stop_ends_the_process_and_a_graph_of_a_dead_worker_is_not_held():
+    async def scenario():
+        heavy = worker.HeavyWorker()
+        info, generation = await heavy.load_graph(describegraph(5), 1)
+        pid = heavy.status().pid
+        await heavy.stop()
+        stopped = heavy.status()
+        missing = None
+        try:
+            await heavy.cycle(snapshot(5), settings_module.EngineSettings(), (), 1, info.fingerprint)
+        except worker.GraphMissing as exc:
+            missing = str(exc)
+        restarted = heavy.status()
+        await heavy.stop()
+        return pid, generation, heavy.holds(generation), stopped, missing, restarted
+
+    pid, generation, held, stopped, missing, restarted = asyncio.run(scenario())
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert stopped.running is False and stopped.pid is None and stopped.last_exit == "stopped with the extension"
+    assert stopped.graph is None and held is False
+    assert missing and "no longer holds the network graph" in missing
+    assert restarted.running and restarted.pid != pid and restarted.restarts == 1
+
+
+def test_a_worker_that_cannot_start_leaves_the_work_to_threads_and_status_says_why():
+    async def scenario():
+        heavy = worker.HeavyWorker(start_timeout_s=0)  # no child answers within 0 s
+        try:
+            info, _ = await heavy.load_graph(describegraph(5), 1)
+            result = await heavy.cycle(snapshot(5), settings_module.EngineSettings(), (), 1, info.fingerprint)
+            return heavy.status(), result
+        finally:
+            await heavy.stop()
+
+    status, result = asyncio.run(scenario())
+    assert status.mode == "thread" and status.running is False and status.pid is None
+    assert "could not start (it did not answer within 0 s)" in status.fallback_reason
+    assert "threads of LNbits' process" in status.fallback_reason
+    assert len(result.scores) == 5 and result.metrics is not None
+
+
+def test_a_graph_that_is_not_json_is_unreadable_not_a_crash():
+    async def scenario():
+        heavy = worker.HeavyWorker()
+        try:
+            with pytest.raises(worker.GraphUnreadable, match="invalid JSON"):
+                await heavy.load_graph(b"<html>502 Bad Gateway</html>", 1)
+            info, _ = await heavy.load_graph(describegraph(3), 1)  # the same worker answers on
+            return info, heavy.status()
+        finally:
+            await heavy.stop()
+
+    info, status = asyncio.run(scenario())
+    assert info.edges == 6 and status.restarts == 0 and status.mode == "process"
