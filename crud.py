@@ -284,8 +284,7 @@ async def latest_scores() -> tuple[Optional[dict], list[dict]]:
 
 
 async def channel_score_history(chan_id: str, since: int) -> list[dict]:
-    _, scores = await channel_series(chan_id, since)
-    return scores
+    return json.loads((await channel_series(chan_id, since)).scores)
 
 
 def _decision_row(run_id: str, at: int, decision: dict) -> dict:
@@ -427,23 +426,43 @@ UPSERT_LATEST_SCORES = """
 """
 
 
-def series_rows(run_id: str, at: int, snapshot: dict, scores: list[dict]) -> list[dict]:
-    """One row per channel of the snapshot, with its score when the run scored it."""
+DAY_S = 86400
+# The fields of a point of a channel's history, beside `at` (migrations.SERIES_FIELDS).
+SERIES_FIELDS = ("ppm", "base_msat", "local_sat", "remote_sat", "capacity_sat")
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def day_rows(at: int, snapshot: dict, scores: list[dict]) -> list[dict]:
+    """What a run adds to each channel's day in channel_days: its point, and its score when the
+    run scored the channel, as the JSON objects GET /channels/{id}/history answers."""
     scored = {s["chan_id"]: s for s in scores}
     rows = []
     for channel in snapshot.get("channels", []):
         score = scored.get(channel["chan_id"])
+        point = {"at": at, **{key: channel.get(key) for key in SERIES_FIELDS}}
         rows.append(
             {
-                "run_id": run_id, "chan_id": str(channel["chan_id"]), "at": at, "state": channel.get("state"),
-                "capacity_sat": channel.get("capacity_sat"), "local_sat": channel.get("local_sat"),
-                "remote_sat": channel.get("remote_sat"), "ppm": channel.get("ppm"),
-                "base_msat": channel.get("base_msat"), "scored": score is not None,
-                "score": score.get("total") if score else None,
-                "confidence": score.get("confidence", 0.0) if score else None,
+                "chan_id": str(channel["chan_id"]),
+                "day": at - at % DAY_S,
+                "points": encode_text(_compact(point)),
+                "scores": encode_text(_compact({"created_at": at, "total": score.get("total"),
+                                                "confidence": score.get("confidence", 0.0)})) if score else "",
             }
         )
     return rows
+
+
+# A run appends to its day's texts: no read-modify-write, one statement for all channels.
+APPEND_DAY = """
+    INSERT INTO feepilot.channel_days AS d (chan_id, day, points, scores) VALUES (:chan_id, :day, :points, :scores)
+    ON CONFLICT (chan_id, day) DO UPDATE SET
+        points = CASE WHEN d.points = '' THEN excluded.points ELSE d.points || ',' || excluded.points END,
+        scores = CASE WHEN excluded.scores = '' THEN d.scores WHEN d.scores = '' THEN excluded.scores
+                      ELSE d.scores || ',' || excluded.scores END
+"""
 
 
 async def store_run(
@@ -484,15 +503,7 @@ async def store_run(
             """,
             [_decision_row(run_id, at, d) for d in decisions],
         )
-        await tx.execute_many(
-            """
-            INSERT INTO feepilot.channel_series (run_id, chan_id, at, state, capacity_sat, local_sat, remote_sat,
-                ppm, base_msat, scored, score, confidence)
-            VALUES (:run_id, :chan_id, :at, :state, :capacity_sat, :local_sat, :remote_sat, :ppm, :base_msat,
-                :scored, :score, :confidence)
-            """,
-            series_rows(run_id, at, snapshot, scores),
-        )
+        await tx.execute_many(APPEND_DAY, day_rows(at, snapshot, scores))
         if scores:  # GET /scores serves the newest run that scored channels
             await tx.execute(
                 UPSERT_LATEST_SCORES,
@@ -531,23 +542,38 @@ async def latest_scores_serialised() -> Optional[SerialisedScores]:
     return SerialisedScores(newest["id"], values["at"], etag, channels)
 
 
-async def channel_series(chan_id: str, since: int) -> tuple[list[dict], list[dict]]:
-    """(points, scores) of one channel from `since` on, oldest first: one indexed read of the
-    compact series, no snapshot decoded."""
+@dataclass(frozen=True)
+class SeriesJSON:
+    """A channel's points and scores as JSON arrays, ready to be answered."""
+
+    points: str
+    scores: str
+    empty: bool
+
+
+def _since(texts: str, key: str, since: int) -> str:
+    """The comma-separated objects of one day whose `key` is at or after `since`."""
+    kept = [item for item in json.loads(f"[{texts}]") if item[key] >= since]
+    return ",".join(_compact(item) for item in kept)
+
+
+async def channel_series(chan_id: str, since: int) -> SeriesJSON:
+    """The points and scores of one channel from `since` on, oldest first: one indexed read of
+    a row per day, the stored JSON concatenated (only the first day, cut by `since`, is decoded)."""
     rows = await db.fetchall(
-        """
-        SELECT at, ppm, base_msat, local_sat, remote_sat, capacity_sat, scored, score, confidence
-        FROM feepilot.channel_series WHERE chan_id = :chan_id AND at >= :since ORDER BY at
-        """,
-        {"chan_id": chan_id, "since": since},
+        "SELECT day, points, scores FROM feepilot.channel_days WHERE chan_id = :chan_id AND day >= :first ORDER BY day",
+        {"chan_id": chan_id, "first": since - since % DAY_S},
     )
-    points = [
-        {"at": r["at"], "ppm": r["ppm"], "base_msat": r["base_msat"], "local_sat": r["local_sat"],
-         "remote_sat": r["remote_sat"], "capacity_sat": r["capacity_sat"]}
-        for r in rows
-    ]
-    scores = [{"created_at": r["at"], "total": r["score"], "confidence": r["confidence"]} for r in rows if r["scored"]]
-    return points, scores
+    points, scores = [], []
+    for row in rows:
+        cut = int(row["day"]) < since
+        day_points = _since(row["points"], "at", since) if cut else row["points"]
+        day_scores = _since(row["scores"], "created_at", since) if cut and row["scores"] else row["scores"]
+        if day_points:
+            points.append(day_points)
+        if day_scores:
+            scores.append(day_scores)
+    return SeriesJSON(f"[{','.join(points)}]", f"[{','.join(scores)}]", not (points or scores))
 
 
 # --- the forwarding history we keep (forwards_store.py) -------------------------------------
@@ -640,14 +666,25 @@ async def _prune_where(table: str, key: str, condition: str, values: dict) -> in
 
 
 async def prune_scores_and_snapshots(cutoff: int) -> dict[str, int]:
-    """Scores, snapshots and the channel series older than the cutoff."""
+    """Scores, snapshots and the channels' history (channel_days) older than the cutoff."""
     counts = {
         "scores": await _prune_where("scores", "id", "created_at < :cutoff", {"cutoff": cutoff}),
         "snapshots": await _prune_where("snapshots", "id", "taken_at < :cutoff", {"cutoff": cutoff}),
     }
     async with transaction() as tx:
-        result = await tx.execute("DELETE FROM feepilot.channel_series WHERE at < :cutoff", {"cutoff": cutoff})
-        counts["channel_series"] = int(result.rowcount or 0)
+        # whole days first; then the day the cutoff falls in keeps only its points from the cutoff on
+        result = await tx.execute("DELETE FROM feepilot.channel_days WHERE day + :day <= :cutoff",
+                                  {"cutoff": cutoff, "day": DAY_S})
+        counts["channel_days"] = int(result.rowcount or 0)
+        for row in await tx.fetchall("SELECT chan_id, day, points, scores FROM feepilot.channel_days WHERE day < :cutoff",
+                                     {"cutoff": cutoff}):
+            points = _since(row["points"], "at", cutoff)
+            scores = _since(row["scores"], "created_at", cutoff) if row["scores"] else ""
+            await tx.execute(
+                "UPDATE feepilot.channel_days SET points = :points, scores = :scores WHERE chan_id = :chan_id AND day = :day",
+                {"points": encode_text(points), "scores": encode_text(scores), "chan_id": row["chan_id"],
+                 "day": row["day"]},
+            )
         # GET /scores shows nothing older than what it keeps
         await tx.execute("DELETE FROM feepilot.latest_scores WHERE at < :cutoff", {"cutoff": cutoff})
     return counts

@@ -246,29 +246,22 @@ async def m006_storage(db: Database) -> None:
         );
         """
     )
-    # One row per channel and run: what GET /channels/{id}/history shows, without decoding
-    # whole snapshots. `scored` says the run scored the channel (open ones only).
+    # What GET /channels/{id}/history shows, without decoding whole snapshots: per channel and
+    # UTC day, the points of that day's runs (`points`: fee, balance, capacity) and of the runs
+    # that scored it (`scores`), each as the JSON objects the route answers, comma-separated: a
+    # run appends to them (crud.store_run) and the route concatenates them (crud.channel_series).
     await db.execute(
         f"""
-        CREATE TABLE feepilot.channel_series (
-            run_id TEXT NOT NULL,
+        CREATE TABLE feepilot.channel_days (
             chan_id TEXT NOT NULL,
-            at {db.big_int} NOT NULL,
-            state TEXT,
-            capacity_sat {db.big_int},
-            local_sat {db.big_int},
-            remote_sat {db.big_int},
-            ppm {db.big_int},
-            base_msat {db.big_int},
-            scored BOOLEAN NOT NULL,
-            score REAL,
-            confidence REAL,
-            PRIMARY KEY (run_id, chan_id)
+            day {db.big_int} NOT NULL,
+            points TEXT NOT NULL,
+            scores TEXT NOT NULL,
+            PRIMARY KEY (chan_id, day)
         );
         """
     )
-    await db.execute(create_index(db, "feepilot_series_chan", "channel_series", "chan_id, at"))
-    await db.execute(create_index(db, "feepilot_series_at", "channel_series", "at"))
+    await db.execute(create_index(db, "feepilot_channel_days_day", "channel_days", "day"))
     # The latest scores as GET /scores serves them, serialised once per run; `etag` changes
     # with them.
     await db.execute(
@@ -310,15 +303,15 @@ async def m006_storage(db: Database) -> None:
 SERIES_BACKFILL_PAGE = 200
 
 
-async def m007_channel_series_from_snapshots(db: Database) -> None:
-    # The runs stored before m006 get their rows of channel_series from their snapshots and
-    # scores, so a channel's history reads the same after the upgrade. A page of snapshots at a
-    # time: a long history is never held whole.
+async def m007_channel_days_from_snapshots(db: Database) -> None:
+    # The runs stored before m006 get their days in channel_days from their snapshots and scores,
+    # so a channel's history reads the same after the upgrade. A page of snapshots at a time.
     import json
 
     scores: dict[tuple[str, str], tuple[Optional[float], float]] = {}
     for row in await db.fetchall("SELECT run_id, chan_id, total, confidence FROM feepilot.scores"):
         scores[(row["run_id"], row["chan_id"])] = (row["total"], row["confidence"])
+    days: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
     offset = 0
     while True:
         rows = await db.fetchall(
@@ -326,24 +319,24 @@ async def m007_channel_series_from_snapshots(db: Database) -> None:
             {"limit": SERIES_BACKFILL_PAGE, "offset": offset},
         )
         if not rows:
-            return
+            break
         offset += len(rows)
         for row in rows:
+            at = int(row["taken_at"])
             for channel in (json.loads(row["data"]) or {}).get("channels", []):
-                score = scores.get((row["run_id"], channel["chan_id"]))
-                await db.execute(
-                    """
-                    INSERT INTO feepilot.channel_series (run_id, chan_id, at, state, capacity_sat, local_sat,
-                        remote_sat, ppm, base_msat, scored, score, confidence)
-                    VALUES (:run_id, :chan_id, :at, :state, :capacity_sat, :local_sat, :remote_sat, :ppm,
-                        :base_msat, :scored, :score, :confidence)
-                    """,
-                    {
-                        "run_id": row["run_id"], "chan_id": str(channel["chan_id"]), "at": int(row["taken_at"]),
-                        "state": channel.get("state"), "capacity_sat": channel.get("capacity_sat"),
-                        "local_sat": channel.get("local_sat"), "remote_sat": channel.get("remote_sat"),
-                        "ppm": channel.get("ppm"), "base_msat": channel.get("base_msat"),
-                        "scored": score is not None, "score": score[0] if score else None,
-                        "confidence": score[1] if score else None,
-                    },
-                )
+                chan_id = str(channel["chan_id"])
+                points, scored = days.setdefault((chan_id, at - at % 86400), ([], []))
+                points.append(json.dumps({"at": at, **{k: channel.get(k) for k in SERIES_FIELDS}}, separators=(",", ":")))
+                score = scores.get((row["run_id"], chan_id))
+                if score is not None:
+                    scored.append(json.dumps({"created_at": at, "total": score[0], "confidence": score[1]},
+                                             separators=(",", ":")))
+    for (chan_id, day), (points, scored) in days.items():
+        await db.execute(
+            "INSERT INTO feepilot.channel_days (chan_id, day, points, scores) VALUES (:chan_id, :day, :points, :scores)",
+            {"chan_id": chan_id, "day": day, "points": ",".join(points), "scores": ",".join(scored)},
+        )
+
+
+# The fields of a point of a channel's history (GET /channels/{id}/history), beside `at`.
+SERIES_FIELDS = ("ppm", "base_msat", "local_sat", "remote_sat", "capacity_sat")

@@ -524,7 +524,14 @@ async def api_channel_history(
     for change in history["changes"]:
         impact = impacts.out(change["id"])
         change["impact"] = impact.dict(by_alias=True) if impact else None
-    return {**history, "impact_error": impacts.error}
+    # The points and scores are stored as the JSON answered here: concatenated, not validated and
+    # encoded again (FastAPI's encoder took 300 ms for 90 days of hourly runs).
+    body = (
+        f'{{"chan_id":{json.dumps(chan_id)},"points":{history["points_json"]},'
+        f'"changes":{json.dumps(jsonable_encoder(history["changes"]), separators=(",", ":"))},'
+        f'"scores":{history["scores_json"]},"impact_error":{json.dumps(impacts.error)}}}'
+    )
+    return Response(content=body, media_type="application/json")
 
 
 @feepilot_ext_api.get(
