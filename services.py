@@ -361,11 +361,12 @@ async def earnings(days: int) -> dict:
 async def channel_history(chan_id: str, days: int) -> dict:
     """Fee and balance of one channel at every stored run, with its changes."""
     since = now() - days * 86400
-    points, scores = await crud.channel_series(chan_id, since)  # the compact series: no snapshot decoded
+    # the compact series, stored as the JSON the route answers: no snapshot decoded, nothing re-encoded
+    series = await crud.channel_series(chan_id, since)
     changes, _ = await crud.list_changes(chan_id=chan_id, since=since, limit=500, oldest_first=True)
-    if not (points or changes or scores) and not await _channel_known(chan_id):
+    if series.empty and not changes and not await _channel_known(chan_id):
         raise NotFound(f"No channel with id {chan_id}")
-    return {"chan_id": chan_id, "points": points, "changes": changes, "scores": scores}
+    return {"chan_id": chan_id, "points_json": series.points, "changes": changes, "scores_json": series.scores}
 
 
 async def _channel_known(chan_id: str) -> bool:
