@@ -345,12 +345,21 @@ def serve(conn: Connection) -> None:
 
 
 # The child's entry point, run by `exec` in the fresh interpreter. It registers the package
-# (its folder and qualified name) without executing its `__init__`, then imports this module
-# under that name, so the classes that cross the pipe are the very ones LNbits' process has.
+# (its folder and qualified name) and the packages above it (`lnbits`, `lnbits.extensions`)
+# without executing their `__init__`, then imports this module under that name, so the
+# classes that cross the pipe are the very ones LNbits' process has. (Unpickling a class of
+# `lnbits.extensions.feepilot...` imports the top package first: a real `lnbits` would cost
+# the worker LNbits' whole code base, 150 MB.)
 _BOOT = """
-import importlib, importlib.util, sys
-spec = importlib.util.spec_from_file_location(package, init_file, submodule_search_locations=[folder])
-sys.modules[package] = importlib.util.module_from_spec(spec)
+import importlib, importlib.util, os, sys
+parts = package.split(".")
+for depth in range(len(parts), 0, -1):
+    name = ".".join(parts[:depth])
+    where = os.path.join(folder, *[os.pardir] * (len(parts) - depth))
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(where, "__init__.py"), submodule_search_locations=[os.path.normpath(where)])
+        sys.modules[name] = importlib.util.module_from_spec(spec)
 importlib.import_module(package + ".worker").serve(conn)
 """
 
