@@ -142,7 +142,17 @@ def make_cold(env: NodeEnv, step: int) -> None:
     env.advance(hours=7)  # past graph_refresh_minutes (default 6 h)
 
 
+def wait_idle(env: NodeEnv, timeout: float = 1800) -> None:
+    """Until no run computes (the schedule's first cycle, cold on a busy machine, takes minutes)."""
+    deadline = time.monotonic() + timeout
+    while any(r["status"] == "running" for r in env.api("GET", "/runs?limit=20").json()["data"]):
+        if time.monotonic() > deadline:
+            raise SystemExit("bench/host_impact.py: a run kept computing for 30 minutes")
+        time.sleep(1)
+
+
 def dry_run(env: NodeEnv) -> tuple[dict, float]:
+    wait_idle(env)
     started = time.perf_counter()
     response = env.api("POST", "/runs", json={"dry_run": True})
     elapsed = time.perf_counter() - started
@@ -232,7 +242,7 @@ def main() -> None:
                                      extra_env={"FEEPILOT_CLOCK_FILE": str(clock_file)})
         env.session = session
         env.api("PUT", "/settings", json={"mode": "off"}).raise_for_status()
-        first, first_s = dry_run(env)  # also waits out a cycle the schedule may have started
+        first, first_s = dry_run(env)  # after the cycle the schedule may have started
         print(f"  first run (cold, starts the worker): {first_s:.1f} s, {first['counts'].get('scored')} channels scored")
 
         idle = Prober(session.url)
