@@ -23,7 +23,7 @@ from .decisions import (
     advise_close,
     advise_rebalance,
     decide_fee,
-    price_inputs,
+    competitor_reference,
     refill_sources,
 )
 from .graph_metrics import GraphMetrics, Reach
@@ -242,7 +242,7 @@ def evaluate(
                 action=_headline(intent, proposal, advice), fee_action=intent.action,
                 proposal=proposal, advice=advice, reason="",
                 pressure=intent.pressure, signals=dict(intent.signals),
-                score_role=score_role(settings, price_inputs(ctx) is not None),
+                score_role=score_role(settings, competitor_reference(ctx) is not None),
                 advice_withheld=refill.withheld,
             )
         )

@@ -97,9 +97,30 @@ def bounds_for(channel: Channel, settings: EngineSettings) -> Bounds:
     )
 
 
-def max_step_ppm(old_ppm: int, settings: EngineSettings) -> int:
+def max_step_ppm(old_ppm: int, settings: EngineSettings, urgent_step: bool = False) -> int:
     g = settings.guardrails
-    return int(min(g.max_step_ppm, max(math.floor(g.max_step_pct * old_ppm), g.step_floor_ppm)))
+    pct = g.max_step_pct
+    if urgent_step and settings.anti_oscillation.urgent_max_step_pct > 0:
+        pct = max(pct, settings.anti_oscillation.urgent_max_step_pct)
+    return int(min(g.max_step_ppm, max(math.floor(pct * old_ppm), g.step_floor_ppm)))
+
+
+def urgent(channel: Channel, direction: int, settings: EngineSettings) -> bool:
+    """A raise of a channel at or below `urgent_share` local (or a cut at or above 1 − it): the
+    moment a daily pace loses most, a drain that empties the channel hours before the next step."""
+    limit = settings.anti_oscillation.urgent_share
+    total = channel.local_sat + channel.remote_sat
+    if limit <= 0 or total <= 0 or not direction:
+        return False
+    share = channel.local_sat / total
+    return share <= limit if direction > 0 else share >= 1 - limit
+
+
+def cooldown_hours(channel: Channel, direction: int, settings: EngineSettings) -> float:
+    ao = settings.anti_oscillation
+    if urgent(channel, direction, settings):
+        return min(ao.cooldown_hours, ao.urgent_cooldown_hours)
+    return ao.cooldown_hours
 
 
 # --- the relay budget: Core Lightning gossipd's token bucket, replayed over the change log ---
@@ -228,7 +249,8 @@ def check(
     ao = settings.anti_oscillation
     b = bounds_for(channel, settings)
     new_ppm = requested
-    step = max_step_ppm(old.ppm, settings)
+    is_urgent = urgent(channel, (requested > old.ppm) - (requested < old.ppm), settings)
+    step = max_step_ppm(old.ppm, settings, is_urgent)
     if abs(new_ppm - old.ppm) > step:
         new_ppm = old.ppm + (step if new_ppm > old.ppm else -step)
         share = settings.guardrails.max_step_pct
@@ -262,12 +284,13 @@ def check(
         return _blocked(old, capped, requested, notes, intent.pressure)
 
     last = last_change_at(history)
-    cooldown_s = ao.cooldown_hours * 3600
+    hours = cooldown_hours(channel, (new_ppm > old.ppm) - (new_ppm < old.ppm), settings)
+    cooldown_s = hours * 3600
     if last is not None and now - last < cooldown_s:
         ago = now - last
         when = f"changed {fmt_duration(ago)} ago" if ago >= 1 else "changed just now"
         notes.append(GuardrailNote(COOLDOWN, BLOCKED,
-                                   f"{when}; cooldown {fmt_hours(ao.cooldown_hours)} "
+                                   f"{when}; cooldown {fmt_hours(hours)}{' (urgent)' if hours != ao.cooldown_hours else ''} "
                                    f"({fmt_duration(cooldown_s - ago)} left)"))
         return _blocked(old, capped, requested, notes, intent.pressure)
     spacing_s = ao.min_update_spacing_minutes * 60
@@ -341,8 +364,10 @@ def violations(
     problems.extend(note.rule for note in _selection_rules(channel, settings))
     b = bounds_for(channel, settings)
     moved = abs(new.ppm - old.ppm)
+    direction = (new.ppm > old.ppm) - (new.ppm < old.ppm)
+    is_urgent = urgent(channel, direction, settings)
     back_into_bounds = max(b.min_ppm - old.ppm, old.ppm - b.max_ppm, 0)
-    if moved > max(max_step_ppm(old.ppm, settings), back_into_bounds):
+    if moved > max(max_step_ppm(old.ppm, settings, is_urgent), back_into_bounds):
         problems.append(MAX_STEP)
     if not (b.min_ppm <= new.ppm <= b.max_ppm):
         problems.append(PPM_BOUNDS)
@@ -354,7 +379,7 @@ def violations(
         problems.append(MIN_CHANGE)
     ao = settings.anti_oscillation
     last = last_change_at(records)
-    if last is not None and now - last < ao.cooldown_hours * 3600:
+    if last is not None and now - last < cooldown_hours(channel, direction, settings) * 3600:
         problems.append(COOLDOWN)
     if last is not None and now - last < ao.min_update_spacing_minutes * 60:
         problems.append(MIN_SPACING)
@@ -362,7 +387,6 @@ def violations(
         problems.append(RELAY_BUDGET)
     if ao.max_updates_per_day and changes_since(records, now - DAY) + 1 > ao.max_updates_per_day:
         problems.append(DAILY_LIMIT)
-    direction = (new.ppm > old.ppm) - (new.ppm < old.ppm)
     window_start = now - ao.reversal_window_days * DAY
     previous = last_direction(records, window_start)
     if direction and previous and direction != previous and reversals_since(records, window_start) >= ao.max_reversals:

@@ -27,7 +27,7 @@ from .decisions import (
 from .graph_metrics import effective_ppm
 from .guardrails import RULE_SHORT, FeeProposal
 from .heuristics import ChannelContext
-from .settings import DIRECTION_FLOW, DIRECTION_SCORE, DIRECTION_SIGNALS, DIRECTION_TARGET, EngineSettings
+from .settings import DIRECTION_FLOW, DIRECTION_SCORE, EngineSettings
 from .snapshot import Channel, FlowStats
 
 HEADLINE_MAX = 90
@@ -197,17 +197,11 @@ def score_role(settings: EngineSettings, market_reference: bool) -> str:
     dec = settings.decisions
     close = (f"close advice (below {dec.close_below_score:.2f}, no forwards in {dec.close_idle_days} days, "
              f"{dec.close_min_age_days} days old)")
-    mode = dec.direction_source
-    if mode == DIRECTION_SCORE:
+    if dec.direction_source == DIRECTION_SCORE:
         return (f"Health and value of the channel. It sets the fee: raise below {dec.raise_below_score:.2f}, "
                 f"lower from {dec.lower_from_score:.2f} to {dec.lower_below_score:.2f}, keep at or above "
                 f"{dec.hold_score:.2f}; and it decides {close}.")
-    if mode in (DIRECTION_FLOW, DIRECTION_TARGET) and market_reference:
-        source = "the flow controller (this channel's flow, balance and the market's price)" \
-            if mode == DIRECTION_FLOW else "the target price (the market's price and this channel's balance)"
-        return (f"Health and value of the channel, to compare channels. It decides only {close}; "
-                f"the fee comes from {source}, not from the score.")
-    fallback = " (no market price for this peer)" if mode != DIRECTION_SIGNALS else ""
-    return (f"Health and value of the channel. At or above {dec.hold_score:.2f} it keeps the fee as it is, "
-            f"and it decides {close}; otherwise the fee follows the balance, flow and failed-forward "
-            f"signals{fallback}.")
+    market = "the market's price" if market_reference else "no market price for this peer"
+    return (f"Health and value of the channel, to compare channels. It decides only {close}; "
+            f"the fee comes from the flow controller (this channel's flow, balance and {market}), "
+            f"not from the score.")

@@ -29,11 +29,20 @@ HEURISTIC_NAMES = (
     "network_position",
 )
 
-DIRECTION_SIGNALS = "signals"
+# The pricing strategies' names (engine/strategies/ registers one module under each).
 DIRECTION_SCORE = "score"
-DIRECTION_TARGET = "target"
 DIRECTION_FLOW = "flow"
-DIRECTIONS = (DIRECTION_FLOW, DIRECTION_TARGET, DIRECTION_SIGNALS, DIRECTION_SCORE)
+DIRECTIONS = (DIRECTION_FLOW, DIRECTION_SCORE)
+# Retired with issue 14 (they earned less than "flow" on the tuning seeds, engine/README.md): a
+# stored document naming one is reported as invalid; their knobs are dropped when it is read.
+RETIRED_DIRECTIONS = ("target", "signals")
+RETIRED_DECISION_KEYS = (
+    "target_reference_multiplier", "target_floor_ppm", "target_balance_base", "target_lookahead_days",
+    "target_dead_band", "target_fill_lookahead_days", "target_recent_flow_weight", "target_reversal_dead_band",
+    "target_surplus_base", "target_memory", "pressure_dead_band", "liquidity_signal_weight",
+    "flow_signal_weight", "failed_signal_weight", "competitiveness_signal_weight", "net_flow_full",
+    "failed_forwards_full", "idle_cut_pressure",
+)
 
 
 @dataclass(frozen=True)
@@ -83,12 +92,6 @@ class DecisionSettings:
     `flow_balance_gain` x (0.5 - local share), plus `flow_anchor_pull` x ln(market reference / fee);
     a step inside `flow_dead_band` (log) is no action. It settles where the channel's outflow matches
     its inflow, i.e. on a price the channel can sustain, instead of one copied from the market.
-    direction_source "target": move toward a target fee = the competitors'
-    median (at least `target_floor_ppm`) x a scarcity factor of the local share expected
-    after `target_lookahead_days` of the observed net flow; |log change| inside the
-    `target_dead_band` is no action.
-    direction_source "signals": direction from liquidity, net flow, failed
-    forwards and competitiveness; the score only holds healthy channels.
     direction_source "score": the original spec's bands — score >= hold_score no
     action, < raise_below_score raise, [lower_from_score, lower_below_score) lower.
     """
@@ -108,45 +111,14 @@ class DecisionSettings:
     flow_dead_band: float = 0.10  # |log step| below this is no action (≈ 10 %)
     flow_max_step: float = 2.0  # at most ×2 or ÷2 per change, before the guardrails' own cap
     flow_min_ppm: int = 10  # multiplicative steps start from at least this effective fee
-    # "target" mode: target = max(reference x reference_multiplier, floor) x balance_base^(0.5 - share)
-    target_reference_multiplier: float = 1.0
-    target_floor_ppm: int = 0
-    target_balance_base: float = 20.0
-    target_lookahead_days: float = 1.0
-    target_dead_band: float = 0.15  # no action while |target/current - 1| is below this
-    # lookahead when the net flow fills the channel (target_lookahead_days applies when it drains)
-    target_fill_lookahead_days: float = 1.0
-    # weight of the last day's net flow against the 7-day one in the expected share (0 = 7 days only)
-    target_recent_flow_weight: float = 0.0
-    # dead band for a move against the channel's last change (spends the reversal budget)
-    target_reversal_dead_band: float = 0.15
-    # balance base used above half local (surplus side); 0 = target_balance_base on both sides
-    target_surplus_base: float = 0.0
-    # memory λ: the target's level = reference^(1-λ) x current fee^λ (0 = anchored on the market only;
-    # > 0 keeps part of the price found so far, so a channel whose flow balances far from the
-    # median is not pulled back to it every day)
-    target_memory: float = 0.0
-    hold_score: float = 0.80  # at or above: leave the channel alone
+    hold_score: float = 0.80  # "score" mode: at or above, leave the channel alone
     raise_below_score: float = 0.30  # "score" mode only
     lower_from_score: float = 0.30  # "score" mode only
     lower_below_score: float = 0.50  # "score" mode only
-    # signal mode: |pressure| below this is noise (dead band on the decision input)
-    pressure_dead_band: float = 0.15
-    # requested change at full pressure, as a share of the current ppm (guardrails cap it)
+    # "score" mode: requested change at full pressure, as a share of the current ppm (guardrails cap it)
     step_gain: float = 0.30
     # ppm used as the base of a proportional step when the current fee is tiny
     step_base_floor_ppm: int = 100
-    # weights of the direction signals (positive pressure = raise)
-    liquidity_signal_weight: float = 0.40
-    flow_signal_weight: float = 0.30
-    failed_signal_weight: float = 0.20
-    competitiveness_signal_weight: float = 0.10
-    # net outflow per week, as a share of capacity, that counts as full pressure
-    net_flow_full: float = 0.25
-    # failed forwards (for lack of local balance, 1 day) that count as full pressure
-    failed_forwards_full: int = 10
-    # pressure to cut when a channel with liquidity forwarded nothing in the short window
-    idle_cut_pressure: float = 0.6
     # CLOSE_CHANNEL advice
     close_below_score: float = 0.30
     close_idle_days: int = 30
@@ -172,6 +144,11 @@ class AntiOscillationSettings:
     min_change_ppm: int = 10  # a change must move at least max(ppm, pct * old)
     min_change_pct: float = 0.05
     cooldown_hours: float = 24.0  # the daily controller's pacing; 0 = off (the relay budget alone paces)
+    # A fast drain: at or below this local share a raise (at or above 1 - it, a cut) is urgent and
+    # waits only `urgent_cooldown_hours` (the relay budget and the spacing still apply); 0 = off.
+    urgent_share: float = 0.0
+    urgent_cooldown_hours: float = 2.0
+    urgent_max_step_pct: float = 0.0  # an urgent step's cap, a share of the fee (0 = the max step)
     max_updates_per_day: int = 0  # 0 = off; else at most this many changes in any 24 h
     relay_tokens_per_hour: float = 1.0  # CLN gossipd: one token an hour per channel direction …
     relay_tokens_per_update: float = 12.0  # … 12 tokens per relayed update (0 = no relay budget) …
@@ -413,36 +390,21 @@ RANGES: Dict[str, Tuple[float, float]] = {
     "decisions.flow_dead_band": (0, 2),
     "decisions.flow_max_step": (1, GAIN_MAX),
     "decisions.flow_min_ppm": (1, PPM_MAX),
-    "decisions.target_reference_multiplier": (0, MULTIPLIER_MAX),
-    "decisions.target_floor_ppm": (0, PPM_MAX),
-    "decisions.target_balance_base": (1, 1000),
-    "decisions.target_lookahead_days": (0, 365),
-    "decisions.target_dead_band": SHARE,
-    "decisions.target_fill_lookahead_days": (0, 365),
-    "decisions.target_recent_flow_weight": SHARE,
-    "decisions.target_reversal_dead_band": (0, GAIN_MAX),
-    "decisions.target_surplus_base": (0, 1000),
-    "decisions.target_memory": SHARE,
     "decisions.hold_score": SHARE,
     "decisions.raise_below_score": SHARE,
     "decisions.lower_from_score": SHARE,
     "decisions.lower_below_score": SHARE,
-    "decisions.pressure_dead_band": SHARE,
     "decisions.step_gain": (0, GAIN_MAX),
     "decisions.step_base_floor_ppm": (1, PPM_MAX),
-    "decisions.liquidity_signal_weight": (0, GAIN_MAX),
-    "decisions.flow_signal_weight": (0, GAIN_MAX),
-    "decisions.failed_signal_weight": (0, GAIN_MAX),
-    "decisions.competitiveness_signal_weight": (0, GAIN_MAX),
-    "decisions.net_flow_full": (0, GAIN_MAX),
-    "decisions.failed_forwards_full": (1, 10_000),
-    "decisions.idle_cut_pressure": SHARE,
     "decisions.close_below_score": SHARE,
     "decisions.close_idle_days": (1, DAYS_MAX),
     "decisions.close_min_age_days": (0, DAYS_MAX),
     "anti_oscillation.min_change_ppm": (0, PPM_MAX),
     "anti_oscillation.min_change_pct": SHARE,
     "anti_oscillation.cooldown_hours": (0, 24 * 365),
+    "anti_oscillation.urgent_share": (0, 0.5),
+    "anti_oscillation.urgent_cooldown_hours": (0, 24 * 365),
+    "anti_oscillation.urgent_max_step_pct": (0, 10),
     # 0 = off; the relay budget's own ceiling is 5 in 24 h (a burst of 4 and one refill)
     "anti_oscillation.max_updates_per_day": (0, 48),
     "anti_oscillation.relay_tokens_per_hour": (0, 1000),
@@ -579,14 +541,13 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
 
     dec = s.decisions
     check(dec.direction_source in DIRECTIONS, "decisions.direction_source",
-          "must be one of: " + ", ".join(DIRECTIONS))
+          "must be one of: " + ", ".join(DIRECTIONS)
+          + (f" (“{dec.direction_source}” was retired: it earned less than “flow” on the benchmark)"
+             if dec.direction_source in RETIRED_DIRECTIONS else ""))
     check(dec.flow_window_days in FLOW_WINDOWS_DAYS, "decisions.flow_window_days",
           "must be one of the forwarding windows: " + _or(str(d) for d in FLOW_WINDOWS_DAYS) + " days")
     check(dec.flow_censor_share < 0.5, "decisions.flow_censor_share", "must be below 0.5")
     check(dec.flow_max_step > 1, "decisions.flow_max_step", "must be above 1 and at most 10")
-    check(dec.target_reference_multiplier > 0, "decisions.target_reference_multiplier", "must be above 0")
-    check(dec.target_surplus_base == 0 or dec.target_surplus_base >= 1, "decisions.target_surplus_base",
-          f"must be 0 (the same as {L('decisions.target_balance_base')}) or between 1 and 1000")
     bands = ("decisions.raise_below_score", "decisions.lower_from_score", "decisions.lower_below_score",
              "decisions.hold_score")
     if usable(*bands):
@@ -597,7 +558,6 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
         check(dec.lower_below_score <= dec.hold_score, "decisions.lower_below_score",
               f"must not exceed {L('decisions.hold_score')}")
     check(dec.step_gain > 0, "decisions.step_gain", "must be above 0")
-    check(dec.net_flow_full > 0, "decisions.net_flow_full", "must be above 0")
 
     ao = s.anti_oscillation
     budget = ("anti_oscillation.relay_tokens_per_hour", "anti_oscillation.relay_tokens_per_update",
@@ -692,3 +652,13 @@ def node_id_errors(s: EngineSettings) -> List[Tuple[str, str]]:
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
             errors.append((path, f"must list only {wanted}; {shown(bad[0])}{more} is not one"))
     return errors
+
+
+def without_retired(engine_doc: Mapping[str, Any]) -> Dict[str, Any]:
+    """A stored engine document without the knobs of retired strategies (they no longer do
+    anything); a retired strategy's name is kept, so validation says it was retired."""
+    doc = dict(engine_doc)
+    decisions = doc.get("decisions")
+    if isinstance(decisions, Mapping):
+        doc["decisions"] = {k: v for k, v in decisions.items() if k not in RETIRED_DECISION_KEYS}
+    return doc

@@ -23,6 +23,11 @@ The definitions used:
 - no change: an accepted proposal changes the base fee or the ppm;
 - min change: the ppm moves at least max(min_change_ppm, min_change_pct x old ppm),
   waived when the old policy (ppm or base) is outside the bounds;
+- urgent: a change is urgent when urgent_share > 0, the channel has a balance, and it raises the
+  ppm of a channel at or below urgent_share local, or lowers that of one at or above
+  1 − urgent_share local; an urgent change's max step uses max(max_step_pct,
+  urgent_max_step_pct) when urgent_max_step_pct > 0, and its cooldown is
+  min(cooldown_hours, urgent_cooldown_hours);
 - cooldown: no recorded change of this channel less than cooldown_hours ago (0: off);
 - minimum spacing: no recorded change of this channel less than min_update_spacing_minutes ago
   (BOLT 7: nodes accept the previous fees for a while after an update);
@@ -134,9 +139,21 @@ def selection_problems(channel: Channel, settings: EngineSettings) -> List[str]:
     return found
 
 
-def step_limit(old_ppm: int, settings: EngineSettings) -> float:
+def is_urgent(channel: Channel, direction: int, settings: EngineSettings) -> bool:
+    ao = settings.anti_oscillation
+    total = channel.local_sat + channel.remote_sat
+    if ao.urgent_share <= 0 or total <= 0:
+        return False
+    share = channel.local_sat / total
+    return (direction > 0 and share <= ao.urgent_share) or (direction < 0 and share >= 1 - ao.urgent_share)
+
+
+def step_limit(old_ppm: int, settings: EngineSettings, urgent: bool = False) -> float:
     g = settings.guardrails
-    return min(g.max_step_ppm, max(g.max_step_pct * old_ppm, g.step_floor_ppm))
+    pct = g.max_step_pct
+    if urgent and settings.anti_oscillation.urgent_max_step_pct > 0:
+        pct = max(pct, settings.anti_oscillation.urgent_max_step_pct)
+    return min(g.max_step_ppm, max(pct * old_ppm, g.step_floor_ppm))
 
 
 def min_change(old_ppm: int, settings: EngineSettings) -> float:
@@ -192,8 +209,9 @@ def problems(old: Policy, new: Policy, channel: Channel, history: Iterable[Chang
     b = bounds(channel, settings)
     lo, hi, blo, bhi, _ = b
     moved = abs(new.ppm - old.ppm)
+    urgent = is_urgent(channel, sign(new.ppm - old.ppm), settings)
     needed_to_enter = max(lo - old.ppm, old.ppm - hi, 0)
-    if moved > step_limit(old.ppm, settings) and moved > needed_to_enter:
+    if moved > step_limit(old.ppm, settings, urgent) and moved > needed_to_enter:
         found.add(MAX_STEP)
     if not lo <= new.ppm <= hi:
         found.add(PPM_BOUNDS)
@@ -205,7 +223,8 @@ def problems(old: Policy, new: Policy, channel: Channel, history: Iterable[Chang
         found.add(MIN_CHANGE)
     records = channel_records(history, channel)
     ao = settings.anti_oscillation
-    if any(now - r.at < ao.cooldown_hours * 3600 for r in records):
+    cooldown = min(ao.cooldown_hours, ao.urgent_cooldown_hours) if urgent else ao.cooldown_hours
+    if any(now - r.at < cooldown * 3600 for r in records):
         found.add(COOLDOWN)
     if any(now - r.at < ao.min_update_spacing_minutes * 60 for r in records):
         found.add(MIN_SPACING)
@@ -228,7 +247,7 @@ def expected_check(old: Policy, requested_ppm: int, channel: Channel, history: I
     """What check() must do with a request: the clamped policy and the rules it breaks
     (accepted iff none; blocked_by is then the first of them in ORDER)."""
     lo, hi, blo, bhi, _ = bounds(channel, settings)
-    limit = math.floor(step_limit(old.ppm, settings))
+    limit = math.floor(step_limit(old.ppm, settings, is_urgent(channel, sign(requested_ppm - old.ppm), settings)))
     ppm = old.ppm + sign(requested_ppm - old.ppm) * min(abs(requested_ppm - old.ppm), limit)
     ppm = min(max(ppm, lo), hi)
     base = min(max(old.base_msat, blo), bhi)

@@ -124,11 +124,14 @@ def engine_settings(draw):
         only_active=draw(st.booleans()), max_changes_per_run=draw(st.integers(0, 6)), channel_overrides=overrides)
     ao = dataclasses.replace(base.anti_oscillation, cooldown_hours=draw(st.floats(0, 48)),
                              max_updates_per_day=draw(st.integers(1, 2)), min_change_ppm=draw(st.integers(0, 50)),
-                             min_change_pct=draw(st.floats(0, 0.3)), max_reversals=draw(st.integers(0, 3)))
+                             min_change_pct=draw(st.floats(0, 0.3)), max_reversals=draw(st.integers(0, 3)),
+                             urgent_share=draw(st.sampled_from([0.0, 0.1, 0.3])),
+                             urgent_cooldown_hours=draw(st.floats(0, 6)),
+                             urgent_max_step_pct=draw(st.sampled_from([0.0, 0.5, 2.0])))
     weights = dataclasses.replace(base.weights, **{k: draw(st.floats(0, 1)) for k in base.weights.as_dict()})
     dec = dataclasses.replace(base.decisions,
-                              direction_source=draw(st.sampled_from(["flow", "target", "signals", "score"])),
-                              step_gain=draw(st.floats(0.01, 3)), pressure_dead_band=draw(st.floats(0, 0.5)),
+                              direction_source=draw(st.sampled_from(["flow", "score"])),
+                              step_gain=draw(st.floats(0.01, 3)),
                               flow_gain=draw(st.floats(0, 3)), flow_dead_band=draw(st.floats(0, 0.5)),
                               flow_window_days=draw(st.sampled_from([1, 7, 30])))
     s = dataclasses.replace(base, guardrails=g, anti_oscillation=ao, weights=weights, decisions=dec)

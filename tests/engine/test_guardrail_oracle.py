@@ -36,9 +36,9 @@ def policy(ppm: int = 1000, base: int = 1000, **kw) -> Policy:
     return Policy(base_msat=base, ppm=ppm, **fields)
 
 
-def channel(old: Policy, state: str = ACTIVE, short_id: str = SHORT, peer: str = PEER) -> Channel:
+def channel(old: Policy, state: str = ACTIVE, short_id: str = SHORT, peer: str = PEER, local: int = 500_000) -> Channel:
     return Channel(chan_id=CHAN, short_id=short_id, channel_point="tx:0", peer_id=peer, peer_alias="",
-                   state=state, capacity_sat=1_000_000, local_sat=500_000, remote_sat=500_000,
+                   state=state, capacity_sat=1_000_000, local_sat=local, remote_sat=1_000_000 - local,
                    local_policy=old)
 
 
@@ -252,7 +252,9 @@ guardrail_settings = st.tuples(
         relay_tokens_per_update=st.sampled_from([0.0, 12.0, 12.0, 24.0]), relay_tokens_per_hour=st.sampled_from([1.0, 0.25]),
         relay_bucket_max=st.sampled_from([24.0, 48.0]), min_change_ppm=st.integers(0, 50),
         min_change_pct=st.floats(0, 0.3), max_reversals=st.integers(0, 3),
-        reversal_window_days=st.sampled_from([0, 1, 7, 14, 20]))),
+        reversal_window_days=st.sampled_from([0, 1, 7, 14, 20]),
+        urgent_share=st.sampled_from([0.0, 0.0, 0.1, 0.2]), urgent_cooldown_hours=st.sampled_from([0.0, 2.0, 6.0]),
+        urgent_max_step_pct=st.sampled_from([0.0, 0.5, 2.0]))),
 ).map(_settings)
 
 
@@ -285,8 +287,9 @@ policies = st.builds(policy, ppm=st.integers(0, 6500), base=st.integers(0, 6500)
                      disabled=st.booleans())
 
 situations = st.tuples(policies, st.sampled_from((ACTIVE, ACTIVE) + CHANNEL_STATES), st.sampled_from([SHORT, SHORT, ""]),
-                       st.sampled_from(PEERS), records, guardrail_settings).map(
-    lambda t: (t[0], channel(t[0], state=t[1], short_id=t[2], peer=t[3]), t[4], t[5]))
+                       st.sampled_from(PEERS), records, guardrail_settings,
+                       st.sampled_from([500_000, 500_000, 50_000, 100_000, 950_000])).map(
+    lambda t: (t[0], channel(t[0], state=t[1], short_id=t[2], peer=t[3], local=t[6]), t[4], t[5]))
 
 
 @st.composite
