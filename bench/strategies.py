@@ -14,7 +14,10 @@ hops into each peer re-price over the run), `demand_shifts` (a daily UTC rhythm 
 demand changing size or direction). The report runs all four, each on the same seeds, and reports each
 separately (a verdict and tables per regime). To fit `make bench` in 30 minutes on a 2-core machine, a
 report run is REPORT_DAYS = 14 simulated days (it was 30 with one regime); the 20 report seeds are kept, so
-every regime is judged on the same seeds as before. `--quick` and `--tuning` run `stationary` unless
+every regime is judged on the same seeds as before. Measured CPU per seed (2026 seed 2, the seed's graph
+context built once for all regimes): 26 s setup + 40 / 42 / 45 / 34 s for stationary / mission_control /
+competitors_move / demand_shifts at 14 days, against 26 + 99 s for one regime at 30 days (2024 seeds: 48 s
+setup): about 1.4-1.5x the one-regime report, which took 10.2 min, so about 15 min. `--quick` and `--tuning` run `stationary` unless
 `--regime` says otherwise (quick stays under 2 minutes; tuning numbers stay comparable with earlier ones);
 `--days` overrides the length. Each regime acts the same whoever sets the fees: its draws come from seeded
 RNGs of its own, never from the traffic stream.
@@ -105,7 +108,7 @@ CADENCE_HOURS = {
 REPORT_SETS = (("2024", tuple(range(6, 16))), ("2026", tuple(range(1, 11))))
 SIM_CHANNELS = 16  # simnode's default: 16 channels (15 active)
 TUNING_SETS = (("2024", tuple(range(1, 6))),)
-REPORT_DAYS = 14  # 4 regimes x 20 seeds x 7 strategies in < 30 min on 2 cores (one regime x 30 days took ~10 min)
+REPORT_DAYS = 14  # 4 regimes x 20 seeds x 7 strategies in < 30 min on 2 cores (measured: see the top)
 TUNING_DAYS = 30
 QUICK_DAYS = 7
 REGIME_NOTES = {
