@@ -308,9 +308,12 @@ async def m007_channel_days_from_snapshots(db: Database) -> None:
     # so a channel's history reads the same after the upgrade. A page of snapshots at a time.
     import json
 
+    # the score as the run computed it (its JSON), not the REAL columns: Postgres keeps those in
+    # single precision
     scores: dict[tuple[str, str], tuple[Optional[float], float]] = {}
-    for row in await db.fetchall("SELECT run_id, chan_id, total, confidence FROM feepilot.scores"):
-        scores[(row["run_id"], row["chan_id"])] = (row["total"], row["confidence"])
+    for row in await db.fetchall("SELECT run_id, chan_id, data FROM feepilot.scores"):
+        data = json.loads(row["data"])
+        scores[(row["run_id"], row["chan_id"])] = (data.get("total"), data.get("confidence", 0.0))
     days: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
     offset = 0
     while True:

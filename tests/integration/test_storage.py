@@ -4,23 +4,72 @@ on its own schedule in every mode while the change log stays."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import subprocess
 import time
+from pathlib import Path
+from typing import Iterator, Optional
 
 import pytest
 
-from devtools.testenv import start_node_env
+from devtools.postgres import TempPostgres, _bin
+from devtools.testenv import NodeEnv, quiet_schedule, start_host_session
+from simnode.testing import start_simnode
 
 DAY = 86400
 OVERLAP_S = 120  # forwards_store.OVERLAP_S
 NS = 1_000_000_000
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    node_env = start_node_env(tmp_path_factory.mktemp("storage"))
-    yield node_env
-    node_env.session.host.stop()
-    node_env.simnode.stop()
+def start_env(workdir: Path, extra_env: Optional[dict] = None) -> NodeEnv:
+    """devtools.testenv.start_node_env, on the database `extra_env` names."""
+    node = start_simnode(seed=7, speed=0)
+    clock_file = workdir / "clock-offset"
+    env = NodeEnv(node, None, clock_file)  # type: ignore[arg-type]
+    env.sync_clock()
+    env.session = start_host_session(
+        workdir, backend="LndRestWallet", lnd_endpoint=node.url, macaroon=node.macaroon,
+        extra_env={"FEEPILOT_CLOCK_FILE": str(clock_file), **(extra_env or {})},
+    )
+    quiet_schedule(env.session)
+    return env
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def env(request, tmp_path_factory) -> Iterator[NodeEnv]:
+    """The same tests on SQLite and on Postgres: the storage's SQL (upserts, batched deletes) is
+    the part that differs between them."""
+    with contextlib.ExitStack() as stack:
+        extra = None
+        if request.param == "postgres":
+            postgres = stack.enter_context(TempPostgres())
+            extra = {"LNBITS_DATABASE_URL": postgres.url}
+        node_env = start_env(tmp_path_factory.mktemp(f"storage-{request.param}"), extra)
+        node_env.postgres = postgres if extra else None  # type: ignore[attr-defined]
+        try:
+            yield node_env
+        finally:
+            node_env.session.host.stop()
+            node_env.simnode.stop()
+
+
+def run_sql(env, ext_sql: str, core_sql: str) -> int:
+    """Run a statement on the extension's tables and one on LNbits' own (LNbits stopped); the
+    core statement's row count."""
+    host = env.session.host
+    if env.postgres is None:
+        with sqlite3.connect(host.data_folder / "ext_feepilot.sqlite3") as ext:
+            ext.execute(ext_sql)
+        with sqlite3.connect(host.data_folder / "database.sqlite3") as core:
+            return core.execute(core_sql).rowcount
+    postgres = env.postgres
+    owner = ["runuser", "-u", "postgres", "--"] if postgres.as_root else []
+    connect = ["-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres", "lnbits"]
+    subprocess.run([*owner, _bin("psql"), *connect, "-c", ext_sql.replace("FROM ", "FROM feepilot.")],
+                   check=True, capture_output=True)
+    out = subprocess.run([*owner, _bin("psql"), *connect, "-c", core_sql], check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[-1])
 
 
 def switch_requests(env) -> int:
@@ -104,6 +153,21 @@ def test_history_comes_from_the_series_and_scores_answer_304_while_unchanged(env
     assert last["at"] == fresh["created_at"] or last["at"] >= run["created_at"]
     assert (last["ppm"], last["capacity_sat"]) == (truth["policy"]["ppm"], truth["capacity_sat"])
     assert history["scores"][-1]["total"] == next(c["total"] for c in changed.json()["channels"] if c["chan_id"] == chan)
+
+
+def test_the_upgrade_fills_the_channels_history_from_the_stored_snapshots(env):
+    """m007 on a database from before m006: the history is built from the snapshots and scores
+    (here: the history removed and the migration version set back, then LNbits restarted)."""
+    chan = env.api("GET", "/scores").json()["channels"][0]["chan_id"]
+    before = env.api("GET", f"/channels/{chan}/history?days=90").json()
+    assert len(before["points"]) >= 3 and before["scores"], before
+    host = env.session.host
+    host.stop()
+    assert run_sql(env, "DELETE FROM channel_days", "UPDATE dbversions SET version = 6 WHERE db = 'feepilot'") == 1
+    host.start()
+    env.session.super_token = host.login("admin", env.session.super_password)
+    after = env.api("GET", f"/channels/{chan}/history?days=90").json()
+    assert (after["points"], after["scores"]) == (before["points"], before["scores"])
 
 
 def test_retention_prunes_in_mode_off_and_keeps_the_change_log(env):
