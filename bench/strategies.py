@@ -17,7 +17,9 @@ report run is REPORT_DAYS = 14 simulated days (it was 30 with one regime); the 2
 every regime is judged on the same seeds as before. Measured CPU per seed (2026 seed 2, the seed's graph
 context built once for all regimes): 26 s setup + 40 / 42 / 45 / 34 s for stationary / mission_control /
 competitors_move / demand_shifts at 14 days, against 26 + 99 s for one regime at 30 days (2024 seeds: 48 s
-setup): about 1.4-1.5x the one-regime report, which took 10.2 min, so about 15 min. `--quick` and `--tuning` run `stationary` unless
+setup): about 1.4-1.5x the one-regime report, which took 10.2 min, so about 15 min. (Those CPU times were
+taken on a loaded machine, where they run ~3x a quiet machine's: the old report's baselines took a third of
+it; the ratio is what carries over.) `--quick` and `--tuning` run `stationary` unless
 `--regime` says otherwise (quick stays under 2 minutes; tuning numbers stay comparable with earlier ones);
 `--days` overrides the length. Each regime acts the same whoever sets the fees: its draws come from seeded
 RNGs of its own, never from the traffic stream.
