@@ -335,7 +335,10 @@ def explain(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence
         text = f"{intent.why[:1].upper()}{intent.why[1:]}: {change}" + (f" ({score_words})" if score_words else "")
         if not proposal.accepted:
             text = _blocked_reason_suffix(text, proposal)
-        elif proposal.relay_left is not None:
+        if proposal.accepted and proposal.urgent_share is not None:
+            text += (f". A fast drain: {proposal.urgent_share * 100:.0f} % local, so this raise comes before the "
+                     f"daily pace would allow it")
+        if proposal.accepted and proposal.relay_left is not None:
             left = proposal.relay_left
             text += f". Relay budget: {left} update{'' if left == 1 else 's'} left today"
     for a in advice:

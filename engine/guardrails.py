@@ -64,6 +64,9 @@ class FeeProposal:
     # accepted: the updates the relay budget still allows in the next 24 h after this one
     # (None: no budget set); shown in the reason
     relay_left: Optional[int] = None
+    # accepted inside the normal cooldown because the channel is draining (`urgent`): the local
+    # share that made it urgent, shown in the reason; None otherwise
+    urgent_share: Optional[float] = None
 
     @property
     def direction(self) -> int:
@@ -107,7 +110,8 @@ def max_step_ppm(old_ppm: int, settings: EngineSettings, urgent_step: bool = Fal
 
 def urgent(channel: Channel, direction: int, settings: EngineSettings) -> bool:
     """A raise of a channel at or below `urgent_share` local (or a cut at or above 1 − it): the
-    moment a daily pace loses most, a drain that empties the channel hours before the next step."""
+    moment a daily pace loses most, a drain (or fill) that reaches the extreme hours before the next
+    daily step (tuning seeds, engine/README.md: both directions beat raises only)."""
     limit = settings.anti_oscillation.urgent_share
     total = channel.local_sat + channel.remote_sat
     if limit <= 0 or total <= 0 or not direction:
@@ -321,8 +325,11 @@ def check(
                                    f"at most {ao.max_reversals} allowed"))
         return _blocked(old, capped, requested, notes, intent.pressure)
 
+    early = last is not None and hours != ao.cooldown_hours and now - last < ao.cooldown_hours * 3600
     return FeeProposal(old, capped, requested, True, None, tuple(notes), intent.pressure,
-                       relay_left=budget.left_today(True) if budget.enabled else None)
+                       relay_left=budget.left_today(True) if budget.enabled else None,
+                       urgent_share=round(channel.local_sat / (channel.local_sat + channel.remote_sat), 4)
+                       if early else None)
 
 
 def _outside(policy: Policy, b: Bounds) -> bool:

@@ -149,6 +149,8 @@ def _verbs(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence[
         old, new = proposal.old_policy, proposal.new_policy
         verb = "raise" if new.ppm > old.ppm else "lower"
         change = f"{verb} to {new.ppm:,} ppm" if new.ppm != old.ppm else "bring the base fee into bounds"
+        if proposal.urgent_share is not None:
+            change += " now (fast drain)"
         also = "closing advised" if CLOSE_CHANNEL in kinds else "refill advised" if REBALANCE in kinds else ""
         return [f"{change}; {also}", change] if also else [change]
     if CLOSE_CHANNEL in kinds:

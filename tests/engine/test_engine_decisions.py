@@ -142,12 +142,51 @@ def test_base_fee_brought_into_bounds(mk):
 
 def test_cooldown_blocks_when_set(mk):
     history = [ChangeRecord("1", mk.NOW - 2 * 3600, 380, 400)]
-    a = one(mk, drained(mk), anti(cooldown_hours=24), history=history)
+    a = one(mk, drained(mk), anti(cooldown_hours=24, urgent_share=0), history=history)
     assert not a.accepted and a.blocked_by == "cooldown"
     assert "changed 2 h ago; cooldown 24 h (22 h left)" in a.reason
     # without it the relay budget paces: 36 + 2 tokens, 24 more in a day, one spent now: 4 left
     a = one(mk, drained(mk), BUDGET, history=history)
     assert a.accepted and a.reason.endswith("Relay budget: 4 updates left today")
+
+
+def test_a_fast_drain_waits_only_the_urgent_cooldown(mk):
+    """5 % local, raised 3 h ago: with urgent_share 0.10 the raise waits 2 h, not 24 h; an hour
+    after the last change it still waits; a balanced channel waits the full cooldown."""
+    from engine.guardrails import violations
+    settings = anti(cooldown_hours=24, urgent_share=0.10, urgent_cooldown_hours=2)
+    history = [ChangeRecord("1", mk.NOW - 3 * 3600, 380, 400)]
+    a = one(mk, drained(mk), settings, history=history, graph=mk.clique_graph())
+    assert a.accepted and a.proposal.urgent_share == 0.05
+    assert "A fast drain: 5 % local, so this raise comes before the daily pace would allow it" in a.reason
+    assert a.headline.endswith("now (fast drain)")
+    assert violations(a.proposal, drained(mk), history, settings, mk.NOW) == []  # the apply-time re-check agrees
+    soon = one(mk, drained(mk), settings, history=[dataclasses.replace(history[0], at=mk.NOW - 3600)],
+               graph=mk.clique_graph())
+    assert not soon.accepted and soon.blocked_by == "cooldown" and "cooldown 2 h (urgent) (1 h left)" in soon.reason
+    balanced = mk.channel(chan_id="1", local=500_000, ppm=400, flow=mk.flows(out1=400_000, in1=100_000))
+    b = one(mk, balanced, settings, history=history, graph=mk.clique_graph())
+    assert b.fee_action == INCREASE_FEES and not b.accepted and "cooldown 24 h (21 h left)" in b.reason
+    # a channel whose last change is older than the daily cooldown is not "urgent" in the reason
+    calm = one(mk, drained(mk), settings, history=[dataclasses.replace(history[0], at=mk.NOW - 25 * 3600)],
+               graph=mk.clique_graph())
+    assert calm.accepted and calm.proposal.urgent_share is None and "fast drain" not in calm.reason
+
+
+def test_a_fast_drain_still_spends_only_the_relay_budget(mk):
+    """Four urgent raises an hour apart empty CLN's bucket (48 → 3 + 1): the fifth is refused."""
+    settings = anti(cooldown_hours=24, urgent_share=0.10, urgent_cooldown_hours=0.5)
+    burst = [ChangeRecord("1", mk.NOW - (4 - i) * 3600, 300 + 10 * i, 310 + 10 * i) for i in range(4)]
+    a = one(mk, drained(mk), settings, history=burst, graph=mk.clique_graph())
+    assert not a.accepted and a.blocked_by == "relay_budget"
+
+
+def test_a_fast_drain_may_take_a_larger_step(mk):
+    """urgent_max_step_pct 0.5: 400 ppm may move 200 ppm at once instead of the 25 % max step."""
+    big = one(mk, drained(mk), anti(urgent_share=0.10, urgent_max_step_pct=0.5), graph=mk.clique_graph())
+    assert big.accepted and big.new_policy.ppm == min(600, big.proposal.requested_ppm)
+    plain = one(mk, drained(mk), graph=mk.clique_graph())
+    assert plain.new_policy.ppm == 500  # the 25 % max step
 
 
 def test_relay_budget_burst_of_four_then_one_per_twelve_hours(mk):

@@ -26,8 +26,8 @@ from tests.engine import guardrail_oracle as oracle
 from tests.engine.test_engine_properties import engine_settings, run, snapshots, with_history
 
 S = EngineSettings()
-# a 24 h cooldown, whatever the default
-COOLED = dataclasses.replace(S, anti_oscillation=dataclasses.replace(S.anti_oscillation, cooldown_hours=24))
+# the daily cooldown alone (no urgent step for the drained and full channels these tests use)
+COOLED = dataclasses.replace(S, anti_oscillation=dataclasses.replace(S.anti_oscillation, cooldown_hours=24, urgent_share=0))
 # the relay budget as the only rate rule
 BUDGET = dataclasses.replace(S, anti_oscillation=dataclasses.replace(S.anti_oscillation, cooldown_hours=0))
 DAY = 86_400
@@ -240,7 +240,7 @@ def test_a_blocked_proposal_shows_the_change_the_guardrails_would_let_through(mk
 @given(st.integers(0, 24 * 3600 - 1), st.sampled_from([0.25, 1, 6, 24, 48]))
 def test_cooldown_text_says_the_time_in_units_a_person_reads(mk, seconds_ago, hours):
     s = dataclasses.replace(S, anti_oscillation=dataclasses.replace(S.anti_oscillation, cooldown_hours=hours))
-    ch = mk.channel(chan_id="1", local=50_000, ppm=400)
+    ch = mk.channel(chan_id="1", local=150_000, ppm=400)  # low, not drained: the daily cooldown applies
     p = guardrails.check(FeeIntent(INCREASE_FEES, 400, 460, 0.5), ch,
                          [ChangeRecord("1", mk.NOW - seconds_ago, 380, 400)], s, mk.NOW)
     if seconds_ago >= hours * 3600:
