@@ -8,6 +8,7 @@ text is still valid JSON and decodes back to exactly what was written.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -256,35 +257,12 @@ async def runs_with_status(statuses: tuple[str, ...]) -> list[dict]:
 # --- scores, decisions, snapshots ----------------------------------------------------
 
 
-async def insert_scores(run_id: str, at: int, scores: list[dict]) -> None:
-    for score in scores:
-        await db.execute(
-            """
-            INSERT INTO feepilot.scores (id, run_id, chan_id, created_at, total, confidence, data)
-            VALUES (:id, :run_id, :chan_id, :at, :total, :confidence, :data)
-            """,
-            {
-                "id": new_id(),
-                "run_id": run_id,
-                "chan_id": score["chan_id"],
-                "at": at,
-                "total": score.get("total"),
-                "confidence": score.get("confidence", 0.0),
-                "data": encode(score),
-            },
-        )
-
-
 async def latest_scores() -> tuple[Optional[dict], list[dict]]:
     """The newest run that scored channels, and its scores (decoded: for aggregates)."""
     latest = await latest_scores_serialised()
     if latest is None:
         return None, []
     return await get_run(latest.run_id), decode(latest.channels)
-
-
-async def channel_score_history(chan_id: str, since: int) -> list[dict]:
-    return json.loads((await channel_series(chan_id, since)).scores)
 
 
 def _decision_row(run_id: str, at: int, decision: dict) -> dict:
@@ -301,22 +279,6 @@ def _decision_row(run_id: str, at: int, decision: dict) -> dict:
         "new_policy": encode(decision.get("new_policy")),
         "data": encode(decision),
     }
-
-
-async def insert_decisions(run_id: str, at: int, decisions: list[dict]) -> list[dict]:
-    stored = []
-    for decision in decisions:
-        row = _decision_row(run_id, at, decision)
-        await db.execute(
-            """
-            INSERT INTO feepilot.decisions
-                (id, run_id, chan_id, created_at, action, accepted, reason, blocked_by, old_policy, new_policy, data)
-            VALUES (:id, :run_id, :chan_id, :at, :action, :accepted, :reason, :blocked_by, :old_policy, :new_policy, :data)
-            """,
-            row,
-        )
-        stored.append({**decision, "id": row["id"], "run_id": run_id, "created_at": at})
-    return stored
 
 
 def _decision(row: Any) -> dict:
@@ -338,21 +300,6 @@ async def list_decisions(run_id: str) -> list[dict]:
     decisions = [_decision(r) for r in rows]
     decisions.sort(key=lambda d: d.get("order", 0))
     return decisions
-
-
-async def insert_snapshot(run_id: str, at: int, data: dict) -> None:
-    await db.execute(
-        "INSERT INTO feepilot.snapshots (id, run_id, taken_at, data) VALUES (:id, :run_id, :at, :data)",
-        {"id": new_id(), "run_id": run_id, "at": at, "data": encode(data)},
-    )
-
-
-async def list_snapshots(since: int) -> list[dict]:
-    rows = await db.fetchall(
-        "SELECT run_id, taken_at, data FROM feepilot.snapshots WHERE taken_at >= :since ORDER BY taken_at",
-        {"since": since},
-    )
-    return [{"run_id": r["run_id"], "taken_at": r["taken_at"], **decode(r["data"])} for r in rows]
 
 
 # --- one transaction per run (issue 15) ----------------------------------------------------
@@ -624,21 +571,34 @@ async def save_forwards_sync(*, node_id: str, synced_from: int, synced_until: in
         )
 
 
+FORWARDS_READ_PAGE = 5000
+
+
 async def forwards_between(lo_ns: int, hi_ns: int) -> list[dict]:
     """The stored forwards with lo_ns <= timestamp_ns <= hi_ns, oldest first, in the shape of
-    LND's ForwardingEvent (the fields the engine reads)."""
-    rows = await db.fetchall(
-        """
-        SELECT ts_ns, chan_id_in, chan_id_out, amt_in_msat, amt_out_msat, fee_msat FROM feepilot.forwards
-        WHERE ts_ns >= :lo AND ts_ns <= :hi ORDER BY ts_ns
-        """,
-        {"lo": lo_ns, "hi": hi_ns},
-    )
-    return [
-        {"timestamp_ns": r["ts_ns"], "chan_id_in": r["chan_id_in"], "chan_id_out": r["chan_id_out"],
-         "amt_in_msat": r["amt_in_msat"], "amt_out_msat": r["amt_out_msat"], "fee_msat": r["fee_msat"]}
-        for r in rows
-    ]
+    LND's ForwardingEvent (the fields the engine reads). Read a page at a time (keyset on the
+    time and id): the rows become Python objects on the event loop, so a year of forwards is
+    read in slices with the loop free to serve between them."""
+    events: list[dict] = []
+    after: tuple[int, str] = (lo_ns - 1, "")
+    while True:
+        rows = await db.fetchall(
+            f"""
+            SELECT id, ts_ns, chan_id_in, chan_id_out, amt_in_msat, amt_out_msat, fee_msat FROM feepilot.forwards
+            WHERE ts_ns <= :hi AND (ts_ns > :ts OR (ts_ns = :ts AND id > :id))
+            ORDER BY ts_ns, id LIMIT {FORWARDS_READ_PAGE}
+            """,
+            {"hi": hi_ns, "ts": after[0], "id": after[1]},
+        )
+        events += [
+            {"timestamp_ns": r["ts_ns"], "chan_id_in": r["chan_id_in"], "chan_id_out": r["chan_id_out"],
+             "amt_in_msat": r["amt_in_msat"], "amt_out_msat": r["amt_out_msat"], "fee_msat": r["fee_msat"]}
+            for r in rows
+        ]
+        if len(rows) < FORWARDS_READ_PAGE:
+            return events
+        after = (int(rows[-1]["ts_ns"]), rows[-1]["id"])
+        await asyncio.sleep(0)
 
 
 # --- retention (retention.py) -----------------------------------------------------------------
