@@ -204,6 +204,7 @@ def test_cooldown_daily_and_reversal_limits_hold_over_many_cycles():
                                 local_policy=c.local_policy or c.peer_policy or Policy(1000, 100, 40, 1000, 10**9))
             for c in snapshot.channels))
         history = []
+        applied_to = {}
         now = NOW
         for gap, moves in cycles:
             channels = []
@@ -220,6 +221,7 @@ def test_cooldown_daily_and_reversal_limits_hold_over_many_cycles():
                 if a.accepted:
                     history.append(ChangeRecord(channel.chan_id, now, a.old_policy.ppm, a.new_policy.ppm,
                                                 a.old_policy.base_msat, a.new_policy.base_msat))
+                    applied_to[(channel.chan_id, now)] = channel  # its balance then decides "urgent"
                     channel = dataclasses.replace(channel, local_policy=a.new_policy)
                 new_channels.append(channel)
             snapshot = dataclasses.replace(snapshot, channels=tuple(new_channels))
@@ -229,7 +231,11 @@ def test_cooldown_daily_and_reversal_limits_hold_over_many_cycles():
             log = oracle.channel_records(history, channel)
             for i, change in enumerate(log):
                 before = log[:i]
-                assert all(change.at - r.at >= ao.cooldown_hours * 3600 for r in before), (channel.chan_id, log)
+                urgent = oracle.is_urgent(applied_to[(channel.chan_id, change.at)],
+                                          oracle.sign(change.new_ppm - change.old_ppm), settings)
+                cooldown = min(ao.cooldown_hours, ao.urgent_cooldown_hours) if urgent else ao.cooldown_hours
+                seen["urgent"] += urgent and any(change.at - r.at < ao.cooldown_hours * 3600 for r in before)
+                assert all(change.at - r.at >= cooldown * 3600 for r in before), (channel.chan_id, log)
                 assert sum(1 for r in log[:i + 1] if r.at > change.at - DAY) <= ao.max_updates_per_day
                 flips, _ = oracle.reversal_state(log[:i + 1], change.at, settings)
                 assert flips <= ao.max_reversals, (channel.chan_id, flips, log)
@@ -238,6 +244,7 @@ def test_cooldown_daily_and_reversal_limits_hold_over_many_cycles():
     prop()
     # not vacuous: changes applied, reversals applied, and reversals refused by the limit
     assert seen["accepted"] >= 100 and seen["reversal applied"] >= 3 and seen["max_reversals"] >= 5, seen
+    assert seen["urgent"] >= 1, seen  # urgent steps inside the daily cooldown were applied and judged
 
 
 def test_no_sequence_of_cycles_proposes_an_update_the_relay_bucket_would_refuse():
