@@ -268,11 +268,14 @@ def test_lnbits_keeps_answering_while_a_cycle_computes_graph_metrics(tmp_path):
         print(f"health during a cold cycle: {len(latencies)} probes over {elapsed:.1f} s, "
               f"median {statistics.median(latencies) * 1000:.0f} ms, worst {worst * 1000:.0f} ms")
         # A guard against blocking the loop for a whole phase of the cycle (a cold graph build
-        # held it 649 ms before heavy.py). Single stalls of 150-300 ms come and go with the
-        # machine's load (149 ms idle, 301 ms in a clean-clone `make test`); the figures an
-        # operator can rely on come from a benchmark (issue 15), not from this test.
+        # in LNbits' process held it 649 ms). The heavy work runs in Fee Autopilot's own process
+        # now; single stalls still come and go with the machine's load (other processes share
+        # the 2 cores), so the bound stays generous: the figures an operator can rely on come
+        # from `make bench-host` (bench/host_impact.py), not from this test.
         assert worst < 0.5, f"the event loop was blocked for {worst * 1000:.0f} ms"
         assert log.count("graph metrics computed") >= 2, "the measured cycle recomputed the metrics"
+        worker = env.api("GET", "/status").json()["worker"]
+        assert worker["mode"] == "process" and worker["running"], worker  # the work was not in LNbits' process
     finally:
         env.session.host.stop()
         env.simnode.stop()
