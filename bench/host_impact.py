@@ -154,7 +154,8 @@ def wait_idle(env: NodeEnv, timeout: float = 1800) -> None:
 def dry_run(env: NodeEnv) -> tuple[dict, float]:
     wait_idle(env)
     started = time.perf_counter()
-    response = env.api("POST", "/runs", json={"dry_run": True})
+    with env.client() as client:  # a cold cycle on a busy machine can take minutes (the worker yields the CPU)
+        response = client.post("/feepilot/api/v1/runs", json={"dry_run": True}, timeout=1800)
     elapsed = time.perf_counter() - started
     if response.status_code != 201 or response.json()["status"] != "completed":
         raise SystemExit(f"bench/host_impact.py: the run failed: {response.status_code} {response.text[:500]}")
