@@ -2,7 +2,7 @@
 
 The shell calls, per cycle:
     key = metrics_key(snapshot.graph, snapshot.node_id, settings.graph)        # cache key
-    metrics = compute_graph_metrics(snapshot.graph, snapshot.node_id, settings.graph)  # heavy: worker thread, cache by key
+    metrics = compute_graph_metrics(snapshot.graph, snapshot.node_id, settings.graph)  # heavy: the worker process, cache by key
     evaluation = evaluate(snapshot, settings, history, metrics, now)           # cheap
     evaluation.to_dict()                                                       # JSON for storage / API
 """

@@ -1,8 +1,8 @@
 """The engine's entry point: snapshot + settings + history + graph metrics -> Evaluation.
 
 Pure and deterministic. Cheap (milliseconds per channel) when `metrics` is given;
-the expensive part, `compute_graph_metrics`, is done by the caller (in a worker
-thread) and cached by `metrics_key`. Without metrics the graph-based heuristics are
+the expensive part, `compute_graph_metrics`, is done by the caller (in its worker
+process) and cached by `metrics_key`. Without metrics the graph-based heuristics are
 marked unknown and the rest still works.
 """
 
