@@ -8,7 +8,7 @@ PORT ?= 5000
 SIMNODE_PORT ?= 8080
 SEED ?= 7
 
-.PHONY: run test test-unit release bench bench-score bench-oracle bench-host deps clean
+.PHONY: run test test-unit release bench bench-score bench-oracle bench-host bench-scale deps clean
 
 $(PY):
 	@test -n "$(PYTHON_BOOT)" || { echo "Python 3.10-3.12 is required"; exit 1; }
@@ -54,6 +54,12 @@ bench-score: deps
 # What a cold cycle and a burst of reads cost LNbits (issue 15): health latency idle and during, as ratios.
 bench-host: deps
 	$(PY) bench/host_impact.py $(BENCH_ARGS)
+
+# A 2,000-channel node over 30 simulated days of hourly cycles (issue 15): first and warm cycle, node requests
+# and bytes per cycle against a tenth of the volume, RSS, database size; writes bench/results/scale.md.
+# `make bench-scale BENCH_ARGS=--quick`: 40 channels, 1 simulated day (3-5 min on 2 cores).
+bench-scale: deps
+	$(PY) bench/scale.py $(BENCH_ARGS)
 
 # The best fixed fees an in-sample search finds, against CLBOSS: a ceiling for judging `make bench`.
 bench-oracle: deps

@@ -134,6 +134,13 @@ def start_node_env(workdir: Path, seed: int = 7, simnode_args: tuple = ()) -> No
     from simnode.testing import start_simnode
 
     node = start_simnode(seed=seed, speed=0, extra_args=simnode_args)
+    env = attach_host(node, workdir)
+    quiet_schedule(env.session)
+    return env
+
+
+def attach_host(node, workdir: Path) -> NodeEnv:
+    """A real LNbits with the extension on a running simnode (`node`), the two on one simulated clock."""
     clock_file = workdir / "clock-offset"
     env = NodeEnv(node, None, clock_file)  # type: ignore[arg-type]
     env.sync_clock()
@@ -145,7 +152,6 @@ def start_node_env(workdir: Path, seed: int = 7, simnode_args: tuple = ()) -> No
         extra_env={"FEEPILOT_CLOCK_FILE": str(clock_file)},
     )
     env.session = session
-    quiet_schedule(session)
     return env
 
 

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
     p.add_argument("--port", type=int, default=8080, help="0 = pick a free port")
     p.add_argument("--channels", type=int, default=16)
+    p.add_argument("--min-peer-degree", type=int, default=None,
+                   help="peers are drawn from nodes with at least this many distinct channels into them "
+                        "(default 40; lower it for thousands of channels: the 2024 graph has 2,613 nodes with >= 6)")
     p.add_argument("--graph", default=None,
                    help="shortcut 2024/2026, a file in refdata/lngraph/, or the path of any Core Lightning "
                         "listchannels dump ({\"channels\": [...]}, gzip or plain JSON; env SIMNODE_GRAPH)")
@@ -71,7 +74,7 @@ async def serve(args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     sock = bind_socket(args.host, args.port)
     graph = load_graph(args.graph)
-    check_room_for_node(graph, args.channels)
+    check_room_for_node(graph, args.channels, args.min_peer_degree)
     if graph.snapshot_date_source != "meta.snapshot_date":
         print(f"simnode: {graph.path} has no meta.snapshot_date; snapshot date {graph.snapshot_date} "
               f"from the {graph.snapshot_date_source}", file=sys.stderr, flush=True)
@@ -89,7 +92,8 @@ async def serve(args: argparse.Namespace) -> None:
     if start is None:
         step = params.step_minutes * 60
         start = int(time.time()) // step * step
-    sim = SimNode(graph, seed=args.seed, channels=args.channels, params=params, start_ts=start)
+    sim = SimNode(graph, seed=args.seed, channels=args.channels, params=params, start_ts=start,
+                  min_peer_degree=args.min_peer_degree)
     macaroon = (args.macaroon or default_macaroon(args.seed)).lower()
     server = SimServer(sim, macaroon, speed=args.speed)
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=True)

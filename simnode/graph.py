@@ -510,14 +510,16 @@ def well_connected(graph: Graph, min_degree: int) -> list[str]:
     return sorted(p for p, comps in graph.inbound.items() if len({c.source for c in comps}) >= min_degree)
 
 
-def check_room_for_node(graph: Graph, channels: int) -> None:
+def check_room_for_node(graph: Graph, channels: int, min_degree: int | None = None) -> None:
     """simnode opens `channels` channels to distinct well-connected nodes (and needs 5 for its closed/pending
-    ones); a snapshot with fewer fails here, in one line, rather than deep inside SimNode."""
+    ones); a snapshot with fewer fails here, in one line, rather than deep inside SimNode.
+    `min_degree`: what "well connected" means (None: simnode.node.MIN_PEER_DEGREE)."""
     from .node import MIN_PEER_DEGREE  # node imports this module
 
+    degree = MIN_PEER_DEGREE if min_degree is None else min_degree
     need = max(channels, 5)
-    have = len(well_connected(graph, MIN_PEER_DEGREE))
+    have = len(well_connected(graph, degree))
     if have < need:
         raise GraphFormatError(
-            f"graph snapshot {graph.path}: only {have} nodes have >= {MIN_PEER_DEGREE} distinct active channels "
+            f"graph snapshot {graph.path}: only {have} nodes have >= {degree} distinct active channels "
             f"into them; simnode needs {need} such peers for {channels} channels")

@@ -172,8 +172,11 @@ class SimNode:
         params: TrafficParams | None = None,
         start_ts: int | None = None,
         alias: str | None = None,
+        min_peer_degree: int | None = None,
     ) -> None:
         self.graph = graph
+        # peers are drawn from nodes with at least this many distinct channels into them (None: MIN_PEER_DEGREE)
+        self.min_peer_degree = min_peer_degree
         self.seed = seed
         self.params = params or TrafficParams()
         self.buckets = AmountBuckets.build(self.params)
@@ -192,6 +195,8 @@ class SimNode:
         # "METHOD path" -> count of LND REST requests served, so tests can check
         # how many node calls a client makes.
         self.request_counts: dict[str, int] = {}
+        # the same key -> bytes of the answers' bodies, counted by server.py (HTTP only; streams not counted)
+        self.response_bytes: dict[str, int] = {}
         self.forwards: list[Forward] = []
         self._fwd_ts: list[int] = []
         self._fee_cum: list[int] = [0]
@@ -217,9 +222,10 @@ class SimNode:
     # ------------------------------------------------------------------ setup
     def _candidates(self) -> list[str]:
         g = self.graph
+        degree = MIN_PEER_DEGREE if self.min_peer_degree is None else self.min_peer_degree
         cands = []
         for peer, comps in g.inbound.items():
-            if len({c.source for c in comps}) >= MIN_PEER_DEGREE:
+            if len({c.source for c in comps}) >= degree:
                 cands.append(peer)
         return sorted(cands)
 

@@ -96,7 +96,10 @@ class SimServer:
         headers = list(request.headers.items())  # pairs: duplicates stay visible
         resp: Response = await self.run(handle, self.sim, request.method, path, query, body, headers, self.macaroon, fault)
         if resp.stream is None:
-            return web.Response(status=resp.status, body=resp.encode(), content_type="application/json")
+            encoded = resp.encode()
+            key = f"{request.method.upper()} {path}"  # as handle() counts the request
+            self.sim.response_bytes[key] = self.sim.response_bytes.get(key, 0) + len(encoded)
+            return web.Response(status=resp.status, body=encoded, content_type="application/json")
         return await self._stream(request, resp)
 
     async def _stream(self, request: web.Request, resp: Response) -> web.StreamResponse:

@@ -8,6 +8,7 @@
         node.node_id      # our node's pubkey
         node.headers      # {"Grpc-Metadata-macaroon": node.macaroon}
         node.state()      # GET /sim/state            (sync, stdlib only)
+        node.requests()   # GET /sim/requests: LND requests served and the bytes answered, per route
         node.advance(hours=24)                         # POST /sim/advance
         node.revenue(start, end)                       # GET /sim/revenue (forwards in [start, end))
         node.set_faults({"path": "/v1/chanpolicy", "status": 503})   # POST /sim/faults
@@ -82,6 +83,10 @@ class SimnodeProcess:
     # /sim control
     def state(self, forwards: bool = False) -> dict:
         return _request("GET", self.url + "/sim/state" + ("?forwards=1" if forwards else ""))[1]
+
+    def requests(self) -> dict:
+        """GET /sim/requests: LND requests served per "METHOD path" and the bytes of their answers."""
+        return _request("GET", self.url + "/sim/requests")[1]
 
     def revenue(self, start: int | None = None, end: int | None = None) -> dict:
         """GET /sim/revenue: the forwards whose second is in [start, end), node-wide and per outgoing channel."""
