@@ -209,6 +209,7 @@ class StatusOut(BaseModel):
     source_errors: dict[str, str] = Field(default_factory=dict)
     mode: str = Field("shadow", description="off, shadow or autopilot")
     schedule_running: bool = False
+    cycle_running: bool = Field(False, description="A scheduled cycle is computing or applying now (its batch included)")
     interval_minutes: Optional[int] = None
     last_run: Optional[dict] = Field(None, description="Time, kind, status and counts of the newest run")
     settings_error: Optional[str] = Field(None, description="Why the stored settings are invalid (nothing runs until they are fixed)")

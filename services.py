@@ -134,6 +134,7 @@ async def node_status(schedule: Any = None) -> StatusOut:
         mode=document["mode"],
         interval_minutes=document["interval_minutes"],
         schedule_running=bool(schedule and schedule.running),
+        cycle_running=bool(schedule and schedule.cycle_running),
         next_run_at=schedule.next_run_at if schedule else None,
         circuit_breaker=breaker.snapshot(),
         pending_changes=(await crud.list_changes(status="pending", limit=1))[1],

@@ -42,6 +42,7 @@ PENDING_RECONCILE_WAIT_S = 1.0
 @dataclass
 class ScheduleState:
     running: bool = False
+    cycle_running: bool = False  # a scheduled cycle is computing or applying now
     started_at: Optional[int] = None
     last_cycle_at: Optional[int] = None
     next_run_at: Optional[int] = None
@@ -133,7 +134,11 @@ async def tick() -> None:
         # Due: whatever happens now, the next cycle is one interval away.
         schedule.last_cycle_at = now()
         schedule.next_run_at = schedule.last_cycle_at + interval
-        await scheduled_cycle()
+        schedule.cycle_running = True
+        try:
+            await scheduled_cycle()
+        finally:
+            schedule.cycle_running = False
         schedule.last_error = None
         schedule.last_error_at = None
     except asyncio.CancelledError:
