@@ -17,8 +17,8 @@ machine shows as a high baseline, not as a regression. Acceptance (issue 15): du
 cycle, health p99 <= 1.5 x idle p99 and max < 50 ms.
 
 simnode admits as peers only nodes with >= 40 distinct channels into them; the 2024 graph
-has 377 of those, so for 1,000 channels this benchmark's own simnode process admits nodes
-with >= 15 (1,128 of them). The graph itself is the whole 2024 snapshot.
+has 377 of those, so for 1,000 channels this benchmark starts simnode with
+`--min-peer-degree 15` (1,128 such nodes). The graph itself is the whole 2024 snapshot.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,43 +42,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devtools.testenv import NodeEnv, start_host_session  # noqa: E402
-from simnode.testing import READY, SimnodeProcess  # noqa: E402
+from simnode.testing import SimnodeProcess  # noqa: E402
+from simnode.testing import start_simnode as launch_simnode  # noqa: E402
 
 PROBE_GAP_S = 0.01
 BURST = 200
 PEER_DEGREE = 15  # see the docstring
-# simnode as `python -m simnode`, with the peer threshold lowered in this process only.
-SIMNODE = (
-    "import sys, simnode.node as node; node.MIN_PEER_DEGREE = int(sys.argv[1]); "
-    "from simnode.__main__ import main; main(sys.argv[2:])"
-)
 
 
 def start_simnode(graph: Optional[str], channels: int, timeout: float = 900) -> SimnodeProcess:
-    cmd = [sys.executable, "-c", SIMNODE, str(PEER_DEGREE), "--seed", "7", "--port", "0", "--speed", "0",
-           "--channels", str(channels)]
-    if graph:
-        cmd += ["--graph", graph]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    found: dict[str, Any] = {}
-
-    def read() -> None:  # the ready line, then keep draining stdout so simnode never blocks on it
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "line" not in found and READY.search(line):
-                found["line"] = line.strip()
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while "line" not in found:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"bench/host_impact.py: simnode did not start (exit {proc.poll()})")
-        time.sleep(0.2)
-    match = READY.search(found["line"])
-    assert match
-    return SimnodeProcess(proc, match.group(1), match.group(2), match.group(3), found["line"])
+    return launch_simnode(seed=7, speed=0, channels=channels, graph=graph, timeout=timeout,
+                          extra_args=["--min-peer-degree", str(PEER_DEGREE)])
 
 
 def stats(latencies: list[float]) -> dict[str, float]:

@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from .faults import Faults
-from .graph import Graph, fake_txid, h64
+from .graph import Graph, fake_txid, h64, well_connected
 from .regimes import CompetitorMoves, DemandShift, MissionControl, check_regime, daily_rhythm, plan_shifts
 from .traffic import AmountBuckets, Market, TrafficParams, bucket_rates, build_market, poisson, weight
 
@@ -175,8 +175,8 @@ class SimNode:
         min_peer_degree: int | None = None,
     ) -> None:
         self.graph = graph
-        # peers are drawn from nodes with at least this many distinct channels into them (None: MIN_PEER_DEGREE)
-        self.min_peer_degree = min_peer_degree
+        # peers are drawn from nodes with at least this many distinct channels into them
+        self.min_peer_degree = MIN_PEER_DEGREE if min_peer_degree is None else min_peer_degree
         self.seed = seed
         self.params = params or TrafficParams()
         self.buckets = AmountBuckets.build(self.params)
@@ -221,13 +221,7 @@ class SimNode:
 
     # ------------------------------------------------------------------ setup
     def _candidates(self) -> list[str]:
-        g = self.graph
-        degree = MIN_PEER_DEGREE if self.min_peer_degree is None else self.min_peer_degree
-        cands = []
-        for peer, comps in g.inbound.items():
-            if len({c.source for c in comps}) >= degree:
-                cands.append(peer)
-        return sorted(cands)
+        return well_connected(self.graph, self.min_peer_degree)
 
     def _peer_typical_policy(self, peer: str) -> tuple[int, int, int]:
         g = self.graph
