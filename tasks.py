@@ -35,6 +35,10 @@ TICK_S = 2.0
 # LNbits starts its funding source after the extensions: the first cycle waits
 # for the node (at most this long) instead of recording a pointless skipped run.
 STARTUP_GRACE_S = 60
+# The first cycle after a start waits this long: LNbits finishes its own start (funding
+# source, other extensions, first requests) before our heaviest work, and an operator who
+# enables the extension has time to set the mode before a cycle uses the defaults.
+FIRST_CYCLE_DELAY_S = 30
 # While a change is pending, each tick tries to settle it, unless a change holds the lock.
 PENDING_RECONCILE_WAIT_S = 1.0
 
@@ -128,7 +132,8 @@ async def tick() -> None:
             schedule.next_run_at = None
             return
         interval = document["interval_minutes"] * 60
-        schedule.next_run_at = max((schedule.last_cycle_at or 0) + interval, schedule.started_at or 0)
+        first_allowed = (schedule.started_at or 0) + FIRST_CYCLE_DELAY_S
+        schedule.next_run_at = max((schedule.last_cycle_at or 0) + interval, first_allowed)
         if now() < schedule.next_run_at:
             return
         # Due: whatever happens now, the next cycle is one interval away.

@@ -19,7 +19,7 @@ import pytest
 
 from devtools.browser_setup import CHROMIUM
 
-from devtools.testenv import HostSession, output_dir, start_host_session
+from devtools.testenv import TEST_GRAPH_WORK, HostSession, output_dir, start_host_session
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -56,6 +56,8 @@ def page_host(page_simnode, tmp_path_factory) -> Iterator[HostSession]:
         lnd_endpoint=page_simnode.url,
         macaroon=page_simnode.macaroon,
     )
+    with session.client(session.super_token) as client:  # before the first cycle (30 s after start)
+        client.put("/feepilot/api/v1/settings", json=TEST_GRAPH_WORK).raise_for_status()
     wait_for_scores(session)
     yield session
     session.host.stop()
@@ -66,7 +68,7 @@ def page_host(page_simnode, tmp_path_factory) -> Iterator[HostSession]:
 
 
 def wait_for_scores(session: HostSession, timeout: float = 180.0) -> None:
-    """The first scheduled (shadow) run scores the channels right after start-up."""
+    """The first scheduled (shadow) run scores the channels soon after start-up."""
     deadline = time.monotonic() + timeout
     with session.client(session.super_token) as client:
         while time.monotonic() < deadline:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from devtools.postgres import TempPostgres, _bin
-from devtools.testenv import start_host_session
+from devtools.testenv import TEST_GRAPH_WORK, start_host_session
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def pg_session(simnode, tmp_path_factory):
 def test_the_whole_flow_on_postgres(pg_session, simnode):
     with pg_session.client(pg_session.super_token) as client:
         api = "/feepilot/api/v1"
-        assert client.put(f"{api}/settings", json={"mode": "off", "interval_minutes": 30}).status_code == 200
+        assert client.put(f"{api}/settings", json={"mode": "off", "interval_minutes": 30, **TEST_GRAPH_WORK}).status_code == 200
         history = client.get(f"{api}/settings/history").json()
         assert history[0]["new"]["interval_minutes"] == 30
         assert history[0]["requested_by_name"] == "admin"  # migration m004's columns, on Postgres too

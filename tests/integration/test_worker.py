@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.testenv import start_host_session
+from devtools.testenv import TEST_GRAPH_WORK, start_host_session
 
 
 def status(env) -> dict:
@@ -206,7 +206,8 @@ def test_heavy_work_in_lnbits_threads_is_reported_and_runs_complete(tmp_path):
         )
         try:
             with session.client(session.super_token) as client:
-                client.put("/feepilot/api/v1/settings", json={"mode": "off"}).raise_for_status()
+                quiet = {"mode": "off", **TEST_GRAPH_WORK}
+                client.put("/feepilot/api/v1/settings", json=quiet).raise_for_status()
                 run = client.post("/feepilot/api/v1/runs", json={"dry_run": True}, timeout=300)
                 assert run.status_code == 201 and run.json()["status"] == "completed", run.text
                 assert run.json()["counts"]["scored"] > 0
