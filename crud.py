@@ -601,6 +601,28 @@ async def forwards_between(lo_ns: int, hi_ns: int) -> list[dict]:
         await asyncio.sleep(0)
 
 
+async def forward_sums(lo_ns: int, hi_ns: int) -> dict[str, list[int]]:
+    """Per channel, the sums of the stored forwards with lo_ns <= timestamp_ns <= hi_ns in the
+    order of engine.ingest_lnd.FLOW_SUMS, as aggregate_forwards adds them (amounts in whole sat
+    per forward). Summed by the database: a cycle reads a row per channel, not every forward."""
+    sums: dict[str, list[int]] = {}
+    for column, count, volume, fee, amount in (
+        ("chan_id_out", 0, 2, 4, "amt_out_msat"),
+        ("chan_id_in", 1, 3, 5, "amt_in_msat"),
+    ):
+        rows = await db.fetchall(
+            f"""
+            SELECT {column} AS chan, COUNT(*) AS n, SUM({amount} / 1000) AS volume, SUM(fee_msat) AS fee
+            FROM feepilot.forwards WHERE ts_ns >= :lo AND ts_ns <= :hi GROUP BY {column}
+            """,
+            {"lo": lo_ns, "hi": hi_ns},
+        )
+        for row in rows:
+            totals = sums.setdefault(str(row["chan"]), [0] * 6)
+            totals[count], totals[volume], totals[fee] = int(row["n"]), int(row["volume"]), int(row["fee"])
+    return sums
+
+
 # --- retention (retention.py) -----------------------------------------------------------------
 
 PRUNE_BATCH = 2000

@@ -1,7 +1,7 @@
 """The forwarding history Fee Autopilot keeps (issue 15).
 
-Every reader of forwards (the engine's snapshot, the summary band, the impact of changes,
-earnings) reads this table, after one incremental sync with the node: LND's `/v1/switch` from
+Every reader of forwards (the engine's snapshot, as sums per channel and window; the summary
+band, the impact of changes, earnings) reads this table, after one incremental sync with the node: LND's `/v1/switch` from
 where the last sync stopped, so a cycle after the first asks the node only for what is new, and
 the windows we compute survive a node whose forwarding history was pruned
 (`DeleteForwardingHistory`, or a node that keeps little).
@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict, dataclass
-from typing import Any, AsyncIterator, Callable, Mapping, Optional
+from typing import Any, AsyncIterator, Callable, Mapping, Optional, Sequence
 
 from loguru import logger
 
 from . import crud
 from .app_settings import APP_DEFAULTS
+from .engine.ingest_lnd import flows_from_sums
+from .engine.snapshot import FlowStats
 
 DAY = 86400
 NS = 1_000_000_000
@@ -147,6 +149,17 @@ async def sync(pages: Pager, node_id: str, now: int, since: int) -> SyncStats:
         await crud.save_forwards_sync(node_id=node_id, synced_from=synced_from, synced_until=now)
         last_sync = stats
         return stats
+
+
+async def flows(pages: Pager, node_id: str, now: int, windows: Sequence[int]) -> dict[str, dict[int, FlowStats]]:
+    """Per channel, per window (days, ending at `now`): its forwarding stats, after a sync. The
+    engine's snapshot reads these sums, not the forwards: a cycle's work does not grow with them."""
+    await sync(pages, node_id, now, now - max(windows) * DAY)
+    sums: dict[str, dict[int, list[int]]] = {}
+    for days in windows:
+        for chan, values in (await crud.forward_sums((now - days * DAY) * NS, now * NS)).items():
+            sums.setdefault(chan, {})[days] = values
+    return flows_from_sums(sums)
 
 
 async def events(pages: Pager, node_id: str, now: int, days: int) -> list[dict[str, Any]]:

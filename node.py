@@ -21,7 +21,6 @@ import httpx
 from loguru import logger
 
 from .engine.ingest_lnd import (
-    aggregate_forwards,
     channels_from_lnd,
     chanpolicy_body,
     edge_policies,
@@ -345,12 +344,15 @@ async def lnd_forward_pages(client: LndClient, start: int, end: int) -> AsyncIte
         offset = int(page.get("last_offset_index", offset + len(batch)))
 
 
-async def _lnd_forwards(client: LndClient, now: int, days: int, node_id: Optional[str] = None) -> list[dict[str, Any]]:
+def _switch_pager(client: LndClient) -> forwards_store.Pager:
+    return lambda start, end: lnd_forward_pages(client, start, end)
+
+
+async def _lnd_forwards(client: LndClient, now: int, days: int) -> list[dict[str, Any]]:
     """The forwards of [now − days, now] from the history Fee Autopilot keeps (forwards_store),
     after reading from the node only what is new since the last read."""
-    if node_id is None:
-        node_id = (await _lnd_info(client)).node_id
-    return await forwards_store.events(lambda start, end: lnd_forward_pages(client, start, end), node_id, now, days)
+    node_id = (await _lnd_info(client)).node_id
+    return await forwards_store.events(_switch_pager(client), node_id, now, days)
 
 
 # --- generic (any backend with LNbits' node API) ---------------------------------
@@ -467,9 +469,8 @@ class NodeGateway:
         channels = base.channels
         if self.lnd:
             try:
-                # from the history we keep (it survives a pruned node), synced incrementally first
-                events = await _lnd_forwards(self.lnd, now, max(FLOW_WINDOWS_DAYS), base.info.node_id)
-                flows = await asyncio.to_thread(aggregate_forwards, events, now, FLOW_WINDOWS_DAYS)
+                # the sums of the history we keep (it survives a pruned node), synced incrementally first
+                flows = await forwards_store.flows(_switch_pager(self.lnd), base.info.node_id, now, FLOW_WINDOWS_DAYS)
                 channels = with_flows(channels, flows, FLOW_WINDOWS_DAYS)
                 sources["forwards"] = True
             except NodeCallError as exc:

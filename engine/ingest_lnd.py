@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from .snapshot import (
     ACTIVE,
@@ -231,20 +231,19 @@ def aggregate_forwards(
             inc[1] += 1
             inc[3] += amt_in
             inc[5] += fee
+    return flows_from_sums(acc)
+
+
+# The sums of one channel over one window, in this order (aggregate_forwards, and the
+# shell's totals of the forwards it keeps: crud.forward_sums).
+FLOW_SUMS = ("forwards_out", "forwards_in", "volume_out_sat", "volume_in_sat", "fees_earned_msat", "fees_assisted_msat")
+
+
+def flows_from_sums(sums: Mapping[str, Mapping[int, Sequence[int]]]) -> dict[str, dict[int, FlowStats]]:
+    """Per channel, per window (days): the FLOW_SUMS of its forwards -> FlowStats."""
     return {
-        chan: {
-            days: FlowStats(
-                days=days,
-                forwards_out=v[0],
-                forwards_in=v[1],
-                volume_out_sat=v[2],
-                volume_in_sat=v[3],
-                fees_earned_msat=v[4],
-                fees_assisted_msat=v[5],
-            )
-            for days, v in per_window.items()
-        }
-        for chan, per_window in acc.items()
+        chan: {days: FlowStats(days=days, **dict(zip(FLOW_SUMS, map(int, v)))) for days, v in per_window.items()}
+        for chan, per_window in sums.items()
     }
 
 

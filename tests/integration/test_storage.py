@@ -102,6 +102,30 @@ def test_a_cycle_after_the_first_reads_only_the_new_forwards(env):
     assert sync["read"] < len(forwards) / 4  # not the whole history again
 
 
+def test_a_runs_flows_are_the_sums_of_the_nodes_forwards_in_its_window(env):
+    """The snapshot's flows are summed by the database from the forwards we keep; the oracle is
+    the rule itself over simnode's own forwards: a forward leaves through `chan_out` (its fee
+    earned there) and arrives through `chan_in` (its fee assisted there), within 30 days."""
+    env.advance(hours=3)
+    run = env.dry_run()
+    at = run["summary"]["forwards_sync"]["windows"][-1][1]  # the `now` of the run's snapshot
+    lo, hi = (at - 30 * DAY) * NS, at * NS
+    window = [f for f in node_forwards(env) if lo <= f["ts_ns"] <= hi]
+    checked = 0
+    for channel in env.api("GET", "/scores").json()["channels"]:
+        evidence = next(p for p in channel["parts"] if p["name"] == "activity")["evidence"]
+        if evidence.get("yield_window_days") != 30:
+            continue
+        chan = channel["chan_id"]
+        out = [f for f in window if str(f["chan_out"]) == chan]
+        into = [f for f in window if str(f["chan_in"]) == chan]
+        expected = (len(out), len(into), sum(f["fee_msat"] for f in out), sum(f["fee_msat"] for f in into))
+        got = (evidence["forwards_out"], evidence["forwards_in"], evidence["fees_earned_msat"], evidence["fees_assisted_msat"])
+        assert got == expected, (chan, got, expected)
+        checked += bool(out or into)
+    assert checked >= 5, "channels with forwards were compared"
+
+
 def _summary_30d(env) -> dict:
     summary = env.api("GET", "/summary").json()
     return next(p for p in summary["periods"] if p["key"] == "30d")
