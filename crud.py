@@ -423,24 +423,17 @@ async def store_run(
     counts: dict,
     summary: dict,
 ) -> None:
-    """A computed run's snapshot, scores, decisions, channel series and the serialised latest
-    scores, and the run marked completed: one transaction (they land together or not at all)."""
+    """A computed run's snapshot, decisions, its points and scores in the channels' series, the
+    serialised latest scores, and the run marked completed: one transaction (they land together
+    or not at all). A run's whole scores (parts, evidence, reasons: ~6 KB a channel) are kept as
+    the latest scores only, where GET /scores serves them; nothing reads an older run's, and
+    writing them per run was most of the database (issue 15). `feepilot.scores` keeps what
+    versions before this one wrote, until retention prunes it."""
     channels_text, etag = serialise_scores(scores) if scores else ("[]", "")
     async with transaction() as tx:
         await tx.execute(
             "INSERT INTO feepilot.snapshots (id, run_id, taken_at, data) VALUES (:id, :run_id, :at, :data)",
             {"id": new_id(), "run_id": run_id, "at": at, "data": encode(snapshot)},
-        )
-        await tx.execute_many(
-            """
-            INSERT INTO feepilot.scores (id, run_id, chan_id, created_at, total, confidence, data)
-            VALUES (:id, :run_id, :chan_id, :at, :total, :confidence, :data)
-            """,
-            [
-                {"id": new_id(), "run_id": run_id, "chan_id": s["chan_id"], "at": at, "total": s.get("total"),
-                 "confidence": s.get("confidence", 0.0), "data": encode(s)}
-                for s in scores
-            ],
         )
         await tx.execute_many(
             """

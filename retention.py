@@ -2,7 +2,7 @@
 
 | what | setting (default) |
 |---|---|
-| scores, snapshots, the channels' series, the serialised latest scores | `retention_days` (90) |
+| snapshots, the channels' series, the serialised latest scores (and the per-run scores older versions wrote) | `retention_days` (90) |
 | runs and their decisions (not the runs the change log names; never before their scores) | `runs_retention_days` (365) |
 | the forwarding history we keep | `forwards_retention_days` (400) |
 

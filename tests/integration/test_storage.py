@@ -5,6 +5,7 @@ on its own schedule in every mode while the change log stays."""
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import subprocess
 import time
@@ -54,20 +55,21 @@ def env(request, tmp_path_factory) -> Iterator[NodeEnv]:
             node_env.simnode.stop()
 
 
-def run_sql(env, ext_sql: str, core_sql: str) -> int:
-    """Run a statement on the extension's tables and one on LNbits' own (LNbits stopped); the
-    core statement's row count."""
+def run_sql(env, ext_sql: list[str], core_sql: str) -> int:
+    """Run statements on the extension's tables (`{s}` before a table name: its schema) and one
+    on LNbits' own (LNbits stopped); the core statement's row count."""
     host = env.session.host
     if env.postgres is None:
         with sqlite3.connect(host.data_folder / "ext_feepilot.sqlite3") as ext:
-            ext.execute(ext_sql)
+            for statement in ext_sql:
+                ext.execute(statement.replace("{s}", ""))
         with sqlite3.connect(host.data_folder / "database.sqlite3") as core:
             return core.execute(core_sql).rowcount
     postgres = env.postgres
     owner = ["runuser", "-u", "postgres", "--"] if postgres.as_root else []
     connect = ["-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres", "lnbits"]
-    subprocess.run([*owner, _bin("psql"), *connect, "-c", ext_sql.replace("FROM ", "FROM feepilot.")],
-                   check=True, capture_output=True)
+    script = "; ".join(statement.replace("{s}", "feepilot.") for statement in ext_sql)
+    subprocess.run([*owner, _bin("psql"), *connect, "-v", "ON_ERROR_STOP=1", "-c", script], check=True, capture_output=True)
     out = subprocess.run([*owner, _bin("psql"), *connect, "-c", core_sql], check=True, capture_output=True, text=True)
     return int(out.stdout.split()[-1])
 
@@ -179,15 +181,32 @@ def test_history_comes_from_the_series_and_scores_answer_304_while_unchanged(env
     assert history["scores"][-1]["total"] == next(c["total"] for c in changed.json()["channels"] if c["chan_id"] == chan)
 
 
+def legacy_score_rows(chan: str, scores: list[dict]) -> list[str]:
+    """The per-run score rows a version before m006 wrote for `chan` (the whole score as JSON in
+    `data`; m007 reads its total and confidence), one per run snapshot of that second."""
+    rows = []
+    for i, score in enumerate(scores):
+        total = "NULL" if score["total"] is None else repr(score["total"])
+        data = json.dumps({"chan_id": chan, "total": score["total"], "confidence": score["confidence"]})
+        rows.append(
+            "INSERT INTO {s}scores (id, run_id, chan_id, created_at, total, confidence, data) "
+            f"SELECT 'legacy-{i}-' || id, run_id, '{chan}', taken_at, {total}, {score['confidence']!r}, '{data}' "
+            f"FROM {{s}}snapshots WHERE taken_at = {int(score['created_at'])}"
+        )
+    return rows
+
+
 def test_the_upgrade_fills_the_channels_history_from_the_stored_snapshots(env):
-    """m007 on a database from before m006: the history is built from the snapshots and scores
-    (here: the history removed and the migration version set back, then LNbits restarted)."""
+    """m007 on a database from before m006: the history is built from the snapshots and the
+    per-run scores those versions wrote (here: the history removed, the scores such a version
+    would have stored put in, the migration version set back, then LNbits restarted)."""
     chan = env.api("GET", "/scores").json()["channels"][0]["chan_id"]
     before = env.api("GET", f"/channels/{chan}/history?days=90").json()
     assert len(before["points"]) >= 3 and before["scores"], before
     host = env.session.host
     host.stop()
-    assert run_sql(env, "DELETE FROM channel_days", "UPDATE dbversions SET version = 6 WHERE db = 'feepilot'") == 1
+    ext_sql = [*legacy_score_rows(chan, before["scores"]), "DELETE FROM {s}channel_days"]
+    assert run_sql(env, ext_sql, "UPDATE dbversions SET version = 6 WHERE db = 'feepilot'") == 1
     host.start()
     env.session.super_token = host.login("admin", env.session.super_password)
     after = env.api("GET", f"/channels/{chan}/history?days=90").json()
