@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, AsyncIterator, Awaitable, Callable, Optional
+from typing import Any, AsyncIterator, Awaitable, BinaryIO, Callable, Optional
 
 import httpx
 from loguru import logger
@@ -214,19 +214,29 @@ class LndClient:
         params: Optional[dict[str, Any]] = None,
         body: Optional[dict[str, Any]] = None,
         timeout: Optional[float] = None,
-        raw: bool = False,
+        into: Optional[BinaryIO] = None,
     ) -> Any:
-        """The decoded answer (large ones decoded in a thread), or with `raw` its bytes
-        undecoded (the graph: decoded in the heavy-work process, worker.py)."""
+        """The decoded answer (large ones decoded in a thread), or with `into` its bytes
+        written there as they arrive, undecoded (the graph: tens of MB that LNbits' process
+        never holds whole; the heavy-work process decodes them, worker.py); then the count."""
         url = f"{self.wallet.endpoint}{path}"
         timeout = timeout or self.timeout_s
         credential, headers = self._macaroon()
         if credential is not None:
             credential.in_flight += 1
+        written = 0
         try:
-            response = await self.wallet.client.request(
+            request = self.wallet.client.build_request(
                 method, url, params=params, json=body, timeout=timeout, headers=headers
             )
+            response = await self.wallet.client.send(request, stream=True)
+            try:
+                if into is None or response.status_code >= 400:
+                    await response.aread()
+                else:
+                    written = await _write_body(response, into)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise NodeCallError(f"{method} {path}: timed out after {timeout:.0f} s", transient=True) from exc
         except httpx.TransportError as exc:
@@ -256,8 +266,8 @@ class LndClient:
                 status=response.status_code,
                 detail=message,
             )
-        if raw:
-            return response.content
+        if into is not None:
+            return written
         try:
             if len(response.content) > LARGE_BODY_BYTES:
                 return await asyncio.to_thread(decode_large, response.content)
@@ -270,6 +280,25 @@ class LndClient:
 
     async def post(self, path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return await self.request("POST", path, body=body, **kwargs)
+
+
+WRITE_BATCH_BYTES = 1 << 20
+
+
+async def _write_body(response: httpx.Response, into: BinaryIO) -> int:
+    """The answer's body into `into`, a batch at a time in a thread (a file write may wait on
+    the disk; the loop never does)."""
+    written, batch = 0, bytearray()
+    async for chunk in response.aiter_bytes():
+        batch += chunk
+        if len(batch) >= WRITE_BATCH_BYTES:
+            await asyncio.to_thread(into.write, bytes(batch))
+            written += len(batch)
+            batch.clear()
+    if batch:
+        await asyncio.to_thread(into.write, bytes(batch))
+        written += len(batch)
+    return written
 
 
 def decode_large(content: bytes) -> Any:
@@ -447,12 +476,13 @@ class NodeGateway:
             return await _lnd_channels(self.lnd, await _lnd_info(self.lnd))
         return await _generic_channels(self.node, self.backend)
 
-    async def describegraph(self) -> bytes:
-        """The node's network graph as it answered it, undecoded: tens of MB of JSON that
-        become a graph in the heavy-work process (worker.py), never in LNbits' own."""
+    async def describegraph(self, into: BinaryIO) -> int:
+        """The node's network graph as it answers it, undecoded, written to `into` as it arrives
+        (its size): tens of MB of JSON that become a graph in the heavy-work process (worker.py),
+        never whole in LNbits' own."""
         if not self.lnd:
             raise NodeCallError(f"{self.backend}: reading the network graph is not supported", transient=False)
-        return await self.lnd.get("/v1/graph", timeout=max(GRAPH_TIMEOUT_S, self.lnd.timeout_s), raw=True)
+        return await self.lnd.get("/v1/graph", timeout=max(GRAPH_TIMEOUT_S, self.lnd.timeout_s), into=into)
 
     async def forwards(self, now: int, days: int) -> list[dict[str, Any]]:
         if not self.lnd:

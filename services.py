@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -212,8 +214,7 @@ class GraphCache:
         if held and now() - self.fetched_at < refresh_s:
             return self.info, None
         try:
-            raw = await gateway.describegraph()
-            self.info, self.generation = await heavy_worker.load_graph(raw, int(time.time()))
+            self.info, self.generation = await self._download_and_load(gateway)
         except (NodeCallError, GraphUnreadable) as exc:
             logger.warning(f"feepilot: graph unavailable: {exc}")
             return (self.info, None) if held else (None, str(exc))
@@ -221,6 +222,23 @@ class GraphCache:
         logger.info(f"feepilot: network graph read ({self.info.edges} channels, {self.info.fingerprint}), "
                     f"decoded in {self.info.decode_seconds:.1f} s in the heavy-work process")
         return self.info, None
+
+    @staticmethod
+    async def _download_and_load(gateway: NodeGateway) -> tuple[GraphInfo, int]:
+        """The graph goes from the node to a temporary file as it arrives and from there into the
+        heavy-work process: LNbits' process never holds its tens of MB whole."""
+        handle, name = tempfile.mkstemp(prefix="feepilot-graph-", suffix=".json")
+        path = Path(name)
+        try:
+            try:
+                with os.fdopen(handle, "wb") as file:
+                    await gateway.describegraph(file)
+            except OSError as exc:  # the disk, not the node
+                raise NodeCallError(f"GET /v1/graph: could not keep the answer in {path.parent} ({exc})",
+                                    transient=True) from exc
+            return await heavy_worker.load_graph(path, int(time.time()))
+        finally:
+            path.unlink(missing_ok=True)
 
 
 graph_cache = GraphCache()

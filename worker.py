@@ -7,8 +7,8 @@ starts on first need, keeps between cycles (the decoded graph and its metrics st
 there, never in LNbits' process), restarts when it has died and stops in `feepilot_stop`.
 Nothing of the host's interpreter is changed (no collector or switch-interval settings).
 
-The main process sends the node's answers (the raw describegraph bytes, the snapshot, the
-settings and the change history) and gets the plain results back (the rows a run stores).
+The main process sends the node's answers (the file its describegraph answer was streamed
+to, the snapshot, the settings and the change history) and gets the plain results back (the rows a run stores).
 Large lists cross in slices: one unpickle of a thousand channel assessments is one C call
 that holds the GIL for hundreds of milliseconds; a slice takes a few. Every wait for the
 worker happens in a thread of our own, never on the event loop, and one request at a time.
@@ -195,10 +195,11 @@ class GraphWork:
         self.metrics: Optional[GraphMetrics] = None
         self.metrics_key: Optional[tuple] = None
 
-    def load_graph(self, raw: bytes, taken_at: int) -> GraphInfo:
+    def load_graph(self, source: Path, taken_at: int) -> GraphInfo:
+        """The describegraph answer in the file `source` -> the graph kept here."""
         started = time.perf_counter()
         try:
-            text = raw.decode()
+            text = source.read_bytes().decode()
             data = loads_object_incrementally(text) if self.in_host else json.loads(text)
             del text
             fresh = graph_from_describegraph(data, taken_at)
@@ -255,28 +256,25 @@ class GraphWork:
         )
 
 
-# --- messages: a header, then the large lists in slices, then raw bytes -------------------
+# --- messages: a header, then the large lists in slices ------------------------------------
 
 
-def _send(conn: Connection, header: tuple, lists: dict[str, Sequence[Any]], raw: Optional[bytes] = None) -> None:
-    conn.send((header, {name: len(items) for name, items in lists.items()}, raw is not None))
+def _send(conn: Connection, header: tuple, lists: dict[str, Sequence[Any]]) -> None:
+    conn.send((header, {name: len(items) for name, items in lists.items()}))
     for items in lists.values():
         for start in range(0, len(items), SLICE):
             conn.send(list(items[start : start + SLICE]))
-    if raw is not None:
-        conn.send_bytes(raw)  # bytes as they are: no pickling of tens of MB
 
 
-def _recv(conn: Connection) -> tuple[tuple, dict[str, list], Optional[bytes]]:
-    header, sizes, has_raw = conn.recv()
+def _recv(conn: Connection) -> tuple[tuple, dict[str, list]]:
+    header, sizes = conn.recv()
     lists: dict[str, list] = {}
     for name, size in sizes.items():
         items: list = []
         while len(items) < size:
             items.extend(conn.recv())
         lists[name] = items
-    raw = conn.recv_bytes() if has_raw else None
-    return header, lists, raw
+    return header, lists
 
 
 def _split(op: str, args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Sequence[Any]]]:
@@ -295,12 +293,11 @@ def _join(op: str, args: dict[str, Any], lists: dict[str, list]) -> dict[str, An
     return args
 
 
-def _run(work: GraphWork, op: str, args: dict[str, Any], raw: Optional[bytes]) -> Any:
+def _run(work: GraphWork, op: str, args: dict[str, Any]) -> Any:
     if op == "hello":
         return os.getpid()
     if op == "load_graph":
-        assert raw is not None
-        return work.load_graph(raw, args["taken_at"])
+        return work.load_graph(Path(args["path"]), args["taken_at"])
     if op == "cycle":
         return work.cycle(args["snapshot"], args["settings"], args["history"], args["at"], args["graph_fingerprint"])
     raise ValueError(f"unknown request {op!r}")
@@ -323,12 +320,12 @@ def serve(conn: Connection) -> None:
     work = GraphWork(in_host=False)
     while True:
         try:
-            (seq, op, args), lists, raw = _recv(conn)
+            (seq, op, args), lists = _recv(conn)
         except (EOFError, OSError):  # LNbits stopped or closed the pipe: nothing more to do
             return
         args = _join(op, args, lists)
         try:
-            result = _run(work, op, args, raw)
+            result = _run(work, op, args)
         except Exception as exc:
             reply: tuple = (seq, *_error_reply(exc))
             result_lists: dict[str, Sequence[Any]] = {}
@@ -337,7 +334,7 @@ def serve(conn: Connection) -> None:
             if isinstance(result, CycleResult):
                 reply = (seq, "ok", dataclasses.replace(result, scores=(), decisions=()))
                 result_lists = {"scores": result.scores, "decisions": result.decisions}
-        del raw, args, lists
+        del args, lists
         try:
             _send(conn, reply, result_lists)
         except (EOFError, OSError):
@@ -404,9 +401,10 @@ class HeavyWorker:
 
     # --- public -------------------------------------------------------------------
 
-    async def load_graph(self, raw: bytes, taken_at: int) -> tuple[GraphInfo, int]:
-        """Decode the describegraph answer where the graph is kept: (its summary, generation)."""
-        info = await self._call("load_graph", {"taken_at": taken_at}, raw)
+    async def load_graph(self, source: Path, taken_at: int) -> tuple[GraphInfo, int]:
+        """Decode the describegraph answer in the file `source` where the graph is kept (the
+        worker reads the file itself): (its summary, generation)."""
+        info = await self._call("load_graph", {"path": str(source), "taken_at": taken_at})
         self.graph = info
         return info, self.generation
 
@@ -504,7 +502,7 @@ class HeavyWorker:
             self._conn = None
             self.last_exit = why
 
-    async def _call(self, op: str, args: dict[str, Any], raw: Optional[bytes] = None) -> Any:
+    async def _call(self, op: str, args: dict[str, Any]) -> Any:
         async with self._guard():
             if self.fallback_reason is None and os.environ.get(ENV_MODE, "process").strip().lower() == "thread":
                 self.fallback_reason = f"{ENV_MODE}=thread: heavy work runs in threads of LNbits' process"
@@ -522,8 +520,8 @@ class HeavyWorker:
                 if self._local is None:
                     self._local = GraphWork(in_host=True)
                     self.generation += 1
-                return await asyncio.to_thread(_run, self._local, op, args, raw)
-            return await self._exchange(op, args, raw)
+                return await asyncio.to_thread(_run, self._local, op, args)
+            return await self._exchange(op, args)
 
     async def _ensure_started(self) -> None:
         self._reap()
@@ -566,7 +564,7 @@ class HeavyWorker:
             _send(parent, (self._seq, "hello", {}), {})
             if not parent.poll(self.start_timeout_s):
                 raise HeavyWorkError(f"it did not answer within {self.start_timeout_s:g} s")
-            (_, outcome, *rest), _, _ = _recv(parent)
+            (_, outcome, *rest), _ = _recv(parent)
             if outcome != "ok":
                 raise HeavyWorkError(f"{rest[0]}: {rest[1]}")
         except (EOFError, OSError) as exc:
@@ -580,14 +578,14 @@ class HeavyWorker:
             raise
         return process, parent
 
-    async def _exchange(self, op: str, args: dict[str, Any], raw: Optional[bytes]) -> Any:
+    async def _exchange(self, op: str, args: dict[str, Any]) -> Any:
         conn, process = self._conn, self._process
         assert conn is not None and process is not None
         self._seq += 1
         seq = self._seq
         loop = asyncio.get_running_loop()
         try:
-            reply = await loop.run_in_executor(self._io, _ask, conn, seq, op, args, raw)
+            reply = await loop.run_in_executor(self._io, _ask, conn, seq, op, args)
         except _Silent as exc:
             self._kill(process, f"stopped after {REQUEST_TIMEOUT_S:.0f} s without an answer")
             raise WorkerDied(f"Fee Autopilot's heavy-work process did not answer within {REQUEST_TIMEOUT_S:.0f} s and was stopped; "
@@ -621,13 +619,13 @@ class HeavyWorker:
         return result
 
 
-def _ask(conn: Connection, seq: int, op: str, args: dict[str, Any], raw: Optional[bytes]) -> tuple[tuple, dict[str, list]]:
+def _ask(conn: Connection, seq: int, op: str, args: dict[str, Any]) -> tuple[tuple, dict[str, list]]:
     """One request and its reply, in our io thread (blocking)."""
     small, lists = _split(op, args)
-    _send(conn, (seq, op, small), lists, raw)
+    _send(conn, (seq, op, small), lists)
     if not conn.poll(REQUEST_TIMEOUT_S):
         raise _Silent(op)
-    header, reply_lists, _ = _recv(conn)
+    header, reply_lists = _recv(conn)
     return header, reply_lists
 
 

@@ -89,10 +89,13 @@ def fresh_env(tmp_path_factory):
     clock_file = workdir / "clock-offset"
     env = NodeEnv(node, None, clock_file)  # type: ignore[arg-type]
     env.sync_clock()
+    temp = workdir / "tmp"  # LNbits' temporary files: where the graph is streamed to
+    temp.mkdir()
     env.session = start_host_session(
         workdir, backend="LndRestWallet", lnd_endpoint=node.url, macaroon=node.macaroon,
-        extra_env={"FEEPILOT_CLOCK_FILE": str(clock_file)},
+        extra_env={"FEEPILOT_CLOCK_FILE": str(clock_file), "TMPDIR": str(temp)},
     )
+    env.temp = temp  # type: ignore[attr-defined]
     env.api("PUT", "/settings", json={"mode": "off"}).raise_for_status()
     yield env
     env.session.host.stop()
@@ -122,6 +125,8 @@ def test_the_worker_is_a_spawned_child_of_lnbits_and_keeps_the_graph(fresh_env):
     log = env.session.host.log_path.read_text()
     assert log.count("heavy-work process started") == 1
     assert log.count("network graph read") == 1 and log.count("graph metrics computed") == 1, log[-3000:]
+    # the graph went from the node to a temporary file and from there into the worker; none is left
+    assert not list(env.temp.glob("feepilot-graph-*")), list(env.temp.iterdir())
 
 
 def test_a_killed_worker_is_restarted_by_the_next_run(fresh_env):

@@ -69,15 +69,22 @@ def snapshot(n: int):
                              sources={"channels": True, "policies": True, "forwards": True, "graph": True})
 
 
-def thread_path(raw: bytes, n: int):
+def as_file(raw: bytes, where: Path) -> Path:
+    """The describegraph answer as the main process streams it: a file the worker reads."""
+    path = where / f"graph-{len(raw)}-{abs(hash(raw))}.json"
+    path.write_bytes(raw)
+    return path
+
+
+def thread_path(raw: Path, n: int):
     work = worker.GraphWork(in_host=True)
     info = work.load_graph(raw, 1_800_000_000)
     return info, work.cycle(snapshot(n), settings_module.EngineSettings(), (), 1_800_000_000, info.fingerprint)
 
 
-def test_the_worker_process_returns_what_the_thread_path_computes():
+def test_the_worker_process_returns_what_the_thread_path_computes(tmp_path):
     n = 3 * worker.SLICE + 7  # the rows cross in several slices
-    raw = describegraph(n)
+    raw = as_file(describegraph(n), tmp_path)
     expected_info, expected = thread_path(raw, n)
 
     async def scenario():
@@ -103,10 +110,10 @@ def test_the_worker_process_returns_what_the_thread_path_computes():
     assert after.pid == status.pid and after.restarts == 0
 
 
-def test_stop_ends_the_process_and_a_graph_of_a_dead_worker_is_not_held():
+def test_stop_ends_the_process_and_a_graph_of_a_dead_worker_is_not_held(tmp_path):
     async def scenario():
         heavy = worker.HeavyWorker()
-        info, generation = await heavy.load_graph(describegraph(5), 1)
+        info, generation = await heavy.load_graph(as_file(describegraph(5), tmp_path), 1)
         pid = heavy.status().pid
         await heavy.stop()
         stopped = heavy.status()
@@ -127,11 +134,11 @@ def test_stop_ends_the_process_and_a_graph_of_a_dead_worker_is_not_held():
     assert restarted.running and restarted.pid != pid and restarted.restarts == 1
 
 
-def test_a_worker_that_cannot_start_leaves_the_work_to_threads_and_status_says_why():
+def test_a_worker_that_cannot_start_leaves_the_work_to_threads_and_status_says_why(tmp_path):
     async def scenario():
         heavy = worker.HeavyWorker(start_timeout_s=0)  # no child answers within 0 s
         try:
-            info, _ = await heavy.load_graph(describegraph(5), 1)
+            info, _ = await heavy.load_graph(as_file(describegraph(5), tmp_path), 1)
             result = await heavy.cycle(snapshot(5), settings_module.EngineSettings(), (), 1, info.fingerprint)
             return heavy.status(), result
         finally:
@@ -144,13 +151,13 @@ def test_a_worker_that_cannot_start_leaves_the_work_to_threads_and_status_says_w
     assert len(result.scores) == 5 and result.metrics is not None
 
 
-def test_a_graph_that_is_not_json_is_unreadable_not_a_crash():
+def test_a_graph_that_is_not_json_is_unreadable_not_a_crash(tmp_path):
     async def scenario():
         heavy = worker.HeavyWorker()
         try:
             with pytest.raises(worker.GraphUnreadable, match="invalid JSON"):
-                await heavy.load_graph(b"<html>502 Bad Gateway</html>", 1)
-            info, _ = await heavy.load_graph(describegraph(3), 1)  # the same worker answers on
+                await heavy.load_graph(as_file(b"<html>502 Bad Gateway</html>", tmp_path), 1)
+            info, _ = await heavy.load_graph(as_file(describegraph(3), tmp_path), 1)  # the same worker answers on
             return info, heavy.status()
         finally:
             await heavy.stop()
