@@ -412,6 +412,28 @@ APPEND_DAY = """
 """
 
 
+@dataclass(frozen=True)
+class RunRows:
+    """What store_run writes of a run, encoded."""
+
+    snapshot: str
+    decisions: list[dict]
+    days: list[dict]
+    channels: str  # the latest scores as GET /scores serves them
+    etag: str
+
+
+def _run_rows(run_id: str, at: int, snapshot: dict, scores: list[dict], decisions: list[dict]) -> RunRows:
+    channels, etag = serialise_scores(scores) if scores else ("[]", "")
+    return RunRows(
+        snapshot=encode(snapshot),
+        decisions=[_decision_row(run_id, at, d) for d in decisions],
+        days=day_rows(at, snapshot, scores),
+        channels=channels,
+        etag=etag,
+    )
+
+
 async def store_run(
     run_id: str,
     at: int,
@@ -429,11 +451,13 @@ async def store_run(
     the latest scores only, where GET /scores serves them; nothing reads an older run's, and
     writing them per run was most of the database (issue 15). `feepilot.scores` keeps what
     versions before this one wrote, until retention prunes it."""
-    channels_text, etag = serialise_scores(scores) if scores else ("[]", "")
+    # Encoding a run is pure Python over every channel (the scores' model alone ~1 ms a channel,
+    # seconds on a big node): in a thread, so LNbits' event loop keeps its turns.
+    rows = await asyncio.to_thread(_run_rows, run_id, at, snapshot, scores, decisions)
     async with transaction() as tx:
         await tx.execute(
             "INSERT INTO feepilot.snapshots (id, run_id, taken_at, data) VALUES (:id, :run_id, :at, :data)",
-            {"id": new_id(), "run_id": run_id, "at": at, "data": encode(snapshot)},
+            {"id": new_id(), "run_id": run_id, "at": at, "data": rows.snapshot},
         )
         await tx.execute_many(
             """
@@ -441,13 +465,13 @@ async def store_run(
                 (id, run_id, chan_id, created_at, action, accepted, reason, blocked_by, old_policy, new_policy, data)
             VALUES (:id, :run_id, :chan_id, :at, :action, :accepted, :reason, :blocked_by, :old_policy, :new_policy, :data)
             """,
-            [_decision_row(run_id, at, d) for d in decisions],
+            rows.decisions,
         )
-        await tx.execute_many(APPEND_DAY, day_rows(at, snapshot, scores))
+        await tx.execute_many(APPEND_DAY, rows.days)
         if scores:  # GET /scores serves the newest run that scored channels
             await tx.execute(
                 UPSERT_LATEST_SCORES,
-                {"id": SCORES_ROW_ID, "run_id": run_id, "at": at, "etag": etag, "channels": channels_text},
+                {"id": SCORES_ROW_ID, "run_id": run_id, "at": at, "etag": rows.etag, "channels": rows.channels},
             )
         await tx.execute(
             """

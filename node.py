@@ -343,7 +343,10 @@ async def _lnd_channels(client: LndClient, info: NodeInfo) -> NodeChannels:
         client.get(f"/v1/graph/node/{info.node_id}", params={"include_channels": "true"}),
         client.get("/v1/peers"),
     )
-    channels = channels_from_lnd(info.node_id, open_raw, pending_raw, closed_raw, fees_raw, node_raw, peers_raw)
+    # pure Python over every channel, its policies and peers: in a thread, off LNbits' event loop
+    channels = await asyncio.to_thread(
+        channels_from_lnd, info.node_id, open_raw, pending_raw, closed_raw, fees_raw, node_raw, peers_raw
+    )
     return NodeChannels(
         info=info,
         channels=channels,
