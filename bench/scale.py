@@ -184,7 +184,10 @@ def run_phase(args, rate: float, cycles: int, work: Path, full: bool) -> Phase:
               f"{phase.forwards_history:,} forwards in {args.history_days:g} days of history", flush=True)
         before = totals(node)
         env = attach_host(node, work)
-        env.api("PUT", "/settings", json={"mode": "off"}).raise_for_status()
+        settings: dict = {"mode": "off"}
+        if args.betweenness_samples:
+            settings["engine"] = {"graph": {"betweenness_samples": args.betweenness_samples}}
+        env.api("PUT", "/settings", json=settings).raise_for_status()
         first = first_cycle(env, before, phase)
         phase.first_read = ((first.get("summary") or {}).get("forwards_sync") or {}).get("read")
         phase.db_first_mb = db_mb(env.session)
@@ -324,6 +327,9 @@ def main() -> None:
     parser.add_argument("--low-fraction", type=float, default=0.1, help="the low-volume node's rate, as a fraction")
     parser.add_argument("--steady", type=int, default=6, help="cycles of the low-volume node after its first")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument("--betweenness-samples", type=int, default=None,
+                        help="centrality pivots (the setting; default: the extension's, 500): fewer only to check the "
+                             "report quickly, as the test of this benchmark does; never written to the results")
     args = parser.parse_args()
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
@@ -331,7 +337,9 @@ def main() -> None:
 
     started = time.perf_counter()
     print(f"scale benchmark: {args.channels:,} channels, {args.history_days:g} days of history, {args.days:g} days of "
-          f"hourly cycles; load average {os.getloadavg()[0]:.2f}", flush=True)
+          f"hourly cycles; load average {os.getloadavg()[0]:.2f}"
+          + (f"; centrality samples {args.betweenness_samples} (not the default)" if args.betweenness_samples else ""),
+          flush=True)
     work = Path(tempfile.mkdtemp(prefix="feepilot-scale-"))
     idle_mb = idle_lnbits_mb(work / "idle")
     low = run_phase(args, args.rate * args.low_fraction, args.steady, work / "low", full=False)
@@ -342,7 +350,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "idle_mb": idle_mb,
                                          "low": asdict(low), "full": asdict(full)}, indent=2, default=str))
-    if args.quick or args.channels < FULL["channels"] or args.days < FULL["days"]:
+    if args.quick or args.channels < FULL["channels"] or args.days < FULL["days"] or args.betweenness_samples:
         print(f"{RESULTS.relative_to(ROOT)} not written: only a full run writes it")
     else:
         RESULTS.write_text(
