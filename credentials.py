@@ -29,6 +29,7 @@ CALLS: dict[str, tuple[str, str]] = {
     "POST /v1/switch": ("/lnrpc.Lightning/ForwardingHistory", "forwards and the fees they earned"),
     "GET /v1/graph": ("/lnrpc.Lightning/DescribeGraph", "the public graph (graph metrics)"),
     "GET /v1/graph/edge/{chan_id}": ("/lnrpc.Lightning/GetChanInfo", "one channel's policy, read back after a write"),
+    "GET /v2/router/htlcevents": ("/routerrpc.Router/SubscribeHtlcEvents", "forwards that failed on our side (missed demand)"),
     "POST /v1/chanpolicy": ("/lnrpc.Lightning/UpdateChannelPolicy", "set a channel's fees (the only write)"),
     "POST /v1/macaroon/checkpermissions": (
         "/lnrpc.Lightning/CheckMacaroonPermissions", "check its own permissions (this credential's health)"),

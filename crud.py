@@ -721,6 +721,83 @@ async def prune_forwards(cutoff: int) -> int:
     return deleted
 
 
+
+# --- forwards that failed on our side (htlc_listener.py) ------------------------------------
+
+
+async def insert_failed_forwards(rows: list[dict]) -> int:
+    """A batch of failed forwards in one transaction; one stored before is left as it is. The
+    count of rows new to the table."""
+    if not rows:
+        return 0
+    async with transaction() as tx:
+        placeholders = ", ".join(f":k{i}" for i in range(len(rows)))
+        known = await tx.fetchall(f"SELECT id FROM feepilot.failed_forwards WHERE id IN ({placeholders})",
+                                  {f"k{i}": row["id"] for i, row in enumerate(rows)})
+        await tx.execute_many(
+            """
+            INSERT INTO feepilot.failed_forwards (id, ts_ns, chan_id_out, chan_id_in, amount_msat, wire_failure,
+                failure_detail)
+            VALUES (:id, :ts_ns, :chan_id_out, :chan_id_in, :amount_msat, :wire_failure, :failure_detail)
+            ON CONFLICT (id) DO NOTHING
+            """,
+            rows,
+        )
+    return len({row["id"] for row in rows} - {r["id"] for r in known})
+
+
+def _in_list(prefix: str, values: tuple[str, ...]) -> tuple[str, dict]:
+    return ", ".join(f":{prefix}{i}" for i in range(len(values))), {f"{prefix}{i}": v for i, v in enumerate(values)}
+
+
+async def failed_forward_sums(lo_ns: int, hi_ns: int, details: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """Per outgoing channel, (count, amount in msat) of the stored failures with one of `details`
+    and lo_ns <= timestamp_ns <= hi_ns."""
+    listed, values = _in_list("d", details)
+    rows = await db.fetchall(
+        f"""
+        SELECT chan_id_out, COUNT(*) AS n, SUM(amount_msat) AS amount FROM feepilot.failed_forwards
+        WHERE ts_ns >= :lo AND ts_ns <= :hi AND failure_detail IN ({listed}) GROUP BY chan_id_out
+        """,
+        {"lo": lo_ns, "hi": hi_ns, **values},
+    )
+    return {str(r["chan_id_out"]): (int(r["n"]), int(r["amount"] or 0)) for r in rows}
+
+
+async def channel_failed_forwards(chan_id: str, lo_ns: int, limit: int) -> list[dict]:
+    """The newest `limit` stored failures of one outgoing channel since lo_ns, newest first."""
+    rows = await db.fetchall(
+        f"""
+        SELECT ts_ns, chan_id_in, amount_msat, wire_failure, failure_detail FROM feepilot.failed_forwards
+        WHERE chan_id_out = :chan AND ts_ns >= :lo ORDER BY ts_ns DESC, id DESC LIMIT {int(limit)}
+        """,
+        {"chan": chan_id, "lo": lo_ns},
+    )
+    return [dict(r) for r in rows]
+
+
+async def channel_failure_totals(chan_id: str, lo_ns: int, details: tuple[str, ...]) -> tuple[int, int]:
+    """(count, amount in msat) of one outgoing channel's stored failures with one of `details`
+    since lo_ns."""
+    listed, values = _in_list("d", details)
+    row = await db.fetchone(
+        f"""
+        SELECT COUNT(*) AS n, SUM(amount_msat) AS amount FROM feepilot.failed_forwards
+        WHERE chan_id_out = :chan AND ts_ns >= :lo AND failure_detail IN ({listed})
+        """,
+        {"chan": chan_id, "lo": lo_ns, **values},
+    )
+    return (int(row["n"]), int(row["amount"] or 0)) if row else (0, 0)
+
+
+async def count_failed_forwards(lo_ns: int) -> int:
+    row = await db.fetchone("SELECT COUNT(*) AS n FROM feepilot.failed_forwards WHERE ts_ns >= :lo", {"lo": lo_ns})
+    return int(row["n"]) if row else 0
+
+
+async def prune_failed_forwards(cutoff: int) -> int:
+    return await _prune_where("failed_forwards", "id", "ts_ns < :lo", {"lo": cutoff * 1_000_000_000})
+
 # --- the change log ---------------------------------------------------------------------
 
 

@@ -341,5 +341,26 @@ async def m007_channel_days_from_snapshots(db: Database) -> None:
         )
 
 
+
+async def m008_failed_forwards(db: Database) -> None:
+    # Issue 16. Forwards that failed on our side, from LND's HTLC event stream (htlc_listener.py):
+    # the stream has no backlog, so what the listener sees is kept here. `id` is the event's
+    # identity (engine.ingest_htlc.LinkFailure.key): an event seen twice is stored once.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.failed_forwards (
+            id TEXT PRIMARY KEY,
+            ts_ns {db.big_int} NOT NULL,
+            chan_id_out TEXT NOT NULL,
+            chan_id_in TEXT NOT NULL,
+            amount_msat {db.big_int} NOT NULL,
+            wire_failure TEXT NOT NULL,
+            failure_detail TEXT NOT NULL
+        );
+        """
+    )
+    await db.execute(create_index(db, "feepilot_failed_forwards_ts", "failed_forwards", "ts_ns"))
+    await db.execute(create_index(db, "feepilot_failed_forwards_chan", "failed_forwards", "chan_id_out, ts_ns"))
+
 # The fields of a point of a channel's history (GET /channels/{id}/history), beside `at`.
 SERIES_FIELDS = ("ppm", "base_msat", "local_sat", "remote_sat", "capacity_sat")

@@ -196,6 +196,19 @@ class WorkerStatusOut(BaseModel):
     graph: Optional[dict] = Field(None, description="The network graph it holds: fingerprint, edges, nodes, taken_at")
 
 
+class HtlcEventsOut(BaseModel):
+    running: bool = Field(..., description="The listener runs (it does while the extension is enabled)")
+    live: bool = Field(..., description="Subscribed to the node's HTLC event stream now")
+    since: Optional[int] = Field(None, description="When the current subscription became live (unix seconds)")
+    lost_at: Optional[int] = Field(None, description="When the last live subscription ended")
+    last_event_at: Optional[int] = Field(None, description="When the last failed forward arrived")
+    connects: int = Field(0, description="Subscriptions opened since the extension started")
+    stored: int = Field(0, description="Failed forwards stored since the extension started")
+    error: Optional[str] = Field(None, description="Why it is not live")
+    error_at: Optional[int] = None
+    failed_24h: int = Field(0, description="Failed forwards stored for the last 24 hours (every reason)")
+
+
 class StatusOut(BaseModel):
     version: str
     backend: str = Field(..., description="LNbits funding source class")
@@ -227,6 +240,9 @@ class StatusOut(BaseModel):
     )
     worker: Optional[WorkerStatusOut] = Field(
         None, description="Where heavy work (the graph, its metrics, the evaluation) runs"
+    )
+    htlc_events: Optional[HtlcEventsOut] = Field(
+        None, description="The listener of LND's HTLC event stream: forwards that failed on our side"
     )
 
 
@@ -578,12 +594,36 @@ class EarningsOut(BaseModel):
     per_channel: dict[str, list[int]] = Field(..., description="chan_id -> fees_msat per day, aligned with `days`")
 
 
+class FailureTotalOut(BaseModel):
+    count: int
+    amount_sat: int
+
+
+class FailedForwardOut(BaseModel):
+    at: int
+    amount_sat: int = Field(..., description="What would have left through this channel")
+    chan_id_in: str
+    wire_failure: str
+    failure_detail: str = Field(..., description="LND's reason, e.g. INSUFFICIENT_BALANCE")
+
+
+class ChannelFailuresOut(BaseModel):
+    heard: bool = Field(..., description="The node's HTLC event stream is heard now (else recent failures may be missing)")
+    error: Optional[str] = Field(None, description="Why the stream is not live")
+    lack_of_balance_24h: FailureTotalOut = Field(..., description="Forwards that failed here for lack of our balance, last 24 h")
+    lack_of_balance: FailureTotalOut = Field(..., description="The same over the history's days")
+    recent: list[FailedForwardOut] = Field(..., description="The newest failed forwards here (every reason), newest first")
+
+
 class ChannelHistoryOut(BaseModel):
     chan_id: str
     points: list[dict]
     changes: list[dict] = Field(..., description="The channel's changes, oldest first, each with `impact` as in GET /changes")
     scores: list[dict]
     impact_error: Optional[str] = Field(None, description=IMPACT_ERROR)
+    failed_forwards: ChannelFailuresOut = Field(
+        ..., description="Forwards that failed on this outgoing channel, from the node's HTLC event stream"
+    )
 
 
 class PublicSummaryOut(BaseModel):

@@ -44,7 +44,7 @@ GRAPH_TIMEOUT_S = 120.0
 SWITCH_PAGE_SIZE = 5000
 LARGE_BODY_BYTES = 1_000_000
 
-DATA_SOURCES = ("channels", "policies", "forwards", "graph")
+DATA_SOURCES = ("channels", "policies", "forwards", "graph", "htlc_events")
 
 
 class NodeUnavailable(Exception):
@@ -275,6 +275,55 @@ class LndClient:
         except ValueError as exc:
             raise NodeCallError(f"{method} {path}: the node answered with invalid JSON", transient=True) from exc
 
+    async def stream(self, path: str, *, connect_timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """A server-streaming call's messages (`result` of each line) as they arrive, for as long as
+        the node keeps it open; NodeCallError when it cannot be opened or breaks. Waiting for the
+        next message has no timeout (an idle node sends nothing). Not counted as a call in flight
+        (a credential's rotation would wait for ever): its user reconnects when the macaroon
+        `identity()` names changes. A refusal is raised, not recorded against the credential: a
+        credential without this one permission still sets fees."""
+        url = f"{self.wallet.endpoint}{path}"
+        _, headers = self._macaroon()
+        timeout = httpx.Timeout(connect_timeout, read=None, write=connect_timeout, pool=connect_timeout)
+        try:
+            request = self.wallet.client.build_request("GET", url, timeout=timeout, headers=headers)
+            response = await self.wallet.client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise NodeCallError(f"GET {path}: timed out after {connect_timeout:.0f} s", transient=True) from exc
+        except httpx.TransportError as exc:
+            raise NodeCallError(f"GET {path}: connection failed ({exc.__class__.__name__})", transient=True) from exc
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                message = _lnd_error_message(response)
+                if refuses_macaroon(response.status_code, message):
+                    raise CredentialRefused(f"GET {path}: the node refused the macaroon: {message}",
+                                            status=response.status_code, detail=message)
+                raise NodeCallError(f"GET {path}: HTTP {response.status_code} {message}",
+                                    transient=response.status_code >= 500, status=response.status_code, detail=message)
+            try:
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    try:
+                        message = json.loads(line)
+                    except ValueError as exc:
+                        raise NodeCallError(f"GET {path}: the node sent invalid JSON", transient=True) from exc
+                    if isinstance(message, dict) and isinstance(message.get("error"), dict):
+                        raise NodeCallError(f"GET {path}: {message['error'].get('message', 'stream error')}",
+                                            transient=True)
+                    if isinstance(message, dict) and isinstance(message.get("result"), dict):
+                        yield message["result"]
+            except httpx.TransportError as exc:
+                raise NodeCallError(f"GET {path}: the stream broke ({exc.__class__.__name__})", transient=True) from exc
+        finally:
+            await response.aclose()
+
+    def identity(self) -> Optional[str]:
+        """Which macaroon calls send now (a credential's id, or None for LNbits' own)."""
+        credential, _ = self._macaroon()
+        return credential.credential_id if credential is not None else None
+
     async def get(self, path: str, **kwargs: Any) -> dict[str, Any]:
         return await self.request("GET", path, **kwargs)
 
@@ -486,6 +535,17 @@ class NodeGateway:
         if not self.lnd:
             raise NodeCallError(f"{self.backend}: reading the network graph is not supported", transient=False)
         return await self.lnd.get("/v1/graph", timeout=max(GRAPH_TIMEOUT_S, self.lnd.timeout_s), into=into)
+
+    @property
+    def can_stream_htlc_events(self) -> bool:
+        return self.kind == "lnd"
+
+    def htlc_events(self, connect_timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """LND's HTLC event stream (`SubscribeHtlcEvents`): its messages from now on, for as long as
+        the node keeps it open (htlc_listener.py listens to it)."""
+        if not self.lnd:
+            raise NodeCallError(f"{self.backend}: the HTLC event stream is LND's only", transient=False)
+        return self.lnd.stream("/v2/router/htlcevents", connect_timeout=connect_timeout)
 
     async def forwards(self, now: int, days: int) -> list[dict[str, Any]]:
         if not self.lnd:

@@ -4,7 +4,7 @@
 |---|---|
 | snapshots, the channels' series, the serialised latest scores (and the per-run scores older versions wrote) | `retention_days` (90) |
 | runs and their decisions (not the runs the change log names; never before their scores) | `runs_retention_days` (365) |
-| the forwarding history we keep | `forwards_retention_days` (400) |
+| the forwarding history we keep: settled forwards, and the failed ones the HTLC event stream reported | `forwards_retention_days` (400) |
 
 The change log (changes and their events) and the settings history are never pruned: they
 are small and the audit trail. Notifications are not stored (the last 20, in memory).
@@ -39,6 +39,7 @@ async def prune(document: Mapping[str, Any], at: Optional[int] = None) -> dict[s
     runs_days = max(int(document["runs_retention_days"]), int(document["retention_days"]))
     counts.update(await crud.prune_runs(at - runs_days * DAY, IN_FLIGHT_RUN_STATUSES))
     counts["forwards"] = await crud.prune_forwards(at - int(document["forwards_retention_days"]) * DAY)
+    counts["failed_forwards"] = await crud.prune_failed_forwards(at - int(document["forwards_retention_days"]) * DAY)
     return counts
 
 

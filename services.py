@@ -24,11 +24,11 @@ from loguru import logger
 from . import crud
 from .app_settings import InvalidSettings, deep_merge, defaults, validate_document
 from .clock import now
-from . import credential_service, forwards_store
+from . import credential_service, forwards_store, htlc_listener
 from .engine.ingest_lnd import daily_earnings
 from .engine.settings import EngineSettings, without_retired
 from .engine.snapshot import ChangeRecord, NodeSnapshot
-from .models import ChannelOut, ChannelsOut, CredentialStatusOut, StatusOut, WorkerStatusOut
+from .models import ChannelOut, ChannelsOut, CredentialStatusOut, HtlcEventsOut, StatusOut, WorkerStatusOut
 from .node import (
     DATA_SOURCES,
     NodeCallError,
@@ -153,6 +153,9 @@ async def node_status(schedule: Any = None) -> StatusOut:
         ),
     )
     status.worker = WorkerStatusOut(**asdict(heavy_worker.status()))
+    status.htlc_events = HtlcEventsOut(
+        **htlc_listener.state.as_dict(), failed_24h=await crud.count_failed_forwards((now() - 86400) * 1_000_000_000)
+    )
     await credential_service.ensure_loaded()
     status.credential = CredentialStatusOut(**credential_service.status())
     try:
@@ -181,6 +184,9 @@ async def node_status(schedule: Any = None) -> StatusOut:
     status.source_errors = dict(result.source_errors)
     if not gateway.can_read_forwards:
         status.source_errors["forwards"] = f"{gateway.backend}: forwarding history is not supported"
+    status.sources["htlc_events"] = htlc_listener.state.live
+    if not htlc_listener.state.live:
+        status.source_errors["htlc_events"] = htlc_listener.state.error or "the HTLC event stream is not connected yet"
     return status
 
 
@@ -214,29 +220,31 @@ class GraphCache:
         if held and now() - self.fetched_at < refresh_s:
             return self.info, None
         try:
-            self.info, self.generation = await self._download_and_load(gateway)
+            self.info, self.generation, size = await self._download_and_load(gateway)
         except (NodeCallError, GraphUnreadable) as exc:
             logger.warning(f"feepilot: graph unavailable: {exc}")
             return (self.info, None) if held else (None, str(exc))
         self.fetched_at = now()
-        logger.info(f"feepilot: network graph read ({self.info.edges} channels, {self.info.fingerprint}), "
-                    f"decoded in {self.info.decode_seconds:.1f} s in the heavy-work process")
+        logger.info(f"feepilot: network graph read ({self.info.edges} channels, {size / 1e6:.1f} MB from the node, "
+                    f"{self.info.fingerprint}), decoded in {self.info.decode_seconds:.1f} s in the heavy-work process")
         return self.info, None
 
     @staticmethod
-    async def _download_and_load(gateway: NodeGateway) -> tuple[GraphInfo, int]:
+    async def _download_and_load(gateway: NodeGateway) -> tuple[GraphInfo, int, int]:
         """The graph goes from the node to a temporary file as it arrives and from there into the
-        heavy-work process: LNbits' process never holds its tens of MB whole."""
+        heavy-work process: LNbits' process never holds its tens of MB whole. (Its summary, the
+        worker's generation, the answer's size in bytes.)"""
         handle, name = tempfile.mkstemp(prefix="feepilot-graph-", suffix=".json")
         path = Path(name)
         try:
             try:
                 with os.fdopen(handle, "wb") as file:
-                    await gateway.describegraph(file)
+                    size = await gateway.describegraph(file)
             except OSError as exc:  # the disk, not the node
                 raise NodeCallError(f"GET /v1/graph: could not keep the answer in {path.parent} ({exc})",
                                     transient=True) from exc
-            return await heavy_worker.load_graph(path, int(time.time()))
+            info, generation = await heavy_worker.load_graph(path, int(time.time()))
+            return info, generation, size
         finally:
             path.unlink(missing_ok=True)
 
@@ -282,6 +290,9 @@ def snapshot_summary(snapshot: NodeSnapshot) -> dict:
                 "ppm": c.local_policy.ppm if c.local_policy else None,
                 "base_msat": c.local_policy.base_msat if c.local_policy else None,
                 "fees_1d_msat": c.flow[1].fees_earned_msat if 1 in c.flow else None,
+                # missed demand (the HTLC event stream); None: the stream was not heard
+                "failed_out_1d": c.failed_out_1d,
+                "failed_out_amount_1d_sat": c.failed_out_amount_1d_sat,
             }
             for c in snapshot.channels
         ],
@@ -320,6 +331,7 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         graph, graph_error = await graph_cache.get_graph(gateway, document["graph_refresh_minutes"] * 60)
         caller = ResilientCaller(breaker, retry_policy)
         snapshot = await caller.call("snapshot", lambda: gateway.snapshot(graph_loaded=graph is not None, now=at))
+        snapshot = await htlc_listener.with_failed_forwards(snapshot, at)
         if graph_error:
             snapshot = _with_source_error(snapshot, "graph", graph_error)
         since = at - document["history_days"] * 86400
@@ -385,7 +397,8 @@ async def channel_history(chan_id: str, days: int) -> dict:
     changes, _ = await crud.list_changes(chan_id=chan_id, since=since, limit=500, oldest_first=True)
     if series.empty and not changes and not await _channel_known(chan_id):
         raise NotFound(f"No channel with id {chan_id}")
-    return {"chan_id": chan_id, "points_json": series.points, "changes": changes, "scores_json": series.scores}
+    return {"chan_id": chan_id, "points_json": series.points, "changes": changes, "scores_json": series.scores,
+            "failed_forwards": await htlc_listener.channel_failures(chan_id, since)}
 
 
 async def _channel_known(chan_id: str) -> bool:

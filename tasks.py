@@ -20,7 +20,7 @@ from typing import Optional
 from lnbits.task_manager import task_manager
 from loguru import logger
 
-from . import crud
+from . import crud, htlc_listener
 from .change_service import IN_FLIGHT_RUN_STATUSES, Refused, apply_run, reconcile_and_check_drift
 from .clock import now
 from .node import NodeCallError, NodeUnavailable
@@ -191,13 +191,15 @@ async def scheduled_cycle() -> Optional[dict]:
 
 def start_background_work() -> None:
     task_manager.create_permanent_task(cycle_loop, name=CYCLE_TASK_NAME)
-    logger.info("feepilot: schedule started")
+    htlc_listener.start()
+    logger.info("feepilot: schedule and HTLC event listener started")
 
 
 async def stop_background_work() -> None:
     task = task_manager.get_task(CYCLE_TASK_NAME)
     if task:
         task_manager.cancel_task(task)
+    htlc_listener.stop()
     # The heavy-work process ends with the extension (a request in flight fails cleanly);
     # the next need after a restart of the extension starts a new one.
     await heavy_worker.stop()

@@ -529,7 +529,8 @@ async def api_channel_history(
     body = (
         f'{{"chan_id":{json.dumps(chan_id)},"points":{history["points_json"]},'
         f'"changes":{json.dumps(jsonable_encoder(history["changes"]), separators=(",", ":"))},'
-        f'"scores":{history["scores_json"]},"impact_error":{json.dumps(impacts.error)}}}'
+        f'"scores":{history["scores_json"]},"impact_error":{json.dumps(impacts.error)},'
+        f'"failed_forwards":{json.dumps(history["failed_forwards"], separators=(",", ":"))}}}'
     )
     return Response(content=body, media_type="application/json")
 

@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.host_impact import dry_run, rss_mb, wait_idle  # noqa: E402
+from engine.settings import EngineSettings  # noqa: E402
 from devtools.testenv import NodeEnv, attach_host, start_host_session  # noqa: E402
 from simnode.testing import start_simnode  # noqa: E402
 
@@ -331,6 +332,8 @@ def main() -> None:
                         help="centrality pivots (the setting; default: the extension's, 500): fewer only to check the "
                              "report quickly, as the test of this benchmark does; never written to the results")
     args = parser.parse_args()
+    default_samples = EngineSettings().graph.betweenness_samples
+    fewer_samples = args.betweenness_samples is not None and args.betweenness_samples != default_samples
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -338,7 +341,7 @@ def main() -> None:
     started = time.perf_counter()
     print(f"scale benchmark: {args.channels:,} channels, {args.history_days:g} days of history, {args.days:g} days of "
           f"hourly cycles; load average {os.getloadavg()[0]:.2f}"
-          + (f"; centrality samples {args.betweenness_samples} (not the default)" if args.betweenness_samples else ""),
+          + (f"; centrality samples {args.betweenness_samples} (not the default {default_samples})" if fewer_samples else ""),
           flush=True)
     work = Path(tempfile.mkdtemp(prefix="feepilot-scale-"))
     idle_mb = idle_lnbits_mb(work / "idle")
@@ -350,7 +353,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "idle_mb": idle_mb,
                                          "low": asdict(low), "full": asdict(full)}, indent=2, default=str))
-    if args.quick or args.channels < FULL["channels"] or args.days < FULL["days"] or args.betweenness_samples:
+    if args.quick or args.channels < FULL["channels"] or args.days < FULL["days"] or fewer_samples:
         print(f"{RESULTS.relative_to(ROOT)} not written: only a full run writes it")
     else:
         RESULTS.write_text(

@@ -16,6 +16,18 @@ import httpx
 from .host import LnbitsHost
 
 PASSWORD_LENGTH = 18
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition", every: float = 0.3):
+    """The predicate's first truthy value, polled every `every` s; AssertionError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
 @dataclass
 class HostSession:
     host: LnbitsHost

@@ -923,7 +923,7 @@ def htlc_events(sim: SimNode, req: Req) -> Response:
 def htlc_event_json(kind: str, ev) -> dict:
     base = {
         "incoming_channel_id": s(ev.chan_in), "outgoing_channel_id": s(ev.chan_out),
-        "incoming_htlc_id": s(getattr(ev, "in_htlc", 0)), "outgoing_htlc_id": s(getattr(ev, "out_htlc", 0)),
+        "incoming_htlc_id": s(max(0, ev.in_htlc)), "outgoing_htlc_id": s(getattr(ev, "out_htlc", 0)),
         "timestamp_ns": s(ev.ts_ns), "event_type": "FORWARD",
     }
     if kind == "forward":

@@ -139,6 +139,9 @@ class FailedForward:
     chan_out: int
     amt_out_msat: int
     reason: str  # INSUFFICIENT_BALANCE (ours, outgoing) | INCOMING_INSUFFICIENT (peer side) | FEE_INSUFFICIENT
+    # the HTLC's id on the incoming channel (LND numbers every HTLC a channel adds, failed or not);
+    # -1 when it never reached us (INCOMING_INSUFFICIENT: the peer could not send it)
+    in_htlc: int = -1
 
 
 _MARKETS: dict[tuple, Market] = {}
@@ -607,7 +610,8 @@ class SimNode:
             if offered >= prev[0] + prev[1] * amt // 1_000_000:
                 return offered
         out.failed_fee += 1
-        self.failed.append(FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "FEE_INSUFFICIENT"))
+        inc.htlc_index += 1
+        self.failed.append(FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "FEE_INSUFFICIENT", inc.htlc_index - 1))
         if grng is None or grng.random() >= p.fee_retry_share:
             return None
         # The retry re-runs route choice with our real fee: it comes back to us with probability
@@ -633,7 +637,8 @@ class SimNode:
         amt_in = amt + fee
         if amt > out.local_msat - out.reserve_sat * 1000:
             out.failed_out += 1
-            self.failed.append(FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "INSUFFICIENT_BALANCE"))
+            inc.htlc_index += 1
+            self.failed.append(FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "INSUFFICIENT_BALANCE", inc.htlc_index - 1))
             if self.mc is not None and cls >= 0:
                 self.mc.failure(out.chan_id, cls, ts_ns / 1e9, amt, fee_failure=False)
             return

@@ -33,6 +33,7 @@ class SimServer:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simnode")
         self._last_tick = time.monotonic()
         self._stopping = False
+        self._open_streams: dict[int, web.Request] = {}  # id(request): a request is not hashable
 
     async def run(self, fn, *args, **kw):
         return await asyncio.get_running_loop().run_in_executor(self.pool, partial(fn, *args, **kw))
@@ -77,6 +78,15 @@ class SimServer:
                 return web.json_response({"error": "body must be a JSON object"}, status=400)
             resp = await self.run(handle_sim_macaroons, service_for(self.sim, self.macaroon), request.method, path, data)
             return web.Response(status=resp.status, body=resp.encode(), content_type="application/json")
+        if path == "/sim/streams/drop" and request.method == "POST":
+            # like LND restarting its REST proxy: every open stream's connection is cut, no answer
+            # after; the clients must reconnect (a new subscription sees only what happens next)
+            try:
+                only = (json.loads(body) if body.strip() else {}).get("path")
+            except (ValueError, AttributeError):
+                return web.json_response({"error": "body must be a JSON object"}, status=400)
+            dropped = self._drop_streams(only)
+            return web.json_response({"dropped": dropped})
         if path.startswith("/sim/"):
             await self.run(self._tick)
             resp = await self.run(handle_sim, self.sim, request.method, path, query, body)
@@ -113,6 +123,7 @@ class SimServer:
         out = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         out.enable_chunked_encoding()
         await out.prepare(request)
+        self._open_streams[id(request)] = request
         try:
             if resp.stream == "invoices":
                 await self._stream_invoices(out, resp.stream_args)
@@ -120,7 +131,21 @@ class SimServer:
                 await self._stream_htlc(out)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
+        finally:
+            self._open_streams.pop(id(request), None)
         return out
+
+    def _drop_streams(self, path: str | None = None) -> int:
+        """Cut the open streams (those of `path` only, when given); how many."""
+        dropped = 0
+        for key, request in list(self._open_streams.items()):
+            if path is not None and request.path != path:
+                continue
+            if request.transport is not None:
+                request.transport.abort()
+                dropped += 1
+            self._open_streams.pop(key, None)
+        return dropped
 
     async def _stream_invoices(self, out: web.StreamResponse, args: dict) -> None:
         sim = self.sim

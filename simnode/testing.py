@@ -99,6 +99,11 @@ class SimnodeProcess:
     def set_faults(self, *rules: dict, replace: bool = False) -> dict:
         return _request("POST", self.url + "/sim/faults", {"rules": list(rules), "replace": replace})[1]
 
+    def drop_streams(self, path: str | None = None) -> int:
+        """Cut the open streams' connections (as LND restarting its REST proxy would; only those
+        of `path` when given); how many were open."""
+        return _request("POST", self.url + "/sim/streams/drop", {"path": path} if path else {})[1]["dropped"]
+
     def clear_faults(self) -> dict:
         return _request("DELETE", self.url + "/sim/faults")[1]
 

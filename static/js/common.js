@@ -105,6 +105,13 @@ window.FeePilot = (function () {
     return String(name == null ? '' : name).replace(/_/g, ' ')
   }
 
+  // The data sources status lists, as the page names them.
+  const SOURCES = {htlc_events: 'HTLC events'}
+
+  function sourceLabel(name) {
+    return SOURCES[name] || label(name)
+  }
+
   // "3 days", "5 h", "12 min": how long an impact window or a wait is.
   function duration(seconds) {
     const s = Math.max(0, Number(seconds) || 0)
@@ -265,6 +272,7 @@ window.FeePilot = (function () {
     ago,
     policyText,
     label,
+    sourceLabel,
     statusColor,
     action,
     evidenceValue,

@@ -76,6 +76,11 @@ window.app = Vue.createApp({
         detail: b.last_error || (state === 'closed' ? 'The circuit breaker is closed: calls to the node go through.' : '')
       }
     },
+    htlcEventsText() {
+      const h = (this.status && this.status.htlc_events) || {}
+      const since = h.since ? `live since ${this.when(h.since)}` : 'live'
+      return `The node's HTLC event stream: ${since}; ${this.plural(h.failed_24h || 0, 'failed forward')} in the last 24 h.`
+    },
     modeHelp() {
       return {
         off: 'Off: nothing runs on a schedule.',

@@ -335,3 +335,40 @@ def test_settings_errors_and_the_history_use_the_page_labels(open_page, node_env
     assert_plain_text(page, user_ids, "history")
     names = page.locator("[data-testid=history-change]").all_inner_texts()
     assert any("by admin" in text for text in names), names
+
+
+def test_a_channel_detail_shows_the_forwards_that_failed_there(open_page, node_env, user_ids):
+    wait_until(lambda: node_env.api("GET", "/status").json()["htlc_events"]["live"], timeout=60,
+               what="the HTLC event stream to be live")
+    start = int(node_env.state()["now"])
+    node_env.advance(24)
+    truth: dict[str, list[int]] = {}
+    for f in node_env.simnode.state(forwards=True)["failed_forwards"]:
+        if f["reason"] == "INSUFFICIENT_BALANCE" and f["ts_ns"] >= start * 1_000_000_000:
+            counts = truth.setdefault(str(f["chan_out"]), [0, 0])
+            counts[0] += 1
+            counts[1] += f["amt_out_msat"]
+    assert truth, "no forward failed for lack of balance in a day: the test proves little"
+    chan_id, (count, amount_msat) = max(truth.items(), key=lambda item: item[1][0])
+    wait_until(lambda: node_env.api("GET", f"/channels/{chan_id}/history?days=1").json()["failed_forwards"]
+               ["lack_of_balance_24h"]["count"] == count, what="the listener to store the day's failures")
+
+    w = open_page(node_env.session.super_token)
+    page = w.page
+    row = page.locator(f'[data-testid=channel-row][data-chan="{chan_id}"]')
+    row.locator("[data-testid=expand]").click()
+    shown = page.locator("[data-testid=channel-detail] [data-testid=failed-forwards]")
+    shown.wait_for()
+    assert int(shown.get_attribute("data-count-24h")) == count
+    assert int(shown.get_attribute("data-amount-24h-sat")) == amount_msat // 1000
+    text = shown.inner_text()
+    assert f"{count:,} forward" in text and "failed for lack of balance on our side in the last 24 h" in text, text
+    assert f"{amount_msat // 1000:,} sat" in text, text
+    assert shown.locator("[data-testid=failed-forward]").count() == min(count, 5)
+    assert "not enough balance on our side" in shown.locator("[data-testid=failed-forward]").first.inner_text()
+    assert page.locator("[data-testid=failed-forwards-unheard]").count() == 0
+    # the header lists the stream among the data sources
+    chip = page.locator('[data-source="htlc_events"]')
+    assert chip.inner_text().strip().endswith("HTLC events")
+    assert_plain_text(page, user_ids, "channel detail with failed forwards")
+    w.shot("operator-failed-forwards")

@@ -7,7 +7,8 @@ error, uncaught page error or unexpected HTTP error answer (see conftest.py).
 from __future__ import annotations
 
 import re
-import time
+
+from devtools.testenv import wait_until
 
 from .conftest import PHONE
 
@@ -18,16 +19,6 @@ API = "/feepilot/api/v1"
 def open_channels(sim_state: dict) -> list[dict]:
     """simnode's /sim/state lists the open channels (pending and closed ones live elsewhere)."""
     return list(sim_state["channels"])
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def fee_writes(sim_state: dict, channel_point: str) -> list[dict]:

@@ -27,7 +27,7 @@ NEEDED_URIS = [
     "/lnrpc.Lightning/GetInfo", "/lnrpc.Lightning/ListChannels", "/lnrpc.Lightning/PendingChannels",
     "/lnrpc.Lightning/ClosedChannels", "/lnrpc.Lightning/FeeReport", "/lnrpc.Lightning/GetNodeInfo",
     "/lnrpc.Lightning/ListPeers", "/lnrpc.Lightning/ForwardingHistory", "/lnrpc.Lightning/DescribeGraph",
-    "/lnrpc.Lightning/GetChanInfo", "/lnrpc.Lightning/UpdateChannelPolicy",
+    "/lnrpc.Lightning/GetChanInfo", "/routerrpc.Router/SubscribeHtlcEvents", "/lnrpc.Lightning/UpdateChannelPolicy",
     "/lnrpc.Lightning/CheckMacaroonPermissions",
 ]
 DENIED = {"code": 2, "message": "permission denied", "details": []}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -14,8 +16,12 @@ def sim_state(simnode) -> dict:
 
 
 def test_status_shows_the_simnode_node(lnbits, simnode):
+    deadline = time.monotonic() + 60  # the HTLC event listener subscribes once LNbits' funding source is up
     with lnbits.client(lnbits.admin_token) as client:
         response = client.get(STATUS)
+        while not response.json()["htlc_events"]["live"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+            response = client.get(STATUS)
     assert response.status_code == 200, response.text
     status = response.json()
     assert status["backend"] == "LndRestWallet"
@@ -28,7 +34,8 @@ def test_status_shows_the_simnode_node(lnbits, simnode):
     counts = status["channel_counts"]
     assert counts["active"] >= 1 and counts.get("inactive", 0) >= 1
     assert counts.get("pending", 0) >= 1 and counts.get("closed", 0) >= 1
-    assert status["sources"] == {"channels": True, "policies": True, "forwards": True, "graph": True}
+    assert status["sources"] == {"channels": True, "policies": True, "forwards": True, "graph": True, "htlc_events": True}
+    assert status["htlc_events"]["live"] is True and status["htlc_events"]["running"] is True
 
 
 def test_channels_carry_the_policies_simnode_holds(lnbits, simnode):

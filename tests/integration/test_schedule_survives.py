@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.testenv import wait_until
+
 
 @pytest.fixture
 def env(node_env):
@@ -41,13 +43,7 @@ def runs(env) -> list[dict]:
 
 
 def wait_for(predicate, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"never saw {what}")
+    return wait_until(predicate, timeout, what)
 
 
 def completed_shadow_runs(env) -> list[dict]:

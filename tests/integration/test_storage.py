@@ -226,6 +226,7 @@ def test_retention_prunes_in_mode_off_and_keeps_the_change_log(env):
     response = env.api("PUT", "/settings", json={"retention_days": 30, "runs_retention_days": 30,
                                                   "forwards_retention_days": 30})
     assert response.status_code == 200, response.text
+    advance_from = int(env.state()["now"])
     env.advance(hours=32 * 24)  # everything above is older than every retention now
 
     deadline = time.monotonic() + 60
@@ -249,6 +250,19 @@ def test_retention_prunes_in_mode_off_and_keeps_the_change_log(env):
     assert any(f["ts_ns"] < last_end * NS for f in node_forwards(env)), "the node has them"
     assert sum(d["forwards"] for d in earnings["days"]) > 0
     assert env.api("GET", "/scores").json() == {"run": None, "channels": []}
+    # the failed forwards the HTLC event listener stored during those 32 days: pruned to 30 days too
+    failures = [f for f in env.simnode.state(forwards=True)["failed_forwards"]
+                if f["reason"] == "INSUFFICIENT_BALANCE" and f["ts_ns"] >= advance_from * NS]
+    assert any(f["ts_ns"] < cutoff * NS for f in failures), "no failure older than the retention: proves little"
+    kept: dict[str, int] = {}
+    for f in failures:
+        if f["ts_ns"] >= cutoff * NS:
+            kept[str(f["chan_out"])] = kept.get(str(f["chan_out"]), 0) + 1
+    assert kept
+    for chan_id in {str(f["chan_out"]) for f in failures}:
+        stored = env.api("GET", f"/channels/{chan_id}/history?days=60").json()["failed_forwards"]
+        assert stored["lack_of_balance"]["count"] == kept.get(chan_id, 0), chan_id
+        assert all(f["at"] >= cutoff for f in stored["recent"]), stored["recent"]
 
 
 @pytest.mark.parametrize(

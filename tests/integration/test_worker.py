@@ -129,6 +129,23 @@ def test_the_worker_is_a_spawned_child_of_lnbits_and_keeps_the_graph(fresh_env):
     assert not list(env.temp.glob("feepilot-graph-*")), list(env.temp.iterdir())
 
 
+def test_a_graph_download_cut_off_keeps_the_held_graph_and_leaves_no_file(fresh_env):
+    env = fresh_env
+    held = worker(env)["graph"]["fingerprint"]
+    refresh_h = env.api("GET", "/settings").json()["graph_refresh_minutes"] / 60
+    env.advance(hours=refresh_h + 1)  # the graph is due to be read again
+    env.simnode.set_faults({"path": "/v1/graph", "drop": True, "times": 1})
+    try:
+        run = env.dry_run()
+    finally:
+        env.simnode.clear_faults()
+    assert run["status"] == "completed", run
+    assert run["summary"]["graph_fingerprint"] == held  # scored on the graph the worker holds
+    log = env.session.host.log_path.read_text()
+    assert "graph unavailable: GET /v1/graph" in log, log[-3000:]
+    assert not list(env.temp.glob("feepilot-graph-*")), list(env.temp.iterdir())
+
+
 def test_a_killed_worker_is_restarted_by_the_next_run(fresh_env):
     env = fresh_env
     first = worker(env)

@@ -132,6 +132,8 @@ window.app.component('fp-reason', {
   methods: {...FeePilot.methods}
 })
 
+const HISTORY_DAYS = 30 // what a channel's detail shows
+
 window.app.component('fp-channel-detail', {
   template: '#fp-channel-detail',
   props: {
@@ -207,15 +209,25 @@ window.app.component('fp-channel-detail', {
     },
     advice() {
       return (this.row.score && this.row.score.advice) || []
+    },
+    failures() {
+      return this.history ? this.history.failed_forwards : null
+    },
+    historyDays() {
+      return HISTORY_DAYS
     }
   },
   methods: {
     ...FeePilot.methods,
+    failureReason(f) {
+      if (f.failure_detail === 'INSUFFICIENT_BALANCE') return 'not enough balance on our side'
+      return FeePilot.label((f.failure_detail || f.wire_failure || 'failed').toLowerCase())
+    },
     async load() {
       if (this.row.state !== 'active' && this.row.state !== 'inactive') return
       this.loading = true
       try {
-        const {data} = await FeePilot.request('GET', `/channels/${encodeURIComponent(this.row.id)}/history?days=30`)
+        const {data} = await FeePilot.request('GET', `/channels/${encodeURIComponent(this.row.id)}/history?days=${HISTORY_DAYS}`)
         this.history = data
       } catch (error) {
         FeePilot.notifyError(error)
