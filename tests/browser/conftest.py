@@ -58,7 +58,10 @@ def page_host(page_simnode, tmp_path_factory) -> Iterator[HostSession]:
     )
     with session.client(session.super_token) as client:  # before the first cycle (30 s after start)
         client.put("/feepilot/api/v1/settings", json=TEST_GRAPH_WORK).raise_for_status()
+        # scores now (a dry run), instead of waiting for the schedule's first shadow cycle
+        client.post("/feepilot/api/v1/runs", json={"dry_run": True}, timeout=300).raise_for_status()
     wait_for_scores(session)
+    wait_first_cycle_over(session)
     yield session
     session.host.stop()
     try:
@@ -68,7 +71,7 @@ def page_host(page_simnode, tmp_path_factory) -> Iterator[HostSession]:
 
 
 def wait_for_scores(session: HostSession, timeout: float = 180.0) -> None:
-    """The first scheduled (shadow) run scores the channels soon after start-up."""
+    """A run has scored the channels (the fixture's dry run)."""
     deadline = time.monotonic() + timeout
     with session.client(session.super_token) as client:
         while time.monotonic() < deadline:
@@ -77,6 +80,21 @@ def wait_for_scores(session: HostSession, timeout: float = 180.0) -> None:
                 return
             time.sleep(1)
     raise TimeoutError("no run scored the channels in time")
+
+
+def wait_first_cycle_over(session: HostSession, timeout: float = 180.0) -> None:
+    """The schedule's first shadow cycle (30 s after start; skipped when it meets a run computing)
+    is behind us: the next one is an interval away, so no cycle runs during the tests."""
+    deadline = time.monotonic() + timeout
+    with session.client(session.super_token) as client:
+        while time.monotonic() < deadline:
+            status = client.get("/feepilot/api/v1/status").json()
+            # before the first cycle the next run is 30 s after start; after it, an interval away
+            next_run = status["next_run_at"]
+            if not status["cycle_running"] and next_run and next_run - time.time() > status["interval_minutes"] * 30:
+                return
+            time.sleep(0.5)
+    raise TimeoutError("the schedule's first cycle did not end in time")
 
 
 @pytest.fixture(scope="module")
