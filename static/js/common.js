@@ -98,7 +98,19 @@ window.FeePilot = (function () {
 
   function policyText(policy) {
     if (!policy) return '—'
-    return `${policy.ppm} ppm + ${policy.base_msat} msat`
+    const inbound = inboundText(policy)
+    return `${policy.ppm} ppm + ${policy.base_msat} msat` + (inbound ? ` · ${inbound}` : '')
+  }
+
+  // An inbound fee (LND; a discount when negative) in words, or '' when it is none.
+  function inboundText(policy) {
+    if (!policy || (!policy.inbound_ppm && !policy.inbound_base_msat)) return ''
+    const base = policy.inbound_base_msat ? ` + ${policy.inbound_base_msat} msat` : ''
+    return `inbound ${policy.inbound_ppm || 0} ppm${base}`
+  }
+
+  function sameInbound(a, b) {
+    return (a.inbound_ppm || 0) === (b.inbound_ppm || 0) && (a.inbound_base_msat || 0) === (b.inbound_base_msat || 0)
   }
 
   function label(name) {
@@ -194,7 +206,9 @@ window.FeePilot = (function () {
     if (!score || !row.policy) return null
     const neu = score.new_policy
     const old = score.old_policy || row.policy
-    if (!neu || score.fee_action === 'NO_ACTION' || (neu.ppm === old.ppm && neu.base_msat === old.base_msat)) return null
+    if (!neu || score.fee_action === 'NO_ACTION') return null
+    const inboundMoves = !sameInbound(neu, old)
+    if (neu.ppm === old.ppm && neu.base_msat === old.base_msat && !inboundMoves) return null
     const up = neu.ppm > old.ppm || (neu.ppm === old.ppm && neu.base_msat > old.base_msat)
     const limit = score.limited_by
     const held = !score.accepted
@@ -202,6 +216,7 @@ window.FeePilot = (function () {
       kind: held ? 'held' : up ? 'raise' : 'lower',
       live: !held,
       to: neu.ppm,
+      inbound: inboundMoves ? inboundText(neu) || 'no inbound fee' : '',
       color: held ? 'grey-6' : up ? 'orange-8' : 'light-blue-8',
       icon: held ? 'shield' : up ? 'trending_up' : 'trending_down',
       help: held
@@ -271,6 +286,7 @@ window.FeePilot = (function () {
     when,
     ago,
     policyText,
+    inboundText,
     label,
     sourceLabel,
     statusColor,
