@@ -38,9 +38,11 @@ of that file for 7 days.
 For every (graph, seed, regime) each strategy gets its own SimNode built from the same seed (same node,
 peers, balances, policies and traffic RNG) under that regime and runs for `--days` simulated days, called
 at its natural cadence. Strategies see the node only through LND REST answers (simnode's `handle`,
-in-process) and write only complete `/v1/chanpolicy` bodies. LNDg additionally reads the
-`link_fail_event`s LND's HTLC event stream would have delivered (LNDg records failed HTLCs that
-way). The harness reads simnode's ground truth only to measure.
+in-process) and write only complete `/v1/chanpolicy` bodies. LNDg and Fee Autopilot additionally read
+the `link_fail_event`s LND's HTLC event stream would have delivered (LNDg records failed HTLCs that
+way; Fee Autopilot's snapshot gets `failed_out_*` of the last 24 h from them through
+`engine.ingest_lnd.link_failure_from_htlc_event` / `failed_out_by_channel`, as the shell will).
+The harness reads simnode's ground truth only to measure.
 
 Fee Autopilot is the extension's own cycle: the snapshot is assembled by the same ingest functions
 as `node.py` (six channel calls, `/v1/switch` pages over 30 days, the describegraph), graph metrics
@@ -76,11 +78,15 @@ from engine.baselines.common import FeeSetting, competitor_medians  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
 from engine.graph_metrics import compute_graph_metrics  # noqa: E402
 from engine.ingest_lnd import (  # noqa: E402
+    FAILED_OUT_WINDOW_S,
     aggregate_forwards,
     channels_from_lnd,
     chanpolicy_body,
     edge_policies,
+    failed_out_by_channel,
     graph_from_describegraph,
+    link_failure_from_htlc_event,
+    with_failed_out,
     with_flows,
 )
 from engine.settings import EngineSettings  # noqa: E402
@@ -165,8 +171,8 @@ class Lnd:
             raise RuntimeError(f"{path}: HTTP {response.status} {data}")
         return data
 
-    # what LNDg's HTLC stream listener would have stored since `since`
-    def link_failures(self, since: int) -> List[Tuple[int, str, int]]:
+    # the link_fail_events LND's HTLC event stream would have delivered since `since`, newest first
+    def link_fail_events(self, since: int) -> List[Dict[str, Any]]:
         from simnode.lnd_api import htlc_event_json
 
         out = []
@@ -175,10 +181,14 @@ class Lnd:
                 break
             if failure.reason != "INSUFFICIENT_BALANCE":
                 continue
-            event = htlc_event_json("link_fail", failure)
-            out.append((int(event["timestamp_ns"]) // 10**9, event["outgoing_channel_id"],
-                        int(event["link_fail_event"]["info"]["outgoing_amt_msat"]) // 1000))
+            out.append(htlc_event_json("link_fail", failure))
         return out
+
+    # what LNDg's HTLC stream listener would have stored since `since`
+    def link_failures(self, since: int) -> List[Tuple[int, str, int]]:
+        return [(int(event["timestamp_ns"]) // 10**9, event["outgoing_channel_id"],
+                 int(event["link_fail_event"]["info"]["outgoing_amt_msat"]) // 1000)
+                for event in self.link_fail_events(since)]
 
 
 def read_channels(lnd: Lnd, our_id: str) -> list:
@@ -206,18 +216,25 @@ def read_forwards(lnd: Lnd, now: int, days: int) -> list:
         offset = int(page.get("last_offset_index", offset + len(batch)))
 
 
-def take_snapshot(lnd: Lnd, graph: Optional[NetworkGraph]) -> NodeSnapshot:
-    """What `node.NodeGateway.snapshot` builds for LND, from the same answers."""
+def take_snapshot(lnd: Lnd, graph: Optional[NetworkGraph], failed_forwards: bool = False) -> NodeSnapshot:
+    """What `node.NodeGateway.snapshot` builds for LND, from the same answers; with `failed_forwards`,
+    the channels' `failed_out_*` of the last 24 h from the HTLC stream's link_fail_events (the ones
+    LNDg's baseline reads), through the engine's own parser."""
     info = lnd.get("/v1/getinfo")
     our_id = info["identity_pubkey"]
     now = int(lnd.sim.now)
     channels = read_channels(lnd, our_id)
     flows = aggregate_forwards(read_forwards(lnd, now, max(FLOW_WINDOWS_DAYS)), now, FLOW_WINDOWS_DAYS)
     channels = with_flows(channels, flows, FLOW_WINDOWS_DAYS)
+    if failed_forwards:
+        events = lnd.link_fail_events(now - FAILED_OUT_WINDOW_S)
+        failures = [f for f in (link_failure_from_htlc_event(e) for e in events) if f is not None]
+        channels = with_failed_out(channels, failed_out_by_channel(failures, now))
     return NodeSnapshot(
         node_id=our_id, alias=info.get("alias", ""), taken_at=now, block_height=info.get("block_height"),
         channels=tuple(channels), graph=graph, backend="LndRestWallet",
-        sources={"channels": True, "policies": True, "forwards": True, "graph": graph is not None},
+        sources={"channels": True, "policies": True, "forwards": True, "graph": graph is not None,
+                 **({"failed_forwards": True} if failed_forwards else {})},
     )
 
 
@@ -336,7 +353,7 @@ class FeeAutopilot(Strategy):
         self.history: List[ChangeRecord] = []
 
     def tick(self, now: int) -> None:
-        snap = take_snapshot(self.lnd, self.ctx.graph)
+        snap = take_snapshot(self.lnd, self.ctx.graph, failed_forwards=True)
         history = [r for r in self.history if r.at >= now - HISTORY_DAYS * 86400]
         evaluation = evaluate(snap, self.settings, history, self.ctx.metrics, now)
         points = {c.chan_id: c.channel_point for c in snap.channels}

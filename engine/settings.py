@@ -111,6 +111,9 @@ class DecisionSettings:
     flow_dead_band: float = 0.10  # |log step| below this is no action (≈ 10 %)
     flow_max_step: float = 2.0  # at most ×2 or ÷2 per change, before the guardrails' own cap
     flow_min_ppm: int = 10  # multiplicative steps start from at least this effective fee
+    # missed demand: this share of the last day's forwards that failed for lack of local balance
+    # (their amount) is added to the outflow (0 = off)
+    flow_failed_weight: float = 0.0
     hold_score: float = 0.80  # "score" mode: at or above, leave the channel alone
     raise_below_score: float = 0.30  # "score" mode only
     lower_from_score: float = 0.30  # "score" mode only
@@ -391,6 +394,7 @@ RANGES: Dict[str, Tuple[float, float]] = {
     "decisions.flow_dead_band": (0, 2),
     "decisions.flow_max_step": (1, GAIN_MAX),
     "decisions.flow_min_ppm": (1, PPM_MAX),
+    "decisions.flow_failed_weight": (0, GAIN_MAX),
     "decisions.hold_score": SHARE,
     "decisions.raise_below_score": SHARE,
     "decisions.lower_from_score": SHARE,

@@ -85,6 +85,7 @@ ENGINE_LABELS: Dict[str, str] = {
     "decisions.flow_dead_band": "Fee controller: dead band",
     "decisions.flow_max_step": "Fee controller: largest step (factor)",
     "decisions.flow_min_ppm": "Fee controller: smallest fee a step starts from (ppm)",
+    "decisions.flow_failed_weight": "Fee controller: weight of forwards failed for lack of balance (0: off)",
     "decisions.hold_score": "Leave alone from score (0–1)",
     "decisions.raise_below_score": "Raise the fee below score (0–1)",
     "decisions.lower_from_score": "Lower the fee from score (0–1)",

@@ -84,3 +84,29 @@ def test_baselines_write_complete_policies():
     assert after.ppm == live.ppm + 7
     assert (after.cltv_delta, after.min_htlc_msat, after.max_htlc_msat, after.inbound_ppm, after.inbound_base_msat) == (
         live.cltv_delta, live.min_htlc_msat, live.max_htlc_msat, live.inbound_ppm, live.inbound_base_msat)
+
+
+def test_fee_autopilot_snapshot_carries_the_link_failures_lndg_reads():
+    """The same 24 h of INSUFFICIENT_BALANCE link_fail_events the LNDg baseline reads, through the
+    engine's parser: per channel, simnode's ground truth count and amount."""
+    sim = strategies.new_sim("2024", 2)
+    sim.advance(hours=30)
+    lnd = strategies.Lnd(sim)
+    snap = strategies.take_snapshot(lnd, None, failed_forwards=True)
+    now = int(sim.now)
+    truth: dict = {}
+    for f in sim.failed:
+        if f.reason == "INSUFFICIENT_BALANCE" and now - 86_400 <= f.ts_ns // 10**9 <= now:
+            row = truth.setdefault(str(f.chan_out), [0, 0])
+            row[0] += 1
+            row[1] += f.amt_out_msat
+    assert truth, "the seed should fail some forwards for lack of balance within a day"
+    open_channels = [c for c in snap.channels if c.state in ("active", "inactive")]
+    for c in open_channels:
+        count, msat = truth.get(c.chan_id, (0, 0))
+        assert (c.failed_out_1d, c.failed_out_amount_1d_sat) == (count, msat // 1000), c.chan_id
+    assert snap.sources.get("failed_forwards") is True
+    lndg_view = strategies.lndg.failed_out_counts(lnd.link_failures(now - 86_400), snap.channels, now)
+    assert sum(lndg_view.values()) <= sum(c.failed_out_1d for c in open_channels)  # LNDg counts only amounts above local
+    plain = strategies.take_snapshot(lnd, None)
+    assert all(c.failed_out_1d is None for c in plain.channels)  # the baselines' snapshot is unchanged
