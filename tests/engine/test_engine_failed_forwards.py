@@ -90,8 +90,8 @@ def weight(w):
     return dataclasses.replace(S, decisions=dataclasses.replace(S.decisions, flow_failed_weight=w))
 
 
-def test_missed_demand_is_off_by_default():
-    assert S.decisions.flow_failed_weight == 0.0
+def test_missed_demand_counts_fully_by_default():
+    assert S.decisions.flow_failed_weight == 1.0
 
 
 def test_missed_demand_counts_as_outflow_the_channel_could_not_serve(mk):
@@ -129,5 +129,5 @@ def test_unknown_failures_add_nothing(mk):
     ch = mk.channel(chan_id="4", local=200_000, ppm=200, base=0, flow=mk.flows(out1=100_000, in1=100_000))
     assert ch.failed_out_amount_1d_sat is None
     on = evaluate(mk.snapshot(ch), weight(1.0), [], None, mk.NOW).channel("4")
-    off = evaluate(mk.snapshot(ch), S, [], None, mk.NOW).channel("4")
+    off = evaluate(mk.snapshot(ch), weight(0.0), [], None, mk.NOW).channel("4")
     assert on.proposal == off.proposal and on.reason == off.reason
