@@ -38,9 +38,11 @@ of that file for 7 days.
 For every (graph, seed, regime) each strategy gets its own SimNode built from the same seed (same node,
 peers, balances, policies and traffic RNG) under that regime and runs for `--days` simulated days, called
 at its natural cadence. Strategies see the node only through LND REST answers (simnode's `handle`,
-in-process) and write only complete `/v1/chanpolicy` bodies. LNDg additionally reads the
-`link_fail_event`s LND's HTLC event stream would have delivered (LNDg records failed HTLCs that
-way). The harness reads simnode's ground truth only to measure.
+in-process) and write only complete `/v1/chanpolicy` bodies. LNDg and Fee Autopilot additionally read
+the `link_fail_event`s LND's HTLC event stream would have delivered (LNDg records failed HTLCs that
+way; Fee Autopilot's snapshot gets `failed_out_*` of the last 24 h from them through
+`engine.ingest_lnd.link_failure_from_htlc_event` / `failed_out_by_channel`, as the shell will).
+The harness reads simnode's ground truth only to measure.
 
 Fee Autopilot is the extension's own cycle: the snapshot is assembled by the same ingest functions
 as `node.py` (six channel calls, `/v1/switch` pages over 30 days, the describegraph), graph metrics
@@ -76,11 +78,15 @@ from engine.baselines.common import FeeSetting, competitor_medians  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
 from engine.graph_metrics import compute_graph_metrics  # noqa: E402
 from engine.ingest_lnd import (  # noqa: E402
+    FAILED_OUT_WINDOW_S,
     aggregate_forwards,
     channels_from_lnd,
     chanpolicy_body,
     edge_policies,
+    failed_out_by_channel,
     graph_from_describegraph,
+    link_failure_from_htlc_event,
+    with_failed_out,
     with_flows,
 )
 from engine.settings import EngineSettings  # noqa: E402
@@ -97,7 +103,10 @@ LABELS = {
     "clboss": "CLBOSS/feeadjuster balance",
     "lndmanage": "lndmanage update-fees",
     "clboss_budget": "CLBOSS balance within the relay budget",
+    "fee_autopilot_inbound": "Fee Autopilot, inbound discounts on",
 }
+# Fee Autopilot's own variants: run on request (`--strategies`), never counted as a baseline
+FA_VARIANTS = ("fee_autopilot_inbound",)
 CADENCE_HOURS = {
     "fee_autopilot": 1,  # the extension's default schedule (interval 60 min)
     "static": 10**9,
@@ -106,6 +115,7 @@ CADENCE_HOURS = {
     "clboss": clboss.CADENCE_HOURS,
     "lndmanage": lndmanage.CADENCE_HOURS,
     "clboss_budget": clboss_budget.CADENCE_HOURS,
+    "fee_autopilot_inbound": 1,
 }
 REPORT_SETS = (("2024", tuple(range(6, 16))), ("2026", tuple(range(1, 11))))
 SIM_CHANNELS = 16  # simnode's default: 16 channels (15 active)
@@ -165,8 +175,8 @@ class Lnd:
             raise RuntimeError(f"{path}: HTTP {response.status} {data}")
         return data
 
-    # what LNDg's HTLC stream listener would have stored since `since`
-    def link_failures(self, since: int) -> List[Tuple[int, str, int]]:
+    # the link_fail_events LND's HTLC event stream would have delivered since `since`, newest first
+    def link_fail_events(self, since: int) -> List[Dict[str, Any]]:
         from simnode.lnd_api import htlc_event_json
 
         out = []
@@ -175,10 +185,14 @@ class Lnd:
                 break
             if failure.reason != "INSUFFICIENT_BALANCE":
                 continue
-            event = htlc_event_json("link_fail", failure)
-            out.append((int(event["timestamp_ns"]) // 10**9, event["outgoing_channel_id"],
-                        int(event["link_fail_event"]["info"]["outgoing_amt_msat"]) // 1000))
+            out.append(htlc_event_json("link_fail", failure))
         return out
+
+    # what LNDg's HTLC stream listener would have stored since `since`
+    def link_failures(self, since: int) -> List[Tuple[int, str, int]]:
+        return [(int(event["timestamp_ns"]) // 10**9, event["outgoing_channel_id"],
+                 int(event["link_fail_event"]["info"]["outgoing_amt_msat"]) // 1000)
+                for event in self.link_fail_events(since)]
 
 
 def read_channels(lnd: Lnd, our_id: str) -> list:
@@ -206,30 +220,40 @@ def read_forwards(lnd: Lnd, now: int, days: int) -> list:
         offset = int(page.get("last_offset_index", offset + len(batch)))
 
 
-def take_snapshot(lnd: Lnd, graph: Optional[NetworkGraph]) -> NodeSnapshot:
-    """What `node.NodeGateway.snapshot` builds for LND, from the same answers."""
+def take_snapshot(lnd: Lnd, graph: Optional[NetworkGraph], failed_forwards: bool = False) -> NodeSnapshot:
+    """What `node.NodeGateway.snapshot` builds for LND, from the same answers; with `failed_forwards`,
+    the channels' `failed_out_*` of the last 24 h from the HTLC stream's link_fail_events (the ones
+    LNDg's baseline reads), through the engine's own parser."""
     info = lnd.get("/v1/getinfo")
     our_id = info["identity_pubkey"]
     now = int(lnd.sim.now)
     channels = read_channels(lnd, our_id)
     flows = aggregate_forwards(read_forwards(lnd, now, max(FLOW_WINDOWS_DAYS)), now, FLOW_WINDOWS_DAYS)
     channels = with_flows(channels, flows, FLOW_WINDOWS_DAYS)
+    if failed_forwards:
+        events = lnd.link_fail_events(now - FAILED_OUT_WINDOW_S)
+        failures = [f for f in (link_failure_from_htlc_event(e) for e in events) if f is not None]
+        channels = with_failed_out(channels, failed_out_by_channel(failures, now))
     return NodeSnapshot(
         node_id=our_id, alias=info.get("alias", ""), taken_at=now, block_height=info.get("block_height"),
         channels=tuple(channels), graph=graph, backend="LndRestWallet",
-        sources={"channels": True, "policies": True, "forwards": True, "graph": graph is not None},
+        sources={"channels": True, "policies": True, "forwards": True, "graph": graph is not None,
+                 **({"failed_forwards": True} if failed_forwards else {})},
     )
 
 
 def write_fees(lnd: Lnd, our_id: str, chan_id: str, channel_point: str, base_msat: int, ppm: int,
-               cltv_delta: Optional[int] = None) -> Tuple[Any, Any]:
-    """Read the live policy, send it back complete with only the given fields changed."""
+               cltv_delta: Optional[int] = None, inbound: Optional[Tuple[int, int]] = None) -> Tuple[Any, Any]:
+    """Read the live policy, send it back complete with only the given fields changed
+    (`inbound`: (inbound base msat, inbound ppm), sent as LND's `inbound_fee` in the same body)."""
+    from dataclasses import replace
+
     live, _ = edge_policies(lnd.get(f"/v1/graph/edge/{chan_id}"), our_id)
     new = live.with_fees(base_msat, ppm)
     if cltv_delta is not None:
-        from dataclasses import replace
-
         new = replace(new, cltv_delta=cltv_delta)
+    if inbound is not None:
+        new = replace(new, inbound_base_msat=inbound[0], inbound_ppm=inbound[1])
     result = lnd.post("/v1/chanpolicy", chanpolicy_body(channel_point, new))
     if result.get("failed_updates"):
         raise RuntimeError(f"chanpolicy {chan_id}: {result['failed_updates']}")
@@ -256,8 +280,9 @@ class Strategy(abc.ABC):
         for s in settings:
             self.write(s.chan_id, points[s.chan_id], s.base_msat, s.ppm, s.cltv_delta)
 
-    def write(self, chan_id: str, point: str, base: int, ppm: int, cltv: Optional[int] = None) -> Tuple[Any, Any]:
-        return write_fees(self.lnd, self.our_id, chan_id, point, base, ppm, cltv)
+    def write(self, chan_id: str, point: str, base: int, ppm: int, cltv: Optional[int] = None,
+              inbound: Optional[Tuple[int, int]] = None) -> Tuple[Any, Any]:
+        return write_fees(self.lnd, self.our_id, chan_id, point, base, ppm, cltv, inbound)
 
 
 class StaticFees(Strategy):
@@ -328,23 +353,41 @@ class Lndmanage(Strategy):
 
 class FeeAutopilot(Strategy):
     name = "fee_autopilot"
+    extra_settings: Dict[str, Any] = {}
 
     def __init__(self, lnd: Lnd, ctx: "SeedContext"):
         super().__init__(lnd, ctx)
-        self.settings = EngineSettings.from_dict(_merge(EngineSettings().to_dict(), FA_OVERRIDES)) \
-            if FA_OVERRIDES else EngineSettings()
+        overrides = _merge(self.extra_settings, FA_OVERRIDES)
+        self.settings = EngineSettings.from_dict(_merge(EngineSettings().to_dict(), overrides)) \
+            if overrides else EngineSettings()
         self.history: List[ChangeRecord] = []
+        self.inbound_written: Dict[str, Tuple[int, int]] = {}  # chan_id -> the inbound fee our last change wrote
 
     def tick(self, now: int) -> None:
-        snap = take_snapshot(self.lnd, self.ctx.graph)
+        snap = take_snapshot(self.lnd, self.ctx.graph, failed_forwards=True)
         history = [r for r in self.history if r.at >= now - HISTORY_DAYS * 86400]
-        evaluation = evaluate(snap, self.settings, history, self.ctx.metrics, now)
+        # what the shell passes: channels whose live inbound fee is the one we wrote last
+        ours = frozenset(c.chan_id for c in snap.channels if c.local_policy is not None
+                         and self.inbound_written.get(c.chan_id) == (c.local_policy.inbound_base_msat,
+                                                                     c.local_policy.inbound_ppm))
+        evaluation = evaluate(snap, self.settings, history, self.ctx.metrics, now, inbound_ours=ours)
         points = {c.chan_id: c.channel_point for c in snap.channels}
         for a in evaluation.accepted:
             new = a.new_policy
-            live, written = self.write(a.chan_id, points[a.chan_id], new.base_msat, new.ppm)
+            inbound = (new.inbound_base_msat, new.inbound_ppm) if a.proposal.inbound_changed else None
+            live, written = self.write(a.chan_id, points[a.chan_id], new.base_msat, new.ppm, inbound=inbound)
+            if inbound is not None:
+                self.inbound_written[a.chan_id] = inbound
             self.history.append(ChangeRecord(chan_id=a.chan_id, at=now, old_ppm=live.ppm, new_ppm=written.ppm,
                                              old_base_msat=live.base_msat, new_base_msat=written.base_msat))
+
+
+class FeeAutopilotInbound(FeeAutopilot):
+    """Fee Autopilot with inbound management on (`inbound.manage` "on"): hand-set inbound fees
+    (simnode gives two channels one) stay; the others get the engine's inbound discount."""
+
+    name = "fee_autopilot_inbound"
+    extra_settings = {"inbound": {"manage": "on"}}
 
 
 def _merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
@@ -354,7 +397,8 @@ def _merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-CLASSES = {cls.name: cls for cls in (FeeAutopilot, StaticFees, ChargeLnd, Lndg, Clboss, Lndmanage, ClbossBudget)}
+CLASSES = {cls.name: cls for cls in (FeeAutopilot, StaticFees, ChargeLnd, Lndg, Clboss, Lndmanage, ClbossBudget,
+                                     FeeAutopilotInbound)}
 
 
 # --- one seed -------------------------------------------------------------------------------
@@ -577,7 +621,7 @@ def run_seed(job: Tuple[str, int, float, Tuple[str, ...], Tuple[str, ...]]) -> L
     """Every regime and strategy of one (graph, seed); the context (graph, metrics) is built once for all."""
     graph_name, seed, days, names, regimes = job
     t0, c0 = time.time(), time.process_time()
-    ctx = seed_context(graph_name, seed, with_metrics="fee_autopilot" in names)
+    ctx = seed_context(graph_name, seed, with_metrics=any(n == "fee_autopilot" or n in FA_VARIANTS for n in names))
     setup, setup_cpu = time.time() - t0, time.process_time() - c0
     results: List[Dict[str, Any]] = []
     for regime in regimes:
@@ -679,7 +723,7 @@ def verdict(results: Sequence[Dict[str, Any]], names: Sequence[str]) -> List[str
         return []
     means = {n: statistics.fmean(r["fees_sat"] for r in groups[n]) for n in names if n in groups}
     failed = {n: statistics.fmean(r["failed_out"] for r in groups[n]) for n in names if n in groups}
-    baselines = [n for n in means if n != "fee_autopilot"]
+    baselines = [n for n in means if n != "fee_autopilot" and n not in FA_VARIANTS]
     if not baselines:
         return []
     best = max(baselines, key=lambda n: means[n])
@@ -735,7 +779,10 @@ def summary_table(results: Sequence[Dict[str, Any]], names: Sequence[str], regim
         if "fee_autopilot" not in groups or len(groups) < 2:
             continue
         means = {n: statistics.fmean(r["fees_sat"] for r in groups[n]) for n in names if n in groups}
-        best = max((n for n in means if n != "fee_autopilot"), key=lambda n: means[n])
+        others = [n for n in means if n != "fee_autopilot" and n not in FA_VARIANTS]
+        if not others:
+            continue
+        best = max(others, key=lambda n: means[n])
         fa = groups["fee_autopilot"]
         ratio = means["fee_autopilot"] / means[best] if means[best] > 0 else math.inf
         failed_fa = statistics.fmean(r["failed_out"] for r in fa)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .decisions import (
     CLOSE_CHANNEL,
@@ -27,7 +27,8 @@ from .decisions import (
     refill_sources,
 )
 from .graph_metrics import GraphMetrics, Reach
-from .guardrails import FeeProposal, LimitedBy, block_for_run_limit, check, limited_by
+from .guardrails import FeeProposal, LimitedBy, block_for_run_limit, check, inbound_managed, limited_by
+from .inbound import inbound_target
 from .heuristics import ChannelContext, HeuristicResult, run_all
 from .history import records_for
 from .labels import evidence_text
@@ -191,7 +192,12 @@ def evaluate(
     history: Sequence[ChangeRecord],
     metrics: Optional[GraphMetrics],
     now: int,
+    inbound_ours: AbstractSet[str] = frozenset(),
 ) -> Evaluation:
+    """`inbound_ours`: the chan_ids (or short ids) whose current inbound fee is the one Fee Autopilot's
+    own last change wrote (the shell knows it from its change log and the live policy). With
+    `inbound.manage` "on" only those and channels at LND's default inbound fee (0 / 0) are managed;
+    any other inbound fee was set by hand and is kept unless the channel's override opts it in."""
     warnings: List[str] = []
     if metrics is not None and metrics.our_node_id != snapshot.node_id:
         warnings.append("graph metrics were computed for another node id: ignored")
@@ -228,7 +234,8 @@ def evaluate(
         )
         score, confidence, parts = combine(run_all(ctx), settings)
         intent = decide_fee(ctx, score)
-        proposal = check(intent, channel, chan_history, settings, now)
+        inbound = inbound_target(ctx) if inbound_managed(channel, settings, inbound_ours) else None
+        proposal = check(intent, channel, chan_history, settings, now, inbound)
         refill = advise_rebalance(ctx, sources)
         advice = tuple(a for a in (advise_close(ctx, score), refill.advice) if a)
         contexts[channel.chan_id] = (ctx, intent)
@@ -317,12 +324,22 @@ def explain(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence
     if proposal is None:
         text = (intent.why + ": " if intent.why else "") + (intent.hold_reason or "no action")
         text = f"{text[0].upper()}{text[1:]}" + (f" ({score_words})" if score_words else "")
+    elif not proposal.outbound_changed and proposal.inbound_changed and intent.action not in (INCREASE_FEES, DECREASE_FEES):
+        # an inbound change alone: the outbound fee stays
+        held = (intent.why + ": " if intent.why else "") + (intent.hold_reason or "no action")
+        keep = f"keep {proposal.old_policy.ppm} ppm; " if proposal.accepted else ""
+        text = f"{held[:1].upper()}{held[1:]}; {keep}{_inbound_words(proposal)}"
+        if not proposal.accepted:
+            text = _blocked_reason_suffix(text, proposal)
+        if proposal.accepted and proposal.relay_left is not None:
+            left = proposal.relay_left
+            text += f". Relay budget: {left} update{'' if left == 1 else 's'} left today"
     else:
         old, new = proposal.old_policy.ppm, proposal.new_policy.ppm
         verb = "raise" if intent.action == INCREASE_FEES else "lower"
         if proposal.accepted:
             change = f"{verb} {old} → {new} ppm ({_signed_pct(old, new)}"
-            clamps = [n.message for n in proposal.notes if n.effect == "clamped"]
+            clamps = [n.message for n in proposal.notes if n.effect == "clamped" and not n.rule.startswith("inbound")]
             change += (", " + "; ".join(clamps) if clamps else "") + ")"
             if proposal.new_policy.base_msat != proposal.old_policy.base_msat:
                 change += f", base {proposal.old_policy.base_msat} → {proposal.new_policy.base_msat} msat"
@@ -330,9 +347,11 @@ def explain(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence
             # what the guardrails would have let through, not the uncapped request (unless nothing was)
             shown = new if new != old else proposal.requested_ppm
             change = f"would {verb} {old} → {shown} ppm ({_signed_pct(old, shown)}"
-            clamps = [n.message for n in proposal.notes if n.effect == "clamped"]
+            clamps = [n.message for n in proposal.notes if n.effect == "clamped" and not n.rule.startswith("inbound")]
             change += (", " + "; ".join(clamps) if clamps else "") + ")"
         text = f"{intent.why[:1].upper()}{intent.why[1:]}: {change}" + (f" ({score_words})" if score_words else "")
+        if proposal.inbound_changed:
+            text += f"; {_inbound_words(proposal)}"
         if not proposal.accepted:
             text = _blocked_reason_suffix(text, proposal)
         if proposal.accepted and proposal.urgent_share is not None:
@@ -344,6 +363,18 @@ def explain(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence
     for a in advice:
         text += f". {a.kind.replace('_', ' ').capitalize()} advised: {a.reason}"
     return text
+
+
+def _inbound_words(proposal: FeeProposal) -> str:
+    """"inbound discount −20 → −60 ppm (outbound 12 %, …)", with the inbound clamps."""
+    old, new = proposal.old_policy, proposal.new_policy
+    verb = "inbound" if proposal.accepted else "would set inbound"
+    text = f"{verb} {old.inbound_ppm} → {new.inbound_ppm} ppm"
+    if new.inbound_base_msat != old.inbound_base_msat:
+        text += f", inbound base {old.inbound_base_msat} → {new.inbound_base_msat} msat"
+    clamps = [n.message for n in proposal.notes if n.effect == "clamped" and n.rule.startswith("inbound")]
+    why = "; ".join(([proposal.inbound_why] if proposal.inbound_why else []) + clamps)
+    return text + (f" ({why})" if why else "")
 
 
 def _signed_pct(old: int, new: int) -> str:

@@ -10,14 +10,16 @@ them: `violations()` re-checks that independently (at apply time, manual changes
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .decisions import DECREASE_FEES, INCREASE_FEES, FeeIntent, min_change_ppm
+from .intent import InboundIntent
 from .history import DAY, changes_since, last_change_at, last_direction, records_for, reversals_since
 from .labels import fmt_duration, fmt_hours
-from .settings import ChannelOverride, EngineSettings
+from .settings import INBOUND_ON, ChannelOverride, EngineSettings
 from .snapshot import ACTIVE, Channel, ChangeRecord, Policy
 
 CLAMPED = "clamped"
@@ -40,7 +42,11 @@ RELAY_BUDGET = "relay_budget"
 DAILY_LIMIT = "max_updates_per_day"
 REVERSALS = "max_reversals"
 MAX_PER_RUN = "max_changes_per_run"
-ONLY_FEE_FIELDS = "only_fee_fields"  # violations() only: a proposal may change base_msat and ppm, nothing else
+ONLY_FEE_FIELDS = "only_fee_fields"  # violations() only: a proposal may change the fee fields, nothing else
+# violations() only: a managed inbound fee went outside [inbound_min_*, 0] (never positive), or moved
+# more than the inbound step (an unmanaged one that changed breaks ONLY_FEE_FIELDS)
+INBOUND_BOUNDS = "inbound_bounds"
+INBOUND_STEP = "inbound_step"
 
 
 @dataclass(frozen=True)
@@ -67,11 +73,48 @@ class FeeProposal:
     # accepted inside the normal cooldown because the channel is draining (`urgent`): the local
     # share that made it urgent, shown in the reason; None otherwise
     urgent_share: Optional[float] = None
+    # inbound management on for the channel: the inbound ppm the rule asked for (None: not managed)
+    # and why; `new_policy` carries the inbound fields after the inbound step and bounds
+    requested_inbound_ppm: Optional[int] = None
+    inbound_why: str = ""
 
     @property
     def direction(self) -> int:
         new, old = self.new_policy.ppm, self.old_policy.ppm
         return (new > old) - (new < old)
+
+    @property
+    def inbound_changed(self) -> bool:
+        return inbound_of(self.new_policy) != inbound_of(self.old_policy)
+
+    @property
+    def outbound_changed(self) -> bool:
+        return (self.new_policy.ppm, self.new_policy.base_msat) != (self.old_policy.ppm, self.old_policy.base_msat)
+
+
+def inbound_of(policy: Policy) -> Tuple[int, int]:
+    return policy.inbound_base_msat, policy.inbound_ppm
+
+
+def with_inbound(policy: Policy, base_msat: int, ppm: int) -> Policy:
+    """The same policy with only the inbound fee fields replaced."""
+    return dataclasses.replace(policy, inbound_base_msat=base_msat, inbound_ppm=ppm)
+
+
+def inbound_managed(channel: Channel, settings: EngineSettings, inbound_ours: AbstractSet[str] = frozenset()) -> bool:
+    """May the engine set this channel's inbound fee? Its override decides when it says so (True:
+    the operator opted it in, even over a hand-set value; False: never); else only with
+    `inbound.manage` "on" and when the inbound fee now is LND's default (0 / 0) or one Fee Autopilot
+    set itself (`inbound_ours`: chan_ids or short ids whose current inbound fee is the one our last
+    change wrote). A hand-set inbound fee is never overwritten unless the operator opts it in."""
+    if channel.local_policy is None:
+        return False
+    o = channel_override(channel, settings)
+    if o is not None and o.manage_inbound is not None:
+        return o.manage_inbound
+    if settings.inbound.manage != INBOUND_ON:
+        return False
+    return inbound_of(channel.local_policy) == (0, 0) or bool(_ids(channel) & set(inbound_ours))
 
 
 @dataclass(frozen=True)
@@ -229,8 +272,47 @@ def _selection_block(channel: Channel, settings: EngineSettings) -> Optional[Gua
     return notes[0] if notes else None
 
 
-def _blocked(old: Policy, capped: Policy, requested: int, notes: List[GuardrailNote], pressure: float) -> FeeProposal:
-    return FeeProposal(old, capped, requested, False, notes[-1].rule, tuple(notes), pressure)
+def _blocked(old: Policy, capped: Policy, requested: int, notes: List[GuardrailNote], pressure: float,
+             **extra: object) -> FeeProposal:
+    return FeeProposal(old, capped, requested, False, notes[-1].rule, tuple(notes), pressure, **extra)  # type: ignore[arg-type]
+
+
+def inbound_step_ppm(settings: EngineSettings) -> int:
+    return int(settings.guardrails.inbound_max_step_ppm)
+
+
+def _inbound_outside(policy: Policy, settings: EngineSettings) -> bool:
+    g = settings.guardrails
+    return not (g.inbound_min_ppm <= policy.inbound_ppm <= 0 and g.inbound_min_base_msat <= policy.inbound_base_msat <= 0)
+
+
+def _cap_inbound(old: Policy, requested_ppm: int, settings: EngineSettings) -> Tuple[int, int, List[GuardrailNote]]:
+    """The inbound fields a managed channel gets: the requested ppm moved at most the inbound step
+    (further only as far as needed to come back into bounds), both kept within [inbound_min_*, 0];
+    a move below the smallest change is no move (unless it brings them back into bounds). The
+    inbound base fee is only ever brought into its bounds, never set by the rule."""
+    g = settings.guardrails
+    notes: List[GuardrailNote] = []
+    ppm = min(0, requested_ppm)
+    step = inbound_step_ppm(settings)
+    if abs(ppm - old.inbound_ppm) > step:
+        ppm = old.inbound_ppm + (step if ppm > old.inbound_ppm else -step)
+        notes.append(GuardrailNote(INBOUND_STEP, CLAMPED, f"inbound change capped at {step} ppm"))
+    clamped = min(max(ppm, g.inbound_min_ppm), 0)
+    if clamped != ppm:
+        notes.append(GuardrailNote(INBOUND_BOUNDS, CLAMPED,
+                                   f"inbound fee kept within {g.inbound_min_ppm}–0 ppm ({ppm} → {clamped})"))
+        ppm = clamped
+    base = min(max(old.inbound_base_msat, g.inbound_min_base_msat), 0)
+    if base != old.inbound_base_msat:
+        notes.append(GuardrailNote(INBOUND_BOUNDS, CLAMPED,
+                                   f"inbound base fee kept within {g.inbound_min_base_msat}–0 msat "
+                                   f"({old.inbound_base_msat} → {base})"))
+    if (not _inbound_outside(old, settings) and ppm != old.inbound_ppm
+            and abs(ppm - old.inbound_ppm) < min_change_ppm(abs(old.inbound_ppm), settings)):
+        ppm = old.inbound_ppm  # too small to be worth a change of its own: the discount stays
+        notes = [n for n in notes if n.rule != INBOUND_STEP]
+    return base, ppm, notes
 
 
 def check(
@@ -239,19 +321,28 @@ def check(
     history: Sequence[ChangeRecord],
     settings: EngineSettings,
     now: int,
+    inbound: Optional[InboundIntent] = None,
 ) -> Optional[FeeProposal]:
     """Apply the per-channel rules to a fee intent; None when there is nothing to check.
 
     The capping rules (max step, bounds) come first, so a blocked proposal still shows the
     policy it would have had (what the operator compares with the last accepted change);
-    then the first blocking rule, in the documented order, decides."""
+    then the first blocking rule, in the documented order, decides.
+
+    `inbound` (only for a channel whose inbound fee is managed, `inbound_managed`): the inbound
+    discount it should have. It rides on the same update as the outbound change; when there is
+    none, an inbound change alone is one update too and passes the same rules (an outbound policy
+    outside its bounds is then left to an outbound proposal: no inbound-only change)."""
     old = channel.local_policy
-    if old is None or intent.target_ppm is None or intent.action not in (INCREASE_FEES, DECREASE_FEES):
+    if old is None:
         return None
-    requested = intent.target_ppm
+    outbound = intent.target_ppm is not None and intent.action in (INCREASE_FEES, DECREASE_FEES)
+    b = bounds_for(channel, settings)
+    if not outbound and (inbound is None or _outside(old, b)):
+        return None
+    requested = intent.target_ppm if outbound else old.ppm
     notes: List[GuardrailNote] = []
     ao = settings.anti_oscillation
-    b = bounds_for(channel, settings)
     new_ppm = requested
     is_urgent = urgent(channel, (requested > old.ppm) - (requested < old.ppm), settings)
     step = max_step_ppm(old.ppm, settings, is_urgent)
@@ -272,20 +363,29 @@ def check(
                                    f"base fee kept within {b.min_base_msat}–{b.max_base_msat} msat "
                                    f"({old.base_msat} → {new_base})"))
     capped = old.with_fees(new_base, new_ppm)
+    if inbound is not None:
+        ib_base, ib_ppm, ib_notes = _cap_inbound(old, inbound.ppm, settings)
+        notes += ib_notes
+        capped = with_inbound(capped, ib_base, ib_ppm)
+        if not outbound and inbound_of(capped) == inbound_of(old):
+            return None  # the inbound discount is where it should be, and nothing else asks for a change
     fixing_bounds = _outside(old, b)
+    extra: Dict[str, object] = {}
+    if inbound is not None:
+        extra = {"requested_inbound_ppm": inbound.ppm, "inbound_why": inbound.why}
 
     block = _selection_block(channel, settings)
     if block is not None:
-        return _blocked(old, capped, requested, notes + [block], intent.pressure)
-    if new_ppm == old.ppm and new_base == old.base_msat:
+        return _blocked(old, capped, requested, notes + [block], intent.pressure, **extra)
+    if new_ppm == old.ppm and new_base == old.base_msat and inbound_of(capped) == inbound_of(old):
         notes.append(GuardrailNote(NO_CHANGE, BLOCKED, f"nothing left to change after the limits ({old.ppm} ppm)"))
-        return _blocked(old, capped, requested, notes, intent.pressure)
+        return _blocked(old, capped, requested, notes, intent.pressure, **extra)
     need = min_change_ppm(old.ppm, settings)
-    if not fixing_bounds and abs(new_ppm - old.ppm) < need:
+    if outbound and not fixing_bounds and abs(new_ppm - old.ppm) < need:
         notes.append(GuardrailNote(MIN_CHANGE, BLOCKED,
                                    f"change of {abs(new_ppm - old.ppm)} ppm is below the minimum {need} ppm "
                                    f"(max of {ao.min_change_ppm} ppm and {ao.min_change_pct * 100:g} %)"))
-        return _blocked(old, capped, requested, notes, intent.pressure)
+        return _blocked(old, capped, requested, notes, intent.pressure, **extra)
 
     last = last_change_at(history)
     hours = cooldown_hours(channel, (new_ppm > old.ppm) - (new_ppm < old.ppm), settings)
@@ -296,25 +396,25 @@ def check(
         notes.append(GuardrailNote(COOLDOWN, BLOCKED,
                                    f"{when}; cooldown {fmt_hours(hours)}{' (urgent)' if hours != ao.cooldown_hours else ''} "
                                    f"({fmt_duration(cooldown_s - ago)} left)"))
-        return _blocked(old, capped, requested, notes, intent.pressure)
+        return _blocked(old, capped, requested, notes, intent.pressure, **extra)
     spacing_s = ao.min_update_spacing_minutes * 60
     if last is not None and now - last < spacing_s:
         notes.append(GuardrailNote(MIN_SPACING, BLOCKED,
                                    f"changed {fmt_duration(now - last)} ago; at least {fmt_duration(spacing_s)} "
                                    f"between two updates (nodes accept the previous fees that long)"))
-        return _blocked(old, capped, requested, notes, intent.pressure)
+        return _blocked(old, capped, requested, notes, intent.pressure, **extra)
     budget = relay_budget(history, now, settings)
     if not budget.allows():
         notes.append(GuardrailNote(RELAY_BUDGET, BLOCKED,
                                    f"{budget_words(budget, False).lower()} ({budget.tokens:.1f} of the "
                                    f"{budget.per_update:g} tokens an update needs, +{budget.per_hour:g} an hour: "
                                    f"Core Lightning nodes would not relay it now)"))
-        return _blocked(old, capped, requested, notes, intent.pressure)
+        return _blocked(old, capped, requested, notes, intent.pressure, **extra)
     recent = changes_since(history, now - DAY)
     if ao.max_updates_per_day and recent >= ao.max_updates_per_day:
         notes.append(GuardrailNote(DAILY_LIMIT, BLOCKED,
                                    f"{recent} changes in the last 24 h; at most {ao.max_updates_per_day} per day"))
-        return _blocked(old, capped, requested, notes, intent.pressure)
+        return _blocked(old, capped, requested, notes, intent.pressure, **extra)
     direction = (new_ppm > old.ppm) - (new_ppm < old.ppm)
     window_start = now - ao.reversal_window_days * DAY
     previous = last_direction(history, window_start)
@@ -323,13 +423,13 @@ def check(
         notes.append(GuardrailNote(REVERSALS, BLOCKED,
                                    f"would be reversal {flips + 1} in {ao.reversal_window_days:g} days; "
                                    f"at most {ao.max_reversals} allowed"))
-        return _blocked(old, capped, requested, notes, intent.pressure)
+        return _blocked(old, capped, requested, notes, intent.pressure, **extra)
 
     early = last is not None and hours != ao.cooldown_hours and now - last < ao.cooldown_hours * 3600
     return FeeProposal(old, capped, requested, True, None, tuple(notes), intent.pressure,
                        relay_left=budget.left_today(True) if budget.enabled else None,
                        urgent_share=round(channel.local_sat / (channel.local_sat + channel.remote_sat), 4)
-                       if early else None)
+                       if early else None, **extra)  # type: ignore[arg-type]
 
 
 def _outside(policy: Policy, b: Bounds) -> bool:
@@ -339,7 +439,8 @@ def _outside(policy: Policy, b: Bounds) -> bool:
 def block_for_run_limit(proposal: FeeProposal, limit: int) -> FeeProposal:
     note = GuardrailNote(MAX_PER_RUN, BLOCKED, f"more important changes used this run's limit of {limit}")
     return FeeProposal(proposal.old_policy, proposal.new_policy, proposal.requested_ppm, False,
-                       MAX_PER_RUN, proposal.notes + (note,), proposal.pressure)
+                       MAX_PER_RUN, proposal.notes + (note,), proposal.pressure,
+                       requested_inbound_ppm=proposal.requested_inbound_ppm, inbound_why=proposal.inbound_why)
 
 
 def violations(
@@ -348,6 +449,7 @@ def violations(
     history: Sequence[ChangeRecord],
     settings: EngineSettings,
     now: int,
+    inbound_ours: AbstractSet[str] = frozenset(),
 ) -> List[str]:
     """Independent re-check of an accepted proposal: the names of the rules it breaks, in
     `check()`'s order (empty when it obeys every rule; a proposal that was not accepted has
@@ -361,7 +463,12 @@ def violations(
     except as far as needed to bring a ppm from outside the bounds back in; the fees changed;
     the minimum change (waived when the old policy is outside the bounds); cooldown; minimum
     spacing; relay budget (the bucket can relay it); daily limit (this change included);
-    reversal limit; nothing but the fee fields changed.
+    reversal limit; nothing but the fee fields changed. The inbound fee fields are fee fields only on
+    a channel whose inbound fee is managed (`inbound_managed`, with the same `inbound_ours` the
+    evaluation had; elsewhere a change of them is `only_fee_fields`), and change there only within [inbound_min_*, 0] (never positive), by at most the inbound step
+    (further only as far as needed to come back into bounds) and at least the smallest change
+    (waived when the old inbound fee is outside its bounds); an inbound change alone is one update
+    like any other (cooldown, spacing, relay budget, daily limit).
     """
     if not proposal.accepted:
         return []
@@ -380,10 +487,24 @@ def violations(
         problems.append(PPM_BOUNDS)
     if not (b.min_base_msat <= new.base_msat <= b.max_base_msat):
         problems.append(BASE_BOUNDS)
-    if (new.ppm, new.base_msat) == (old.ppm, old.base_msat):
+    inbound_moved = abs(new.inbound_ppm - old.inbound_ppm)
+    inbound_changed = inbound_of(new) != inbound_of(old)
+    if (new.ppm, new.base_msat) == (old.ppm, old.base_msat) and not inbound_changed:
         problems.append(NO_CHANGE)
-    elif not _outside(old, b) and moved < min_change_ppm(old.ppm, settings):
-        problems.append(MIN_CHANGE)
+    elif (new.ppm, new.base_msat) != (old.ppm, old.base_msat):
+        if not _outside(old, b) and moved < min_change_ppm(old.ppm, settings):
+            problems.append(MIN_CHANGE)
+    managed = inbound_changed and inbound_managed(channel, settings, inbound_ours)
+    if managed:
+        g = settings.guardrails
+        if not (g.inbound_min_ppm <= new.inbound_ppm <= 0 and g.inbound_min_base_msat <= new.inbound_base_msat <= 0):
+            problems.append(INBOUND_BOUNDS)
+        back_in = max(g.inbound_min_ppm - old.inbound_ppm, old.inbound_ppm, 0)
+        if inbound_moved > max(inbound_step_ppm(settings), back_in):
+            problems.append(INBOUND_STEP)
+        if (not _inbound_outside(old, settings) and 0 < inbound_moved
+                and inbound_moved < min_change_ppm(abs(old.inbound_ppm), settings) and MIN_CHANGE not in problems):
+            problems.append(MIN_CHANGE)
     ao = settings.anti_oscillation
     last = last_change_at(records)
     if last is not None and now - last < cooldown_hours(channel, direction, settings) * 3600:
@@ -398,7 +519,12 @@ def violations(
     previous = last_direction(records, window_start)
     if direction and previous and direction != previous and reversals_since(records, window_start) >= ao.max_reversals:
         problems.append(REVERSALS)
-    if new.with_fees(old.base_msat, old.ppm) != old:
+    # the inbound fee fields are fee fields only where inbound fees are managed: elsewhere a change of
+    # them is a change of a field the engine must not touch
+    kept = new.with_fees(old.base_msat, old.ppm)
+    if managed:
+        kept = with_inbound(kept, old.inbound_base_msat, old.inbound_ppm)
+    if kept != old:
         problems.append(ONLY_FEE_FIELDS)
     return problems
 
@@ -424,6 +550,8 @@ RULE_SHORT = {
     REVERSALS: "reversal limit",
     MAX_PER_RUN: "run limit",
     ONLY_FEE_FIELDS: "only fee fields change",
+    INBOUND_BOUNDS: "inbound fee bounds",
+    INBOUND_STEP: "largest inbound step",
 }
 
 
@@ -483,6 +611,8 @@ RULE_LABELS: Dict[str, Callable[[EngineSettings, Bounds, Optional[FeeProposal]],
                                 f"{_plural(s.anti_oscillation.reversal_window_days, 'day')})"),
     MAX_PER_RUN: lambda s, b, p: f"Run limit ({_plural(s.guardrails.max_changes_per_run, 'change')} a run)",
     ONLY_FEE_FIELDS: lambda s, b, p: "Only the fee fields change",
+    INBOUND_BOUNDS: lambda s, b, p: f"Inbound fee bounds ({s.guardrails.inbound_min_ppm}–0 ppm)",
+    INBOUND_STEP: lambda s, b, p: f"Largest inbound step ({s.guardrails.inbound_max_step_ppm} ppm)",
 }
 
 

@@ -46,6 +46,16 @@ class FeeIntent:
     hold: str = ""  # when NO_ACTION: which kind of hold (HOLD_*), for the headline
 
 
+@dataclass(frozen=True)
+class InboundIntent:
+    """The inbound discount a managed channel should have (before the guardrails): an inbound
+    ppm of 0 or below, and why in plain words."""
+
+    ppm: int
+    why: str = ""
+    facts: Dict[str, Any] = field(default_factory=dict)
+
+
 def fmt_sat(sat: float) -> str:
     a = abs(sat)
     if a >= 1_000_000:

@@ -148,11 +148,18 @@ def _verbs(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence[
     if proposal is not None and proposal.accepted:
         old, new = proposal.old_policy, proposal.new_policy
         verb = "raise" if new.ppm > old.ppm else "lower"
-        change = f"{verb} to {new.ppm:,} ppm" if new.ppm != old.ppm else "bring the base fee into bounds"
+        inbound = f"inbound {new.inbound_ppm:,} ppm" if proposal.inbound_changed else ""
+        if new.ppm != old.ppm:
+            change = f"{verb} to {new.ppm:,} ppm"
+        elif proposal.inbound_changed and new.base_msat == old.base_msat:
+            change, inbound = f"set the inbound fee to {new.inbound_ppm:,} ppm", ""
+        else:
+            change = "bring the base fee into bounds"
         if proposal.urgent_share is not None:
             change += " now (fast drain)"
         also = "closing advised" if CLOSE_CHANNEL in kinds else "refill advised" if REBALANCE in kinds else ""
-        return [f"{change}; {also}", change] if also else [change]
+        first = [f"{change}, {inbound}"] if inbound else []
+        return first + ([f"{change}; {also}", change] if also else [change])
     if CLOSE_CHANNEL in kinds:
         return ["consider closing"]
     if REBALANCE in kinds:
@@ -163,6 +170,8 @@ def _verbs(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence[
         verb = "raise" if new.ppm > old.ppm else "lower"  # bounds can turn a request around
         if new.ppm != old.ppm:
             return [f"would {verb} to {new.ppm:,} ppm ({why})", f"keep ({why})"]
+        if proposal.inbound_changed:
+            return [f"would set inbound to {new.inbound_ppm:,} ppm ({why})", f"keep ({why})"]
         return [f"keep ({why})"]
     if intent.hold == HOLD_GRACE:
         return ["wait"]

@@ -29,6 +29,13 @@ HEURISTIC_NAMES = (
     "network_position",
 )
 
+# Inbound fees (LND >= 0.18): "off" preserves every channel's inbound fee untouched; "on" lets the
+# engine set an inbound discount on every channel whose inbound fee is LND's default (0) or was set
+# by Fee Autopilot itself; a channel's override opts it in (even over a hand-set value) or out.
+INBOUND_OFF = "off"
+INBOUND_ON = "on"
+INBOUND_MODES = (INBOUND_OFF, INBOUND_ON)
+
 # The pricing strategies' names (engine/strategies/ registers one module under each).
 DIRECTION_SCORE = "score"
 DIRECTION_FLOW = "flow"
@@ -111,6 +118,10 @@ class DecisionSettings:
     flow_dead_band: float = 0.10  # |log step| below this is no action (≈ 10 %)
     flow_max_step: float = 2.0  # at most ×2 or ÷2 per change, before the guardrails' own cap
     flow_min_ppm: int = 10  # multiplicative steps start from at least this effective fee
+    # missed demand: this share of the last day's forwards that failed for lack of local balance
+    # (their amount) is added to the outflow (0 = off). Tuning seeds: 1.0 cut the liquidity-failed
+    # forwards 174 -> 132 (every seed) with fees 82.1 k -> 83.8 k sat (engine/README.md)
+    flow_failed_weight: float = 1.0
     hold_score: float = 0.80  # "score" mode: at or above, leave the channel alone
     raise_below_score: float = 0.30  # "score" mode only
     lower_from_score: float = 0.30  # "score" mode only
@@ -169,6 +180,9 @@ class ChannelOverride:
     min_base_msat: Optional[int] = None
     max_base_msat: Optional[int] = None
     pinned: bool = False
+    # inbound discounts on this channel: None = follow `inbound.manage`; True = the operator opts it
+    # in (its inbound fee may be overwritten even if set by hand); False = never touch its inbound fee
+    manage_inbound: Optional[bool] = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +203,11 @@ class GuardrailSettings:
     only_active: bool = True
     max_changes_per_run: int = 50
     channel_overrides: Mapping[str, ChannelOverride] = field(default_factory=dict)
+    # inbound fees, when managed (`inbound.manage`): only discounts (0 or below), never below these,
+    # and the inbound ppm moves at most `inbound_max_step_ppm` per update
+    inbound_min_ppm: int = -1000
+    inbound_min_base_msat: int = 0
+    inbound_max_step_ppm: int = 100
 
 
 @dataclass(frozen=True)
@@ -216,6 +235,26 @@ class RebalanceSettings:
 
 
 @dataclass(frozen=True)
+class InboundSettings:
+    """Inbound discounts (LND >= 0.18), part of the same policy update as the outbound fee.
+
+    manage "off" (default): every inbound fee is preserved exactly as it is (the behaviour before
+    inbound management). "on": on a managed channel the inbound fee is set to
+        inbound ppm = -round(discount_share x outbound ppm x need),  need = clamp((m - s) / m, 0, 1)
+    with s the local share and m = `below_share` (0.5): a channel low on outbound pays up
+    to `discount_share` of what it charges per sat for the liquidity that comes back in through it,
+    none at or above the middle (engine/README.md "Inbound discounts"). Bounds and step are
+    guardrails (`guardrails.inbound_*`). A channel is managed when an override opts it in, or when
+    the mode is on, no override opts it out, and its inbound fee is 0 (LND's default) or was set by
+    Fee Autopilot (the shell's `inbound_ours`).
+    """
+
+    manage: str = INBOUND_OFF
+    discount_share: float = 0.5
+    below_share: float = 0.5  # m: the local share under which a discount starts (need 1 at 0 % local)
+
+
+@dataclass(frozen=True)
 class GraphSettings:
     # pivots for sampled betweenness/closeness; >= node count means exact
     betweenness_samples: int = 500
@@ -235,6 +274,7 @@ class EngineSettings:
     new_channels: NewChannelSettings = field(default_factory=NewChannelSettings)
     rebalance: RebalanceSettings = field(default_factory=RebalanceSettings)
     graph: GraphSettings = field(default_factory=GraphSettings)
+    inbound: InboundSettings = field(default_factory=InboundSettings)
 
     def validate(self) -> List[Tuple[str, str]]:
         return validate(self)
@@ -391,6 +431,7 @@ RANGES: Dict[str, Tuple[float, float]] = {
     "decisions.flow_dead_band": (0, 2),
     "decisions.flow_max_step": (1, GAIN_MAX),
     "decisions.flow_min_ppm": (1, PPM_MAX),
+    "decisions.flow_failed_weight": (0, GAIN_MAX),
     "decisions.hold_score": SHARE,
     "decisions.raise_below_score": SHARE,
     "decisions.lower_from_score": SHARE,
@@ -423,6 +464,11 @@ RANGES: Dict[str, Tuple[float, float]] = {
     "guardrails.max_step_ppm": (0, PPM_MAX),
     "guardrails.step_floor_ppm": (0, PPM_MAX),
     "guardrails.max_changes_per_run": (0, 10_000),
+    # inbound fees are discounts only: positive values make LND blame failures on the wrong channel
+    # (lnd#9058), so 0 is the upper bound
+    "guardrails.inbound_min_ppm": (-PPM_MAX, 0),
+    "guardrails.inbound_min_base_msat": (-BASE_MSAT_MAX, 0),
+    "guardrails.inbound_max_step_ppm": (0, PPM_MAX),
     "guardrails.channel_overrides.*.min_ppm": (0, PPM_MAX),
     "guardrails.channel_overrides.*.max_ppm": (0, PPM_MAX),
     "guardrails.channel_overrides.*.min_base_msat": (0, BASE_MSAT_MAX),
@@ -439,6 +485,8 @@ RANGES: Dict[str, Tuple[float, float]] = {
     "graph.betweenness_samples": (1, BETWEENNESS_SAMPLES_MAX),
     "graph.seed": (0, 2**32 - 1),
     "graph.reference_amount_sat": (1, SAT_MAX),
+    "inbound.discount_share": SHARE,
+    "inbound.below_share": SHARE,
 }
 
 # Lists (and channel_overrides) hold at most this many entries, each at most ID_MAX_LEN
@@ -599,6 +647,9 @@ def validate(s: EngineSettings) -> List[Tuple[str, str]]:
         check(lo <= hi, f"{path}.min_base_msat", f"must not exceed the channel's {L('guardrails.max_base_msat')}, {hi}")
 
     check(s.new_channels.reference_multiplier > 0, "new_channels.reference_multiplier", "must be above 0")
+
+    check(s.inbound.manage in INBOUND_MODES, "inbound.manage", "must be one of: " + ", ".join(INBOUND_MODES))
+    check(s.inbound.below_share > 0, "inbound.below_share", "must be above 0")
 
     rb = s.rebalance
     if usable("rebalance.min_amount_sat", "rebalance.max_amount_sat"):

@@ -59,6 +59,7 @@ OVERRIDE_LABELS: Dict[str, str] = {
     "min_base_msat": "Minimum base fee (msat)",
     "max_base_msat": "Maximum base fee (msat)",
     "pinned": "Pinned",
+    "manage_inbound": "Manage the inbound fee",
 }
 
 ENGINE_LABELS: Dict[str, str] = {
@@ -85,6 +86,7 @@ ENGINE_LABELS: Dict[str, str] = {
     "decisions.flow_dead_band": "Fee controller: dead band",
     "decisions.flow_max_step": "Fee controller: largest step (factor)",
     "decisions.flow_min_ppm": "Fee controller: smallest fee a step starts from (ppm)",
+    "decisions.flow_failed_weight": "Fee controller: weight of forwards failed for lack of balance (0: off)",
     "decisions.hold_score": "Leave alone from score (0–1)",
     "decisions.raise_below_score": "Raise the fee below score (0–1)",
     "decisions.lower_from_score": "Lower the fee from score (0–1)",
@@ -124,6 +126,9 @@ ENGINE_LABELS: Dict[str, str] = {
     "guardrails.pinned_channels": "Pinned channels (never touched)",
     "guardrails.only_active": "Only change active channels",
     "guardrails.max_changes_per_run": "Changes per run at most",
+    "guardrails.inbound_min_ppm": "Deepest inbound discount (ppm, 0 or below)",
+    "guardrails.inbound_min_base_msat": "Deepest inbound base discount (msat, 0 or below)",
+    "guardrails.inbound_max_step_ppm": "Largest inbound step (ppm)",
     "guardrails.channel_overrides": "Per-channel bounds",
     "guardrails.channel_overrides.*": "Per-channel bounds of channel {channel}",
     **{f"guardrails.channel_overrides.*.{name}": f"{text} of channel {{channel}}"
@@ -145,6 +150,10 @@ ENGINE_LABELS: Dict[str, str] = {
     "graph.betweenness_samples": "Centrality samples",
     "graph.seed": "Centrality sampling seed",
     "graph.reference_amount_sat": "Payment size fees are compared at (sat)",
+    "inbound": "Inbound fees",
+    "inbound.manage": "Manage inbound fees (off: keep them as they are)",
+    "inbound.discount_share": "Inbound discount of a drained channel (share of its fee, 0–1)",
+    "inbound.below_share": "Inbound discount below local share (0–1)",
 }
 
 # Every setting by its path in the settings document, as GET /settings serves it.

@@ -68,6 +68,10 @@ def flow_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any], 
     flow = ctx.flow(dec.flow_window_days)
     out_sat = flow.volume_out_sat if flow is not None else 0
     in_sat = flow.volume_in_sat if flow is not None else 0
+    # missed demand: what failed to leave for lack of local balance in the last day, counted as
+    # outflow the channel could not serve (None: the node cannot tell; then nothing is added)
+    missed_sat = int(dec.flow_failed_weight * (ctx.channel.failed_out_amount_1d_sat or 0))
+    out_sat += missed_sat
     smooth = max(1.0, dec.flow_smoothing_share * ctx.channel.capacity_sat)
     imbalance = math.log((out_sat + smooth) / (in_sat + smooth)) if flow is not None else 0.0
     censored = ""
@@ -94,10 +98,13 @@ def flow_fee(ctx: ChannelContext) -> Optional[Tuple[int, float, Dict[str, Any], 
         "volume_in_sat": in_sat, "flow_term": round(flow_term, 4), "balance_term": round(balance_term, 4),
         "anchor_term": round(anchor_term, 4), "log_step": round(step, 4), "target_ppm": target_ppm,
     }
+    if missed_sat:
+        facts["missed_out_sat"] = missed_sat
     if ref is not None and anchor is not None:
         facts.update(competitor_median_ppm=round(ref, 1), anchor_ppm=round(anchor, 1))
     window = "day" if dec.flow_window_days == 1 else f"{dec.flow_window_days} days"
-    parts = [(f"out {fmt_sat(out_sat)} vs in {fmt_sat(in_sat)} in the last {window}" if flow is not None
+    missed = f" (with {fmt_sat(missed_sat)} that failed for lack of balance)" if missed_sat else ""
+    parts = [(f"out {fmt_sat(out_sat)}{missed} vs in {fmt_sat(in_sat)} in the last {window}" if flow is not None
               else f"no forwarding history for the last {window}")
              + (f" ({censored})" if censored else ""),
              f"outbound {pct(share)}",

@@ -45,7 +45,10 @@ The definitions used:
   the previous directed change, both inside the window (the last
   `reversal_window_days`); a change that would be a reversal is refused when the
   window already holds max_reversals of them;
-- only the fee fields: every policy field other than base_msat and ppm is kept;
+- only the fee fields: every policy field other than base_msat and ppm is kept (the property tests
+  here run with inbound management off, its default, so the inbound fields count as non-fee fields;
+  the rules of managed inbound fees — `inbound_bounds`, `inbound_step` — have their own oracle in
+  test_engine_inbound.py);
 - a blocked proposal applies nothing but shows what the capping rules (max step, then
   bounds) give its request — the policy it would have had absent the block (issue 13:
   "588 → 441", the change the operator would get, not the uncapped request).
@@ -84,11 +87,15 @@ RELAY_BUDGET = "relay_budget"
 DAILY_LIMIT = "max_updates_per_day"
 REVERSALS = "max_reversals"
 ONLY_FEE_FIELDS = "only_fee_fields"
+INBOUND_BOUNDS = "inbound_bounds"
+INBOUND_STEP = "inbound_step"
 MAX_PER_RUN = "max_changes_per_run"
 
 # check()'s order (README): the first rule that applies is the proposal's blocked_by
 ORDER = (PINNED, DENY_CHANNEL, DENY_PEER, ALLOW_LIST, ONLY_ACTIVE, MAX_STEP, PPM_BOUNDS, BASE_BOUNDS,
          NO_CHANGE, MIN_CHANGE, COOLDOWN, MIN_SPACING, RELAY_BUDGET, DAILY_LIMIT, REVERSALS, ONLY_FEE_FIELDS)
+# violations() only, when an inbound fee changed (judged in test_engine_inbound.py)
+INBOUND_RULES = (INBOUND_BOUNDS, INBOUND_STEP)
 FEE_FIELDS = ("base_msat", "ppm")
 
 

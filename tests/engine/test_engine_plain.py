@@ -200,7 +200,7 @@ def test_limited_by_the_run_limit(mk):
 
 
 def test_every_guardrail_rule_has_a_label_and_a_short_name(mk):
-    rules = set(oracle.ORDER) | {oracle.MAX_PER_RUN}
+    rules = set(oracle.ORDER) | {oracle.MAX_PER_RUN} | set(oracle.INBOUND_RULES)
     assert set(guardrails.RULE_LABELS) == rules and set(guardrails.RULE_SHORT) == rules
     ch = mk.channel()
     for rule in rules:
