@@ -44,7 +44,8 @@ from loguru import logger
 from . import crud
 from .app_settings import deep_merge, validate_document
 from .clock import now
-from .engine.guardrails import MAX_PER_RUN, FeeProposal, rule_label, violations
+from .engine.guardrails import MAX_PER_RUN, FeeProposal, inbound_of, rule_label, violations, with_inbound
+from .engine.inbound import inbound_set_by_us
 from .engine.settings import EngineSettings
 from .engine.snapshot import ACTIVE, INACTIVE, Channel, ChangeRecord, Policy
 from .models import policy_dict, policy_from_dict
@@ -449,6 +450,7 @@ class _Context:
     settings: EngineSettings
     history: list[ChangeRecord]  # every applied change in the history window
     pending_chans: set[str]
+    inbound_owned: dict[str, tuple[int, int]]  # the inbound fees Fee Autopilot's own changes wrote
 
 
 async def _context() -> _Context:
@@ -456,7 +458,7 @@ async def _context() -> _Context:
     since = now() - document["history_days"] * 86400
     history = change_records(await crud.applied_changes_since(since))
     pending = {row["chan_id"] for row in await crud.pending_changes()}
-    return _Context(settings, history, pending)
+    return _Context(settings, history, pending, await crud.inbound_ours())
 
 
 async def _run_writes(run_id: str) -> int:
@@ -493,10 +495,18 @@ async def _apply_proposal(
         return _blocked(chan_id, UNKNOWN_OUTCOME, "An earlier change of this channel has an unknown outcome; "
                         "reconcile must settle it first", decision_id)
     live = await session.read(chan_id)
-    if (live.base_msat, live.ppm) != (proposal.planned_old.base_msat, proposal.planned_old.ppm):
-        return Outcome(chan_id, SKIPPED, f"Fees changed since the run ({proposal.planned_old.ppm} → {live.ppm} ppm): run again",
+    planned, target = proposal.planned_old, proposal.target
+    # an inbound fee is written only when the proposal changes it (managed), and only over the one it saw
+    inbound_moves = inbound_of(target) != inbound_of(planned)
+    if (live.base_msat, live.ppm) != (planned.base_msat, planned.ppm):
+        return Outcome(chan_id, SKIPPED, f"Fees changed since the run ({planned.ppm} → {live.ppm} ppm): run again",
                        decision_id=decision_id)
-    new = live.with_fees(proposal.target.base_msat, proposal.target.ppm)
+    if inbound_moves and inbound_of(live) != inbound_of(planned):
+        return Outcome(chan_id, SKIPPED, f"The inbound fee changed since the run ({planned.inbound_ppm} → "
+                       f"{live.inbound_ppm} ppm): run again", decision_id=decision_id)
+    new = live.with_fees(target.base_msat, target.ppm)
+    if inbound_moves:
+        new = with_inbound(new, *inbound_of(target))
     problems = _violations(ctx, channel, live, new)
     limit = ctx.settings.guardrails.max_changes_per_run
     if writes_so_far + 1 > limit:
@@ -531,7 +541,9 @@ async def _apply_proposal(
 def _violations(ctx: _Context, channel: Channel, live: Policy, new: Policy) -> list[str]:
     proposal = FeeProposal(old_policy=live, new_policy=new, requested_ppm=new.ppm, accepted=True)
     history = [h for h in ctx.history if h.chan_id in (channel.chan_id, channel.short_id)]
-    return violations(proposal, replace(channel, local_policy=live), history, ctx.settings, now())
+    at_live = replace(channel, local_policy=live)
+    ours = inbound_set_by_us([at_live], ctx.inbound_owned)
+    return violations(proposal, at_live, history, ctx.settings, now(), inbound_ours=ours)
 
 
 async def _apply_batch(

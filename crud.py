@@ -863,7 +863,41 @@ async def settle_change(change_id: str, status: str, message: Optional[str] = No
     if not result.rowcount:
         return False
     await _change_event(change_id, status, message, at)
+    if status == "applied":
+        change = await get_change(change_id)
+        if change:
+            await record_inbound_owner(change)
     return True
+
+
+def _inbound(policy: dict) -> tuple[int, int]:
+    return int(policy.get("inbound_base_msat") or 0), int(policy.get("inbound_ppm") or 0)
+
+
+async def record_inbound_owner(change: dict) -> None:
+    """An applied change decides whose a channel's inbound fee is: one of the engine's proposals
+    that changed it makes it ours; any other change of it (by hand, a rollback, found outside) makes
+    it the operator's. A change that leaves the inbound fee alone decides nothing."""
+    old, new = _inbound(change["old_policy"]), _inbound(change["new_policy"])
+    if old == new:
+        return
+    if change.get("decision_id") and not change.get("rollback_of") and change.get("source") != "external":
+        await db.execute(
+            """
+            INSERT INTO feepilot.inbound_ours (chan_id, base_msat, ppm, change_id, set_at)
+            VALUES (:chan_id, :base, :ppm, :change_id, :at)
+            ON CONFLICT (chan_id) DO UPDATE SET base_msat = :base, ppm = :ppm, change_id = :change_id, set_at = :at
+            """,
+            {"chan_id": change["chan_id"], "base": new[0], "ppm": new[1], "change_id": change["id"], "at": now()},
+        )
+    else:
+        await db.execute("DELETE FROM feepilot.inbound_ours WHERE chan_id = :chan_id", {"chan_id": change["chan_id"]})
+
+
+async def inbound_ours() -> dict[str, tuple[int, int]]:
+    """chan_id -> the inbound fee (base msat, ppm) Fee Autopilot's own last change of it wrote."""
+    rows = await db.fetchall("SELECT chan_id, base_msat, ppm FROM feepilot.inbound_ours")
+    return {str(r["chan_id"]): (int(r["base_msat"]), int(r["ppm"])) for r in rows}
 
 
 async def insert_external_change(*, chan_id: str, channel_point: str, old_policy: dict, new_policy: dict, reason: str) -> dict:
@@ -891,7 +925,9 @@ async def insert_external_change(*, chan_id: str, channel_point: str, old_policy
         },
     )
     await _change_event(change_id, "detected", reason, at)
-    return await get_change(change_id)  # type: ignore[return-value]
+    change = await get_change(change_id)
+    await record_inbound_owner(change)  # type: ignore[arg-type]
+    return change  # type: ignore[return-value]
 
 
 async def latest_settled_changes() -> dict[str, dict]:

@@ -362,5 +362,23 @@ async def m008_failed_forwards(db: Database) -> None:
     await db.execute(create_index(db, "feepilot_failed_forwards_ts", "failed_forwards", "ts_ns"))
     await db.execute(create_index(db, "feepilot_failed_forwards_chan", "failed_forwards", "chan_id_out, ts_ns"))
 
+
+async def m009_inbound_ours(db: Database) -> None:
+    # Issue 16. The inbound fees Fee Autopilot itself set (crud.record_inbound_owner): a channel's
+    # row is written when one of the engine's proposals changed its inbound fee, and deleted when
+    # anything else (a manual change, a rollback, a change found outside) did. A channel whose live
+    # inbound fee is not its row's was set by hand: the engine keeps it (engine/inbound.py).
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.inbound_ours (
+            chan_id TEXT PRIMARY KEY,
+            base_msat {db.big_int} NOT NULL,
+            ppm {db.big_int} NOT NULL,
+            change_id TEXT NOT NULL,
+            set_at {db.big_int} NOT NULL
+        );
+        """
+    )
+
 # The fields of a point of a channel's history (GET /channels/{id}/history), beside `at`.
 SERIES_FIELDS = ("ppm", "base_msat", "local_sat", "remote_sat", "capacity_sat")

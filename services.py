@@ -25,6 +25,7 @@ from . import crud
 from .app_settings import InvalidSettings, deep_merge, defaults, validate_document
 from .clock import now
 from . import credential_service, forwards_store, htlc_listener
+from .engine.inbound import inbound_set_by_us
 from .engine.ingest_lnd import daily_earnings
 from .engine.settings import EngineSettings, without_retired
 from .engine.snapshot import ChangeRecord, NodeSnapshot
@@ -337,7 +338,9 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         since = at - document["history_days"] * 86400
         history = change_records(await crud.applied_changes_since(since))
         # Metrics (when the graph changed), evaluation and the rows to store: in the worker.
-        result = await heavy_worker.cycle(snapshot, engine_settings, history, at, graph.fingerprint if graph else None)
+        inbound_ours = inbound_set_by_us(snapshot.channels, await crud.inbound_ours())
+        result = await heavy_worker.cycle(snapshot, engine_settings, history, at, graph.fingerprint if graph else None,
+                                          inbound_ours)
     except (NodeCallError, CircuitOpen) as exc:
         await crud.update_run(run["id"], status="failed", reason=f"The node did not answer: {exc}")
         logger.warning(f"feepilot: run {run['id']} failed: {exc}")

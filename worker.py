@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import AbstractSet, Any, Callable, Optional, Sequence
 
 from .engine.evaluate import Evaluation, evaluate
 from .engine.graph_metrics import GraphMetrics, compute_graph_metrics, metrics_key
@@ -223,6 +223,7 @@ class GraphWork:
         history: Sequence[ChangeRecord],
         at: int,
         graph_fingerprint: Optional[str],
+        inbound_ours: AbstractSet[str] = frozenset(),
     ) -> CycleResult:
         graph = None
         if graph_fingerprint is not None:
@@ -245,7 +246,7 @@ class GraphWork:
             metrics = self.metrics
             assert metrics is not None
             info = MetricsInfo(fingerprint=metrics.fingerprint, compute_seconds=metrics.compute_seconds, recomputed=recomputed)
-        evaluation = evaluate(snapshot, settings, history, metrics, at)
+        evaluation = evaluate(snapshot, settings, history, metrics, at, inbound_ours)
         return CycleResult(
             counts=evaluation.counts(),
             warnings=tuple(evaluation.warnings),
@@ -415,14 +416,17 @@ class HeavyWorker:
         history: Sequence[ChangeRecord],
         at: int,
         graph_fingerprint: Optional[str],
+        inbound_ours: AbstractSet[str] = frozenset(),
     ) -> CycleResult:
-        """Metrics (when the graph changed) and the evaluation, as the rows a run stores."""
+        """Metrics (when the graph changed) and the evaluation, as the rows a run stores.
+        `inbound_ours`: the channels whose inbound fee Fee Autopilot set (engine.evaluate)."""
         args = {
             "snapshot": snapshot,
             "settings": settings,
             "history": tuple(history),
             "at": at,
             "graph_fingerprint": graph_fingerprint,
+            "inbound_ours": frozenset(inbound_ours),
         }
         return await self._call("cycle", args)
 

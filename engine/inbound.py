@@ -19,9 +19,10 @@ fee (one gossip message), and a change of the discount alone is one update like 
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import AbstractSet, Iterable, Mapping, Optional, Tuple
 
 from .heuristics import ChannelContext
+from .snapshot import Channel
 from .intent import InboundIntent, pct
 
 
@@ -47,3 +48,14 @@ def inbound_target(ctx: ChannelContext) -> Optional[InboundIntent]:
         why = (f"outbound {pct(share)}, below {pct(middle)}: a discount for liquidity coming back in, "
                f"{pct(fraction)} of the {policy.ppm} ppm fee × {need:.2f} = {-ppm} ppm")
     return InboundIntent(ppm=ppm, why=why, facts=facts)
+
+
+def inbound_set_by_us(channels: Iterable[Channel], owned: Mapping[str, Tuple[int, int]]) -> AbstractSet[str]:
+    """`evaluate`'s `inbound_ours`: the channels whose live inbound fee (base msat, ppm) is the one
+    Fee Autopilot's own last change of it wrote (`owned`, the shell's record). Any other value was
+    set by hand, or changed since by someone else."""
+    return frozenset(
+        c.chan_id for c in channels
+        if c.local_policy is not None
+        and owned.get(c.chan_id) == (c.local_policy.inbound_base_msat, c.local_policy.inbound_ppm)
+    )

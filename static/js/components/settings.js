@@ -41,6 +41,14 @@ const FP_OSCILLATION_FIELDS = [
   {path: 'engine.anti_oscillation.max_reversals', label: 'Direction reversals allowed', type: 'int'},
   {path: 'engine.anti_oscillation.reversal_window_days', label: 'Reversal window (days)', type: 'float'}
 ]
+// Inbound fees (LND >= 0.18): discounts only; off keeps every channel's inbound fee as it is.
+const FP_INBOUND_FIELDS = [
+  {path: 'engine.inbound.discount_share', label: 'Inbound discount of a drained channel (share of its fee, 0–1)', type: 'float'},
+  {path: 'engine.inbound.below_share', label: 'Inbound discount below local share (0–1)', type: 'float'},
+  {path: 'engine.guardrails.inbound_min_ppm', label: 'Deepest inbound discount (ppm, 0 or below)', type: 'int'},
+  {path: 'engine.guardrails.inbound_min_base_msat', label: 'Deepest inbound base discount (msat, 0 or below)', type: 'int'},
+  {path: 'engine.guardrails.inbound_max_step_ppm', label: 'Largest inbound step (ppm)', type: 'int'}
+]
 const FP_LISTS = [
   {path: 'engine.guardrails.pinned_channels', label: 'Pinned channels (never touched)', kind: 'channel'},
   {path: 'engine.guardrails.allow_channels', label: 'Only these channels (empty: all)', kind: 'channel'},
@@ -68,6 +76,10 @@ window.app.component('fp-settings-dialog', {
         {label: 'Shadow', value: 'shadow'},
         {label: 'Autopilot', value: 'autopilot'}
       ],
+      inboundModes: [
+        {label: 'Off: keep every inbound fee as it is', value: 'off'},
+        {label: 'On: discounts on channels at 0 or set by Fee Autopilot', value: 'on'}
+      ],
       labels: {},
       errorLabels: {}
     }
@@ -84,6 +96,9 @@ window.app.component('fp-settings-dialog', {
     },
     oscillationFields() {
       return this.labelled(FP_OSCILLATION_FIELDS)
+    },
+    inboundFields() {
+      return this.labelled(FP_INBOUND_FIELDS)
     },
     lists() {
       return this.labelled(FP_LISTS)
@@ -109,8 +124,8 @@ window.app.component('fp-settings-dialog', {
       return Object.entries(seen).map(([value, name]) => ({label: `${name} · ${value.slice(0, 10)}…`, value}))
     },
     knownPaths() {
-      const paths = ['mode', 'engine.weights']
-      ;[this.generalFields, this.toggles, this.guardrailFields, this.oscillationFields, this.lists].forEach(group =>
+      const paths = ['mode', 'engine.weights', 'engine.inbound.manage']
+      ;[this.generalFields, this.toggles, this.guardrailFields, this.oscillationFields, this.inboundFields, this.lists].forEach(group =>
         group.forEach(f => paths.push(f.path))
       )
       this.weightNames.forEach(name => paths.push('engine.weights.' + name))
