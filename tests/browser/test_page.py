@@ -167,6 +167,30 @@ def test_settings_show_the_server_error_beside_the_field(open_page, page_host):
     w.shot("settings-field-error")
     with page_host.client(page_host.super_token) as client:
         assert client.get(f"{API}/settings").json()["interval_minutes"] != 2
+    field.locator("input").fill("60")
+
+    # a positive inbound fee is refused beside its field, in its label's words (discounts only)
+    inbound = dialog.locator('[data-field="engine.guardrails.inbound_min_ppm"]')
+    inbound.scroll_into_view_if_needed()
+    inbound.locator("input").fill("5")
+    dialog.locator("[data-testid=save-settings]").click()
+    wait_until(lambda: "at most 0" in inbound.inner_text(), what="the inbound field's error")
+    page.locator(".q-notification", has_text="Deepest inbound discount (ppm, 0 or below) must be at most 0").wait_for()
+    assert dialog.locator('[data-field="engine.inbound.manage"]').is_visible()
+    with page_host.client(page_host.super_token) as client:
+        assert client.get(f"{API}/settings").json()["engine"]["guardrails"]["inbound_min_ppm"] <= 0
+    inbound.locator("input").fill("-1000")
+    # turning inbound management on from the page is saved
+    dialog.locator('[data-field="engine.inbound.manage"] .q-field').click()
+    page.locator(".q-menu .q-item", has_text="On: discounts").click()
+    dialog.locator("[data-testid=save-settings]").click()
+    page.locator(".q-notification", has_text="Settings saved").wait_for()
+    with page_host.client(page_host.super_token) as client:
+        saved = client.get(f"{API}/settings").json()["engine"]
+        assert saved["inbound"]["manage"] == "on" and saved["guardrails"]["inbound_min_ppm"] == -1000, saved
+        client.put(f"{API}/settings", json={"engine": {"inbound": {"manage": "off"}}}).raise_for_status()
+    page.locator("[data-testid=open-settings]").click()
+    dialog.wait_for()
 
     # weights stay normalised when one moves
     total = page.evaluate(

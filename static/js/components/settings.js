@@ -222,7 +222,8 @@ window.app.component('fp-settings-dialog', {
         target[last] = this.get(path)
       }
       put('mode')
-      ;[this.generalFields, this.toggles, this.guardrailFields, this.oscillationFields, this.lists].forEach(group =>
+      put('engine.inbound.manage')
+      ;[this.generalFields, this.toggles, this.guardrailFields, this.oscillationFields, this.inboundFields, this.lists].forEach(group =>
         group.forEach(f => put(f.path))
       )
       return doc
