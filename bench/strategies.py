@@ -50,6 +50,10 @@ are computed once per seed (the graph does not change in a run apart from our ow
 the metrics exclude), `evaluate()` runs at default `EngineSettings()` every 60 minutes with the
 applied changes of the last 30 days as history, and each accepted proposal is applied as
 `live.with_fees(base, ppm)` on the policy read back from `/v1/graph/edge/<chan_id>`.
+`--strategies fee_autopilot_inbound` runs it with inbound management on (`inbound.manage` "on"; not in the
+default set, never counted as a baseline): a proposal's inbound fee goes into the same `/v1/chanpolicy` body
+(`inbound_fee {base_fee_msat, fee_rate_ppm}`), and the channels whose live inbound fee is the one it last
+wrote are passed as `inbound_ours` (simnode's two hand-set inbound fees stay untouched).
 
 Writes `bench/results/strategies.md`, `bench/results/strategies.json` and
 `bench/results/strategies_revenue.png` (or `--out DIR`).

@@ -366,7 +366,7 @@ def explain(intent: FeeIntent, proposal: Optional[FeeProposal], advice: Sequence
 
 
 def _inbound_words(proposal: FeeProposal) -> str:
-    """"inbound discount −20 → −60 ppm (outbound 12 %, …)", with the inbound clamps."""
+    """"inbound -20 → -60 ppm (outbound 12 %, below 100 %: …)", with the inbound clamps."""
     old, new = proposal.old_policy, proposal.new_policy
     verb = "inbound" if proposal.accepted else "would set inbound"
     text = f"{verb} {old.inbound_ppm} → {new.inbound_ppm} ppm"

@@ -8,10 +8,10 @@ the middle of the healthy band:
 
     inbound ppm = -round(discount_share x outbound ppm x need),   need = clamp((m - s) / m, 0, 1)
 
-(s = local share, m = `inbound.below_share`, 0.5 by default: the middle of the healthy band): a
-drained channel pays up to
-`discount_share` (½) of its fee for liquidity coming back, a channel at or above the middle pays
-nothing (more inflow would only fill it). Only discounts, never a positive inbound fee (positive
+(s = local share, m = `inbound.below_share`, 1.0 by default, so need = 1 - s, the peer's share of
+the channel): a drained channel pays up to `discount_share` (¼) of its fee for liquidity coming
+back, a full one nothing (more inflow would only fill it); m = 0.5 would keep the discount to
+channels below the middle of the healthy band. Only discounts, never a positive inbound fee (positive
 ones make LND blame failures on the wrong channel, lnd#9058). The guardrails then cap the step and
 keep it within [inbound_min_ppm, 0]; the change rides on the same policy update as the outbound
 fee (one gossip message), and a change of the discount alone is one update like any other.

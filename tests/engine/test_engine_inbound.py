@@ -24,7 +24,9 @@ from engine.settings_labels import engine_label, sentence
 from engine.snapshot import ACTIVE, Channel, ChangeRecord, FlowStats, NodeSnapshot, Policy
 
 S = EngineSettings()
-ON = dataclasses.replace(S, inbound=InboundSettings(manage="on"))
+# the rule's numbers below are worked with discount_share ½ and below_share ½ (not the defaults, so the
+# cases stay readable whatever the defaults are)
+ON = dataclasses.replace(S, inbound=InboundSettings(manage="on", discount_share=0.5, below_share=0.5))
 NOW = 1_700_000_000
 DAY = 86_400
 US = "02" + "aa" * 32
@@ -57,6 +59,7 @@ def with_overrides(settings, **overrides):
 
 def test_inbound_management_is_off_by_default_with_discount_only_bounds():
     assert S.inbound.manage == "off"
+    assert (S.inbound.discount_share, S.inbound.below_share) == (0.25, 1.0)  # the least costly measured
     g = S.guardrails
     assert g.inbound_min_ppm <= 0 and g.inbound_min_base_msat <= 0 and g.inbound_max_step_ppm > 0
     assert S.validate() == [] and ON.validate() == []
@@ -130,7 +133,8 @@ def test_a_hand_set_inbound_fee_is_kept_unless_the_channel_is_opted_in():
     kept = run(hand).channel("1")
     assert kept.accepted and kept.new_policy.inbound_ppm == -30  # the raise goes through; the inbound fee stays
     assert run(hand, ours={"1"}).channel("1").new_policy.inbound_ppm == -130  # one we set ourselves: managed
-    opted = run(hand, settings=with_overrides(S, **{"700000x1x0": ChannelOverride(manage_inbound=True)}))
+    off = dataclasses.replace(ON, inbound=dataclasses.replace(ON.inbound, manage="off"))
+    opted = run(hand, settings=with_overrides(off, **{"700000x1x0": ChannelOverride(manage_inbound=True)}))
     assert opted.channel("1").new_policy.inbound_ppm == -130  # opted in by short id, even with the mode off
 
 
@@ -199,7 +203,7 @@ def cases(draw):
                             inbound_min_base_msat=draw(st.integers(-3000, 0)),
                             inbound_max_step_ppm=draw(st.integers(0, 1000)))
     settings = dataclasses.replace(S, guardrails=g, inbound=InboundSettings(
-        manage=draw(MODES), discount_share=draw(st.floats(0, 1))))
+        manage=draw(MODES), discount_share=draw(st.floats(0, 1)), below_share=draw(st.floats(0.01, 1))))
     ours = frozenset(c.chan_id for c in chans if draw(st.booleans()))
     history = [ChangeRecord(c.chan_id, NOW - draw(st.integers(600, 3 * DAY)), 1, 2) for c in chans
                if draw(st.booleans())]
