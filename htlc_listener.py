@@ -26,8 +26,8 @@ from loguru import logger
 
 from . import crud
 from .clock import now
-from .engine.ingest_htlc import LIQUIDITY_FAILURE_DETAILS, LinkFailure, link_failure
-from .engine.snapshot import ACTIVE, INACTIVE, Channel, NodeSnapshot
+from .engine.ingest_htlc import LIQUIDITY_FAILURE_DETAILS, LinkFailure, link_failure, with_failed_out
+from .engine.snapshot import FailedOut, NodeSnapshot
 from .node import CredentialRefused, NodeCallError, NodeGateway, NodeUnavailable
 from .resilience import RetryPolicy
 
@@ -227,16 +227,9 @@ async def with_failed_forwards(snapshot: NodeSnapshot, at: int) -> NodeSnapshot:
     sums = await failed_out_1d(at)
     if sums is None:
         return replace(snapshot, sources=sources, source_errors=errors)
-    channels = tuple(
-        _with_failures(c, *sums.get(c.chan_id, (0, 0))) if c.state in (ACTIVE, INACTIVE) else c
-        for c in snapshot.channels
-    )
-    return replace(snapshot, channels=channels, sources=sources, source_errors=errors)
-
-
-def _with_failures(channel: Channel, count: int, amount_msat: int) -> Channel:
-    return replace(channel, failed_out_1d=count, failed_out_amount_1d_sat=amount_msat // 1000)
-
+    failed = {chan: FailedOut(count, amount_msat // 1000) for chan, (count, amount_msat) in sums.items()}
+    return replace(snapshot, channels=tuple(with_failed_out(snapshot.channels, failed)), sources=sources,
+                   source_errors=errors)
 
 RECENT_FAILURES = 10
 

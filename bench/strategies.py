@@ -41,7 +41,7 @@ at its natural cadence. Strategies see the node only through LND REST answers (s
 in-process) and write only complete `/v1/chanpolicy` bodies. LNDg and Fee Autopilot additionally read
 the `link_fail_event`s LND's HTLC event stream would have delivered (LNDg records failed HTLCs that
 way; Fee Autopilot's snapshot gets `failed_out_*` of the last 24 h from them through
-`engine.ingest_lnd.link_failure_from_htlc_event` / `failed_out_by_channel`, as the shell will).
+`engine.ingest_htlc.link_failure` / `failed_out_by_channel`, as the shell's listener parses them).
 The harness reads simnode's ground truth only to measure.
 
 Fee Autopilot is the extension's own cycle: the snapshot is assembled by the same ingest functions
@@ -81,16 +81,13 @@ from engine.baselines import charge_lnd, clboss, clboss_budget, lndg, lndmanage 
 from engine.baselines.common import FeeSetting, competitor_medians  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
 from engine.graph_metrics import compute_graph_metrics  # noqa: E402
+from engine.ingest_htlc import FAILED_OUT_WINDOW_S, failed_out_by_channel, link_failure, with_failed_out  # noqa: E402
 from engine.ingest_lnd import (  # noqa: E402
-    FAILED_OUT_WINDOW_S,
     aggregate_forwards,
     channels_from_lnd,
     chanpolicy_body,
     edge_policies,
-    failed_out_by_channel,
     graph_from_describegraph,
-    link_failure_from_htlc_event,
-    with_failed_out,
     with_flows,
 )
 from engine.settings import EngineSettings  # noqa: E402
@@ -236,13 +233,13 @@ def take_snapshot(lnd: Lnd, graph: Optional[NetworkGraph], failed_forwards: bool
     channels = with_flows(channels, flows, FLOW_WINDOWS_DAYS)
     if failed_forwards:
         events = lnd.link_fail_events(now - FAILED_OUT_WINDOW_S)
-        failures = [f for f in (link_failure_from_htlc_event(e) for e in events) if f is not None]
+        failures = [f for f in (link_failure(e) for e in events) if f is not None]
         channels = with_failed_out(channels, failed_out_by_channel(failures, now))
     return NodeSnapshot(
         node_id=our_id, alias=info.get("alias", ""), taken_at=now, block_height=info.get("block_height"),
         channels=tuple(channels), graph=graph, backend="LndRestWallet",
         sources={"channels": True, "policies": True, "forwards": True, "graph": graph is not None,
-                 **({"failed_forwards": True} if failed_forwards else {})},
+                 **({"htlc_events": True} if failed_forwards else {})},
     )
 
 

@@ -13,11 +13,15 @@ seen twice is stored once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Mapping, Optional
+
+from .snapshot import ACTIVE, INACTIVE, Channel, FailedOut
 
 # What "failed for lack of balance" means for the engine's `failed_out_*` (LNDg counts the same).
 LIQUIDITY_FAILURE_DETAILS = ("INSUFFICIENT_BALANCE",)
+FAILED_OUT_WINDOW_S = 86_400  # the snapshot's failed_out_* are the last 24 h
+NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,10 @@ class LinkFailure:
     @property
     def lack_of_balance(self) -> bool:
         return self.failure_detail in LIQUIDITY_FAILURE_DETAILS
+
+    @property
+    def at(self) -> int:
+        return self.ts_ns // NS
 
 
 def _int(value: Any) -> int:
@@ -63,3 +71,34 @@ def link_failure(event: Mapping[str, Any]) -> Optional[LinkFailure]:
         wire_failure=str(fail.get("wire_failure") or ""),
         failure_detail=str(fail.get("failure_detail") or ""),
     )
+
+
+def failed_out_by_channel(failures: Iterable[LinkFailure], now: int,
+                          window_s: int = FAILED_OUT_WINDOW_S) -> dict[str, FailedOut]:
+    """Per outgoing channel, the forwards that failed for lack of local balance in
+    [now - window_s, now] (the window LNDg's auto-fees count) and their amount in sat (msat summed,
+    then floored). Other failures (fee, HTLC limits, the peer's side) are not missed demand for our
+    balance. The shell sums the same rule in SQL over the failures it stored (htlc_listener.py)."""
+    counts: dict[str, list[int]] = {}
+    since = now - window_s
+    for f in failures:
+        if not f.lack_of_balance or not (since <= f.at <= now):
+            continue
+        row = counts.setdefault(f.chan_id_out, [0, 0])
+        row[0] += 1
+        row[1] += f.amount_msat
+    return {chan: FailedOut(n, msat // 1000) for chan, (n, msat) in counts.items()}
+
+
+def with_failed_out(channels: Iterable[Channel], failed: Mapping[str, FailedOut]) -> list[Channel]:
+    """Channels with `failed_out_1d` / `failed_out_amount_1d_sat`: open channels without a failure
+    get known zeros (the stream was heard), others keep what they have. Call it only when the
+    failures of the whole window are known; otherwise the fields stay unknown (None)."""
+    result = []
+    for channel in channels:
+        row = failed.get(channel.chan_id)
+        if row is None and channel.state in (ACTIVE, INACTIVE):
+            row = FailedOut()
+        result.append(channel if row is None else
+                      replace(channel, failed_out_1d=row.count, failed_out_amount_1d_sat=row.amount_sat))
+    return result

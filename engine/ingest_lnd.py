@@ -19,10 +19,8 @@ from .snapshot import (
     INACTIVE,
     PENDING,
     Channel,
-    FailedOut,
     FlowStats,
     GraphEdge,
-    LinkFailure,
     NetworkGraph,
     Policy,
 )
@@ -375,68 +373,3 @@ def chanpolicy_body(channel_point: str, policy: Policy) -> dict[str, Any]:
         },
     }
 
-
-# --- failed forwards (LND's HTLC event stream, `GET /v2/router/htlcevents`) ---------------------
-
-# The failure LND reports when the outgoing channel cannot carry the HTLC: not enough local balance.
-INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
-FAILED_OUT_WINDOW_S = 86_400  # the snapshot's failed_out_* are the last 24 h
-
-
-def link_failure_from_htlc_event(event: Mapping[str, Any]) -> Optional[LinkFailure]:
-    """One HtlcEvent (as the stream sends it, bare or wrapped in `{"result": ...}`) -> a
-    LinkFailure when it is a `link_fail_event` on an outgoing channel; None for every other
-    event (forwards, settles, subscription acks, final-hop failures without an outgoing channel).
-
-    The amount is `info.outgoing_amt_msat` (what our channel would have sent); the time is
-    `timestamp_ns`; `failure_detail` is kept as LND names it (INSUFFICIENT_BALANCE, ...)."""
-    if "result" in event and isinstance(event.get("result"), Mapping):
-        event = event["result"]
-    fail = event.get("link_fail_event")
-    if not isinstance(fail, Mapping):
-        return None
-    chan_out = str(event.get("outgoing_channel_id") or "")
-    if chan_out in ("", "0"):
-        return None
-    info = fail.get("info") or {}
-    return LinkFailure(
-        at=_int(event.get("timestamp_ns")) // 1_000_000_000,
-        chan_id_out=chan_out,
-        amount_msat=_int(info.get("outgoing_amt_msat")),
-        failure_detail=str(fail.get("failure_detail") or ""),
-        chan_id_in=str(event.get("incoming_channel_id") or ""),
-    )
-
-
-def failed_out_by_channel(failures: Iterable[LinkFailure], now: int,
-                          window_s: int = FAILED_OUT_WINDOW_S) -> dict[str, FailedOut]:
-    """Per outgoing channel, the forwards that failed for lack of local balance
-    (failure_detail INSUFFICIENT_BALANCE) in [now - window_s, now] (the window LNDg's auto-fees count), and their amount in sat
-    (msat summed, then floored). Other failures (fee, HTLC limits, the peer's side) are not
-    missed demand for our balance and are left out."""
-    counts: dict[str, list[int]] = {}
-    since = now - window_s
-    for f in failures:
-        if f.failure_detail != INSUFFICIENT_BALANCE or not (since <= f.at <= now):
-            continue
-        row = counts.setdefault(f.chan_id_out, [0, 0])
-        row[0] += 1
-        row[1] += f.amount_msat
-    return {chan: FailedOut(n, msat // 1000) for chan, (n, msat) in counts.items()}
-
-
-def with_failed_out(channels: Iterable[Channel], failed: Mapping[str, FailedOut]) -> list[Channel]:
-    """Channels with `failed_out_1d` / `failed_out_amount_1d_sat` from `failed_out_by_channel`:
-    open channels without a failure get known zeros (the stream was read), others keep what
-    they have. Call it only when the failures of the whole window are known (the listener was
-    live for it); otherwise leave the fields unknown (None)."""
-    result = []
-    for channel in channels:
-        row = failed.get(channel.chan_id)
-        if row is None and channel.state in (ACTIVE, INACTIVE):
-            row = FailedOut()
-        if row is None:
-            result.append(channel)
-        else:
-            result.append(replace(channel, failed_out_1d=row.count, failed_out_amount_1d_sat=row.amount_sat))
-    return result

@@ -105,18 +105,6 @@ class Channel:
 
 
 @dataclass(frozen=True)
-class LinkFailure:
-    """One forward that failed on our outgoing channel (LND's HTLC event stream: a
-    `link_fail_event`; CLN: a `local_failed` forward), as the shell stores it."""
-
-    at: int  # unix seconds
-    chan_id_out: str  # the outgoing channel it failed on (LND decimal chan_id)
-    amount_msat: int  # what it would have sent out through that channel
-    failure_detail: str = ""  # LND's failure_detail, e.g. INSUFFICIENT_BALANCE
-    chan_id_in: str = ""
-
-
-@dataclass(frozen=True)
 class FailedOut:
     """A channel's failed outgoing forwards for lack of local balance in one window."""
 

@@ -105,7 +105,7 @@ def test_fee_autopilot_snapshot_carries_the_link_failures_lndg_reads():
     for c in open_channels:
         count, msat = truth.get(c.chan_id, (0, 0))
         assert (c.failed_out_1d, c.failed_out_amount_1d_sat) == (count, msat // 1000), c.chan_id
-    assert snap.sources.get("failed_forwards") is True
+    assert snap.sources.get("htlc_events") is True  # the name the shell gives the stream
     lndg_view = strategies.lndg.failed_out_counts(lnd.link_failures(now - 86_400), snap.channels, now)
     assert sum(lndg_view.values()) <= sum(c.failed_out_1d for c in open_channels)  # LNDg counts only amounts above local
     plain = strategies.take_snapshot(lnd, None)

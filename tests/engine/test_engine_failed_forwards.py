@@ -9,53 +9,28 @@ import math
 from hypothesis import given, strategies as st
 
 from engine.evaluate import evaluate
-from engine.ingest_lnd import failed_out_by_channel, link_failure_from_htlc_event, with_failed_out
+from engine.ingest_htlc import LinkFailure, failed_out_by_channel, with_failed_out
 from engine.settings import EngineSettings
-from engine.snapshot import CLOSED, FailedOut, LinkFailure
+from engine.snapshot import CLOSED, FailedOut
 
 S = EngineSettings()
 NOW = 1_700_000_000
 DAY = 86_400
 
 
-def link_fail(chan_out="123", amt_msat=250_000_000, ts=NOW - 60, detail="INSUFFICIENT_BALANCE"):
-    """An HtlcEvent as LND's REST stream sends it (uint64 as strings)."""
-    return {
-        "incoming_channel_id": "456", "outgoing_channel_id": chan_out, "incoming_htlc_id": "0",
-        "outgoing_htlc_id": "0", "timestamp_ns": str(ts * 10**9 + 123), "event_type": "FORWARD",
-        "link_fail_event": {
-            "info": {"incoming_timelock": 0, "outgoing_timelock": 0, "incoming_amt_msat": str(amt_msat + 1000),
-                     "outgoing_amt_msat": str(amt_msat)},
-            "wire_failure": "TEMPORARY_CHANNEL_FAILURE", "failure_detail": detail,
-            "failure_string": "insufficient bandwidth to route htlc",
-        },
-    }
-
-
-def test_a_link_fail_event_is_parsed_bare_or_wrapped():
-    expected = LinkFailure(at=NOW - 60, chan_id_out="123", amount_msat=250_000_000,
-                           failure_detail="INSUFFICIENT_BALANCE", chan_id_in="456")
-    assert link_failure_from_htlc_event(link_fail()) == expected
-    assert link_failure_from_htlc_event({"result": link_fail()}) == expected  # grpc-gateway's stream framing
-
-
-def test_other_htlc_events_are_not_failures():
-    forward = {"outgoing_channel_id": "123", "timestamp_ns": str(NOW * 10**9), "event_type": "FORWARD",
-               "forward_event": {"info": {"outgoing_amt_msat": "1000"}}}
-    assert link_failure_from_htlc_event(forward) is None
-    assert link_failure_from_htlc_event({"result": {"subscribed_event": {}}}) is None
-    receive = link_fail(chan_out="0")  # a failure on the final hop: no outgoing channel of ours
-    assert link_failure_from_htlc_event(receive) is None
+def failure(at: int, chan: str, amount_msat: int, detail: str) -> LinkFailure:
+    return LinkFailure(key=f"{chan}:{at}", ts_ns=at * 10**9 + 123, chan_id_out=chan, chan_id_in="456",
+                       amount_msat=amount_msat, wire_failure="TEMPORARY_CHANNEL_FAILURE", failure_detail=detail)
 
 
 def test_counts_only_lack_of_balance_in_the_last_24_hours():
     failures = [
-        LinkFailure(NOW - DAY, "a", 1_500, "INSUFFICIENT_BALANCE"),  # exactly 24 h ago: inside
-        LinkFailure(NOW - DAY - 1, "a", 9_000_000, "INSUFFICIENT_BALANCE"),  # older: outside
-        LinkFailure(NOW, "a", 2_000, "INSUFFICIENT_BALANCE"),
-        LinkFailure(NOW + 1, "a", 9_000_000, "INSUFFICIENT_BALANCE"),  # after `now`: not yet
-        LinkFailure(NOW - 10, "a", 9_000_000, "FEE_INSUFFICIENT"),  # not a balance failure
-        LinkFailure(NOW - 10, "b", 700, "INSUFFICIENT_BALANCE"),
+        failure(NOW - DAY, "a", 1_500, "INSUFFICIENT_BALANCE"),  # exactly 24 h ago: inside
+        failure(NOW - DAY - 1, "a", 9_000_000, "INSUFFICIENT_BALANCE"),  # older: outside
+        failure(NOW, "a", 2_000, "INSUFFICIENT_BALANCE"),
+        failure(NOW + 1, "a", 9_000_000, "INSUFFICIENT_BALANCE"),  # after `now`: not yet
+        failure(NOW - 10, "a", 9_000_000, "FEE_INSUFFICIENT"),  # not a balance failure
+        failure(NOW - 10, "b", 700, "INSUFFICIENT_BALANCE"),
     ]
     # msat summed, then floored to sat: 1,500 + 2,000 msat = 3 sat; 700 msat = 0 sat but one failure
     assert failed_out_by_channel(failures, NOW) == {"a": FailedOut(2, 3), "b": FailedOut(1, 0)}
@@ -73,7 +48,7 @@ def test_open_channels_without_failures_get_known_zeros(mk):
                           st.sampled_from(["INSUFFICIENT_BALANCE", "FEE_INSUFFICIENT", ""])), max_size=30))
 def test_the_counts_are_what_the_rule_says(rows):
     """Oracle from the rule: per channel, the INSUFFICIENT_BALANCE failures with now-24h <= at <= now."""
-    failures = [LinkFailure(at, chan, amt, detail) for chan, at, amt, detail in rows]
+    failures = [failure(at, chan, amt, detail) for chan, at, amt, detail in rows]
     got = failed_out_by_channel(failures, NOW)
     for chan in "abc":
         inside = [amt for c, at, amt, d in rows if c == chan and d == "INSUFFICIENT_BALANCE" and NOW - DAY <= at <= NOW]
