@@ -26,7 +26,7 @@ from loguru import logger
 
 from . import crud
 from .clock import now
-from .engine.ingest_htlc import LIQUIDITY_FAILURE_DETAILS, LinkFailure, link_failure, with_failed_out
+from .engine.ingest_htlc import LIQUIDITY_FAILURE_DETAILS, HtlcFailures, LinkFailure, with_failed_out
 from .engine.snapshot import FailedOut, NodeSnapshot
 from .node import CredentialRefused, NodeCallError, NodeGateway, NodeUnavailable
 from .resilience import RetryPolicy
@@ -122,13 +122,14 @@ def _lost(message: str) -> bool:
 
 async def _read(gateway: NodeGateway) -> None:
     """One subscription, until the node ends it (returns) or it breaks (raises)."""
+    failures = HtlcFailures()  # what this subscription saw sent: a later failure of it names only the HTLC
     async for message in gateway.htlc_events(CONNECT_TIMEOUT_S):
         if "subscribed_event" in message and not state.live:
             state.live, state.since, state.error, state.error_at = True, now(), None, None
             state.connects += 1
             logger.info("feepilot: HTLC event stream live")
             continue
-        failure = link_failure(message)
+        failure = failures.observe(message)
         if failure is not None:
             _pending.append(failure)
             state.last_event_at = now()

@@ -3,8 +3,10 @@
 LND reports a forward that failed on our side only on this stream, never in the forwarding
 history: a `link_fail_event` of event type FORWARD, with the outgoing channel, the amounts in
 `info`, the wire failure and LND's `failure_detail` (INSUFFICIENT_BALANCE when our side of the
-outgoing channel could not carry it). `forward_fail_event`s (failed further downstream, after it
-left us) carry no amount and say nothing about our liquidity: they are not recorded.
+outgoing channel could not carry it). A `forward_fail_event` (it left through our channel and failed
+further along the route) names only the HTLC: `HtlcFailures` remembers the `forward_event` that sent
+it, for its outgoing channel and amount, and records it as FAILED_DOWNSTREAM (nothing about our
+liquidity: the engine's `failed_out_*` count only lack of our balance).
 
 The stream has no backlog: a subscription sees what happens after it. An event's identity is its
 incoming channel and HTLC id (LND numbers every HTLC a channel adds) and its time, so an event
@@ -13,6 +15,7 @@ seen twice is stored once.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Optional
 
@@ -21,6 +24,8 @@ from .snapshot import ACTIVE, INACTIVE, Channel, FailedOut
 # What "failed for lack of balance" means for the engine's `failed_out_*` (LNDg counts the same).
 LIQUIDITY_FAILURE_DETAILS = ("INSUFFICIENT_BALANCE",)
 FAILED_OUT_WINDOW_S = 86_400  # the snapshot's failed_out_* are the last 24 h
+# Our name (LND gives none) for a forward that left through our channel and failed further along.
+FAILED_DOWNSTREAM = "FAILED_DOWNSTREAM"
 NS = 1_000_000_000
 
 
@@ -71,6 +76,41 @@ def link_failure(event: Mapping[str, Any]) -> Optional[LinkFailure]:
         wire_failure=str(fail.get("wire_failure") or ""),
         failure_detail=str(fail.get("failure_detail") or ""),
     )
+
+
+class HtlcFailures:
+    """The failed forwards one subscription's messages tell, in order: a `link_fail_event` is one at
+    once; a `forward_fail_event` is one when the `forward_event` that sent that HTLC was seen on the
+    same subscription (remembered until it settles or fails; at most `capacity` in flight, the
+    oldest forgotten first)."""
+
+    def __init__(self, capacity: int = 10_000):
+        self.capacity = capacity
+        self._sent: "OrderedDict[tuple[str, int], tuple[str, int]]" = OrderedDict()
+
+    def observe(self, event: Mapping[str, Any]) -> Optional[LinkFailure]:
+        if event.get("event_type") != "FORWARD":
+            return None
+        chan_in = str(event.get("incoming_channel_id") or "0")
+        htlc = (chan_in, _int(event.get("incoming_htlc_id")))
+        if isinstance(event.get("forward_event"), Mapping):
+            info = event["forward_event"].get("info") if isinstance(event["forward_event"].get("info"), Mapping) else {}
+            self._sent[htlc] = (str(event.get("outgoing_channel_id") or "0"), _int(info.get("outgoing_amt_msat")))
+            self._sent.move_to_end(htlc)
+            while len(self._sent) > self.capacity:
+                self._sent.popitem(last=False)
+            return None
+        if "settle_event" in event:
+            self._sent.pop(htlc, None)
+            return None
+        if "forward_fail_event" in event:
+            sent = self._sent.pop(htlc, None)
+            if sent is None or sent[0] == "0":
+                return None
+            ts_ns = _int(event.get("timestamp_ns"))
+            return LinkFailure(key=f"{chan_in}:{htlc[1]}:{ts_ns}", ts_ns=ts_ns, chan_id_out=sent[0], chan_id_in=chan_in,
+                               amount_msat=sent[1], wire_failure="", failure_detail=FAILED_DOWNSTREAM)
+        return link_failure(event)
 
 
 def failed_out_by_channel(failures: Iterable[LinkFailure], now: int,

@@ -221,6 +221,7 @@ window.app.component('fp-channel-detail', {
     ...FeePilot.methods,
     failureReason(f) {
       if (f.failure_detail === 'INSUFFICIENT_BALANCE') return 'not enough balance on our side'
+      if (f.failure_detail === 'FAILED_DOWNSTREAM') return 'failed further along the route'
       return FeePilot.label((f.failure_detail || f.wire_failure || 'failed').toLowerCase())
     },
     async load() {
