@@ -32,7 +32,7 @@ run:
 
 test: deps
 	$(PY) -m devtools.browser_setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-unit: deps
 	$(PY) -m pytest tests/engine tests/unit $(PYTEST_ARGS)

@@ -15,9 +15,12 @@ from simnode.__main__ import build_parser
 from simnode.node import Channel, Policy
 from simnode.regimes import REGIMES, MissionControl, daily_rhythm
 
-# sha256 of the forwards, failures and balances of `_pinned_run` computed with simnode as of commit
-# 94651bd, before regimes existed: the stationary regime must keep producing exactly this.
-PRE_REGIME_DIGEST = "92c5ea518abef12521e58f72b30e82186bd943605a6da18484651a2b0ad2d20e"
+# sha256 of the forwards, failures and balances of `_pinned_run` (HTLC ids left out: they number the
+# HTLCs, they are not the model) computed with simnode as of commit 98d5f1f, whose whole digest was the
+# one pinned at 94651bd, before regimes existed: the stationary regime must keep producing exactly
+# this. (Issue 16 gave a failed forward its incoming HTLC id, as LND numbers every HTLC it adds.)
+PRE_REGIME_DIGEST = "d0b9ccdc3d153b40e25acbc9ba75fdf30f6047f48a1f41f3b64d216a35a7963b"
+HTLC_IDS = ("in_htlc", "out_htlc")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,10 @@ def _set_ppm(sim: SimNode, ch: Channel, ppm: int) -> None:
 
 
 def _digest(sim: SimNode) -> str:
-    blob = json.dumps([[asdict(f) for f in sim.forwards], [asdict(f) for f in sim.failed],
+    def model(event) -> dict:
+        return {k: v for k, v in asdict(event).items() if k not in HTLC_IDS}
+
+    blob = json.dumps([[model(f) for f in sim.forwards], [model(f) for f in sim.failed],
                        [(c.chan_id, c.local_msat, c.revenue_msat) for c in sim.channels]], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
