@@ -725,25 +725,29 @@ async def prune_forwards(cutoff: int) -> int:
 # --- forwards that failed on our side (htlc_listener.py) ------------------------------------
 
 
+FAILED_FORWARDS_CHUNK = 500  # ids per statement: far below SQLite's bound on a statement's variables
+
+
 async def insert_failed_forwards(rows: list[dict]) -> int:
     """A batch of failed forwards in one transaction; one stored before is left as it is. The
     count of rows new to the table."""
-    if not rows:
-        return 0
+    new = 0
     async with transaction() as tx:
-        placeholders = ", ".join(f":k{i}" for i in range(len(rows)))
-        known = await tx.fetchall(f"SELECT id FROM feepilot.failed_forwards WHERE id IN ({placeholders})",
-                                  {f"k{i}": row["id"] for i, row in enumerate(rows)})
-        await tx.execute_many(
-            """
-            INSERT INTO feepilot.failed_forwards (id, ts_ns, chan_id_out, chan_id_in, amount_msat, wire_failure,
-                failure_detail)
-            VALUES (:id, :ts_ns, :chan_id_out, :chan_id_in, :amount_msat, :wire_failure, :failure_detail)
-            ON CONFLICT (id) DO NOTHING
-            """,
-            rows,
-        )
-    return len({row["id"] for row in rows} - {r["id"] for r in known})
+        for start in range(0, len(rows), FAILED_FORWARDS_CHUNK):
+            chunk = rows[start:start + FAILED_FORWARDS_CHUNK]
+            listed, values = _in_list("k", tuple(row["id"] for row in chunk))
+            known = await tx.fetchall(f"SELECT id FROM feepilot.failed_forwards WHERE id IN ({listed})", values)
+            await tx.execute_many(
+                """
+                INSERT INTO feepilot.failed_forwards (id, ts_ns, chan_id_out, chan_id_in, amount_msat, wire_failure,
+                    failure_detail)
+                VALUES (:id, :ts_ns, :chan_id_out, :chan_id_in, :amount_msat, :wire_failure, :failure_detail)
+                ON CONFLICT (id) DO NOTHING
+                """,
+                chunk,
+            )
+            new += len({row["id"] for row in chunk} - {r["id"] for r in known})
+    return new
 
 
 def _in_list(prefix: str, values: tuple[str, ...]) -> tuple[str, dict]:

@@ -604,7 +604,8 @@ class FailedForwardOut(BaseModel):
     amount_sat: int = Field(..., description="What would have left through this channel")
     chan_id_in: str
     wire_failure: str
-    failure_detail: str = Field(..., description="LND's reason, e.g. INSUFFICIENT_BALANCE")
+    failure_detail: str = Field(..., description="LND's reason (e.g. INSUFFICIENT_BALANCE), or FAILED_DOWNSTREAM when "
+                                "it left through this channel and failed further along the route")
 
 
 class ChannelFailuresOut(BaseModel):
