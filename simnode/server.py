@@ -79,8 +79,8 @@ class SimServer:
             resp = await self.run(handle_sim_macaroons, service_for(self.sim, self.macaroon), request.method, path, data)
             return web.Response(status=resp.status, body=resp.encode(), content_type="application/json")
         if path == "/sim/streams/drop" and request.method == "POST":
-            # like LND restarting its REST proxy: every open stream's connection is cut, no answer
-            # after; the clients must reconnect (a new subscription sees only what happens next)
+            # like LND restarting its REST proxy: the open streams' connections (of one path, when the
+            # body names it) are cut, no answer after; clients must reconnect (and see only what follows)
             try:
                 only = (json.loads(body) if body.strip() else {}).get("path")
             except (ValueError, AttributeError):
