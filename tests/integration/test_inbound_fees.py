@@ -113,6 +113,21 @@ def test_an_apply_writes_outbound_and_inbound_in_one_body_and_a_rollback_restore
         k: before["policy"][k] for k in before["policy"] if k != "last_update"}
 
 
+def test_an_inbound_fee_changed_between_the_run_and_the_apply_is_not_overwritten(env):
+    env.advance(hours=49)
+    chosen = inbound_proposals(env.dry_run())
+    assert chosen, "no inbound proposal to race"
+    decision = chosen[0]
+    set_inbound_by_hand(env, decision["chan_id"], -123)  # the operator, after the run and before the apply
+    requests = len(env.state()["chanpolicy_requests"])
+    response = env.api("POST", f"/decisions/{decision['id']}/apply")
+    assert response.status_code == 200, response.text
+    outcome = response.json()["outcomes"][0]
+    assert outcome["status"] == "skipped" and "inbound fee changed since the run" in outcome["message"], outcome
+    assert len(env.state()["chanpolicy_requests"]) == requests
+    assert env.channel_truth()[decision["chan_id"]]["policy"]["inbound_ppm"] == -123
+
+
 def test_an_inbound_fee_set_by_hand_is_kept_while_management_is_on(env):
     env.advance(hours=49)
     chosen = inbound_proposals(env.dry_run())
