@@ -40,7 +40,7 @@ test-unit: deps
 release: deps
 	$(PY) -m devtools.release
 
-# The strategy comparison (issue 8) in four market regimes (issue 14): 20 report seeds x 4 regimes x 14 days,
+# The strategy comparison (issue 8) in four market regimes (issue 14): 20 report seeds x 4 regimes x 30 days,
 # writes bench/results/strategies.md, .json and the chart (under 30 min on 2 cores).
 # `make bench BENCH_ARGS=--quick`: one seed, 7 days, stationary (under 2 min);
 # BENCH_ARGS="--regime mission_control,demand_shifts": some regimes only (see bench/strategies.py).

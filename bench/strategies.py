@@ -1,6 +1,6 @@
 """Strategy evaluation: Fee Autopilot against the fee tools people use today, on simnode.
 
-    .venv/bin/python bench/strategies.py            # the report: 4 regimes x (2024 seeds 6-15 + 2026 seeds 1-10), 14 days
+    .venv/bin/python bench/strategies.py            # the report: 4 regimes x (2024 seeds 6-15 + 2026 seeds 1-10), 30 days
     .venv/bin/python bench/strategies.py --quick    # harness check: 2024 seed 1, 7 days, stationary, no chart
     .venv/bin/python bench/strategies.py --tuning   # 2024 seeds 1-5 (the only seeds used for tuning), stationary, 30 days
     .venv/bin/python bench/strategies.py --regime mission_control,demand_shifts   # some regimes only
@@ -12,14 +12,13 @@ before regimes: fixed graph and demand, senders without memory), `mission_contro
 on our channel avoids it, LND's 1 h penalty half-life), `competitors_move` (a share of the competing last
 hops into each peer re-price over the run), `demand_shifts` (a daily UTC rhythm and, mid-run, three peers'
 demand changing size or direction). The report runs all four, each on the same seeds, and reports each
-separately (a verdict and tables per regime). To fit `make bench` in 30 minutes on a 2-core machine, a
-report run is REPORT_DAYS = 14 simulated days (it was 30 with one regime); the 20 report seeds are kept, so
-every regime is judged on the same seeds as before. Measured CPU per seed (2026 seed 2, the seed's graph
-context built once for all regimes): 26 s setup + 40 / 42 / 45 / 34 s for stationary / mission_control /
-competitors_move / demand_shifts at 14 days, against 26 + 99 s for one regime at 30 days (2024 seeds: 48 s
-setup): about 1.4-1.5x the one-regime report, which took 10.2 min, so about 15 min. (Those CPU times were
-taken on a loaded machine, where they run ~3x a quiet machine's: the old report's baselines took a third of
-it; the ratio is what carries over.) `--quick` and `--tuning` run `stationary` unless
+separately (a verdict and tables per regime). A report run is REPORT_DAYS = 30 simulated days, the
+tuning runs' length, for every regime and all 20 report seeds. What keeps it inside `make bench`'s 30
+minutes on a 2-core machine: each strategy keeps its forwarding history as the extension does
+(`ForwardBook`: a tick reads only the new `/v1/switch` events; re-reading 30 days every hour was most of
+a run's time), and a seed's graph context is built once for its four regimes. Measured on a quiet 2-core
+machine: 2026 seed 2, 30 days, all four regimes and seven strategies, 79 s on one core (10 s of it the
+seed's setup; 2024 seeds: 21 s); the report about 15 min with two workers. `--quick` and `--tuning` run `stationary` unless
 `--regime` says otherwise (quick stays under 2 minutes; tuning numbers stay comparable with earlier ones);
 `--days` overrides the length. Each regime acts the same whoever sets the fees: its draws come from seeded
 RNGs of its own, never from the traffic stream.
@@ -87,6 +86,7 @@ from engine.ingest_lnd import (  # noqa: E402
     channels_from_lnd,
     chanpolicy_body,
     edge_policies,
+    flows_from_sums,
     graph_from_describegraph,
     with_flows,
 )
@@ -121,7 +121,7 @@ CADENCE_HOURS = {
 REPORT_SETS = (("2024", tuple(range(6, 16))), ("2026", tuple(range(1, 11))))
 SIM_CHANNELS = 16  # simnode's default: 16 channels (15 active)
 TUNING_SETS = (("2024", tuple(range(1, 6))),)
-REPORT_DAYS = 14  # 4 regimes x 20 seeds x 7 strategies in < 30 min on 2 cores (measured: see the top)
+REPORT_DAYS = 30  # 4 regimes x 20 seeds x 7 strategies in < 30 min on 2 cores (measured: see the top)
 TUNING_DAYS = 30
 QUICK_DAYS = 7
 REGIME_NOTES = {
@@ -208,11 +208,12 @@ def read_channels(lnd: Lnd, our_id: str) -> list:
     )
 
 
-def read_forwards(lnd: Lnd, now: int, days: int) -> list:
+def read_forwards(lnd: Lnd, now: int, start: int) -> list:
+    """The forwarding events of [start, now), page by page."""
     events: list = []
     offset = 0
     while True:
-        page = lnd.post("/v1/switch", {"start_time": str(now - days * 86400), "end_time": str(now),
+        page = lnd.post("/v1/switch", {"start_time": str(start), "end_time": str(now),
                                        "index_offset": offset, "num_max_events": SWITCH_PAGE_SIZE})
         batch = page.get("forwarding_events", []) or []
         events += batch
@@ -221,15 +222,72 @@ def read_forwards(lnd: Lnd, now: int, days: int) -> list:
         offset = int(page.get("last_offset_index", offset + len(batch)))
 
 
-def take_snapshot(lnd: Lnd, graph: Optional[NetworkGraph], failed_forwards: bool = False) -> NodeSnapshot:
+class ForwardBook:
+    """The forwarding history a strategy keeps, as the extension (forwards_store.py) and LNDg keep
+    theirs: each tick reads only `/v1/switch`'s new events, [last read, now), and keeps the sums of
+    every flow window up to date (events enter at the front, leave at the back). Its flows are
+    `aggregate_forwards` of a full read of the window at the same second (a test checks it);
+    re-reading 30 days every hour was most of a run's time."""
+
+    def __init__(self) -> None:
+        self.windows = sorted(FLOW_WINDOWS_DAYS)
+        self.read_to: Optional[int] = None
+        # (ts s, chan in, chan out, amt in sat, amt out sat, fee msat), oldest first
+        self.events: List[Tuple[int, str, str, int, int, int]] = []
+        self.start = {days: 0 for days in self.windows}  # first event inside each window
+        self.sums: Dict[int, Dict[str, List[int]]] = {days: {} for days in self.windows}
+
+    def _add(self, days: int, event: Tuple[int, str, str, int, int, int], sign: int) -> None:
+        _, chan_in, chan_out, amt_in, amt_out, fee = event
+        sums = self.sums[days]
+        for chan, deltas in ((chan_out, (1, 0, amt_out, 0, fee, 0)), (chan_in, (0, 1, 0, amt_in, 0, fee))):
+            acc = sums.setdefault(chan, [0, 0, 0, 0, 0, 0])
+            for i, d in enumerate(deltas):
+                acc[i] += sign * d
+            if acc[0] == 0 and acc[1] == 0:  # no forward left in the window: as if never seen
+                del sums[chan]
+
+    def flows(self, lnd: Lnd, now: int) -> Dict[str, Dict[int, Any]]:
+        since = now - max(self.windows) * 86400 if self.read_to is None else self.read_to
+        known = len(self.events)
+        for raw in read_forwards(lnd, now, start=since):
+            ts = int(raw.get("timestamp_ns") or 0) // 10**9 or int(raw.get("timestamp") or 0)
+            self.events.append((ts, str(raw.get("chan_id_in")), str(raw.get("chan_id_out")),
+                                int(raw["amt_in_msat"]) // 1000, int(raw["amt_out_msat"]) // 1000,
+                                int(raw.get("fee_msat") or 0)))
+        self.read_to = now
+        # Events are oldest first. A window's sums hold the known events from start[days] on: the
+        # ones it has passed leave them, then the new ones still inside it enter.
+        for days in self.windows:
+            i, edge = self.start[days], now - days * 86400
+            while i < known and self.events[i][0] < edge:
+                self._add(days, self.events[i], -1)
+                i += 1
+            if i == known:  # every known event has left: skip the new ones already outside
+                while i < len(self.events) and self.events[i][0] < edge:
+                    i += 1
+            for event in self.events[max(i, known):]:
+                self._add(days, event, +1)
+            self.start[days] = i
+        per_chan: Dict[str, Dict[int, List[int]]] = {}
+        for days, sums in self.sums.items():
+            for chan, acc in sums.items():
+                per_chan.setdefault(chan, {})[days] = acc
+        return flows_from_sums(per_chan)
+
+
+def take_snapshot(lnd: Lnd, graph: Optional[NetworkGraph], failed_forwards: bool = False,
+                  book: Optional[ForwardBook] = None) -> NodeSnapshot:
     """What `node.NodeGateway.snapshot` builds for LND, from the same answers; with `failed_forwards`,
     the channels' `failed_out_*` of the last 24 h from the HTLC stream's link_fail_events (the ones
-    LNDg's baseline reads), through the engine's own parser."""
+    LNDg's baseline reads), through the engine's own parser. With a `book`, the forwards come from
+    it (only the new ones are read); without, the whole window is read."""
     info = lnd.get("/v1/getinfo")
     our_id = info["identity_pubkey"]
     now = int(lnd.sim.now)
     channels = read_channels(lnd, our_id)
-    flows = aggregate_forwards(read_forwards(lnd, now, max(FLOW_WINDOWS_DAYS)), now, FLOW_WINDOWS_DAYS)
+    flows = book.flows(lnd, now) if book is not None else \
+        aggregate_forwards(read_forwards(lnd, now, start=now - max(FLOW_WINDOWS_DAYS) * 86400), now, FLOW_WINDOWS_DAYS)
     channels = with_flows(channels, flows, FLOW_WINDOWS_DAYS)
     if failed_forwards:
         events = lnd.link_fail_events(now - FAILED_OUT_WINDOW_S)
@@ -271,6 +329,7 @@ class Strategy(abc.ABC):
         self.lnd = lnd
         self.ctx = ctx
         self.our_id = ctx.node_id
+        self.book = ForwardBook()
 
     @abc.abstractmethod
     def tick(self, now: int) -> None:
@@ -309,7 +368,7 @@ class Lndg(Strategy):
         self.fees_updated: Dict[str, int] = {}
 
     def tick(self, now: int) -> None:
-        snap = take_snapshot(self.lnd, None)
+        snap = take_snapshot(self.lnd, None, book=self.book)
         for c in snap.channels:
             if c.chan_id not in self.fees_updated and c.local_policy is not None:
                 self.fees_updated[c.chan_id] = c.local_policy.last_update or 0
@@ -348,7 +407,7 @@ class Lndmanage(Strategy):
     name = "lndmanage"
 
     def tick(self, now: int) -> None:
-        snap = take_snapshot(self.lnd, None)
+        snap = take_snapshot(self.lnd, None, book=self.book)
         self.apply(lndmanage.propose(snap.channels), snap.channels)
 
 
@@ -365,7 +424,7 @@ class FeeAutopilot(Strategy):
         self.inbound_written: Dict[str, Tuple[int, int]] = {}  # chan_id -> the inbound fee our last change wrote
 
     def tick(self, now: int) -> None:
-        snap = take_snapshot(self.lnd, self.ctx.graph, failed_forwards=True)
+        snap = take_snapshot(self.lnd, self.ctx.graph, failed_forwards=True, book=self.book)
         history = [r for r in self.history if r.at >= now - HISTORY_DAYS * 86400]
         # what the shell passes: channels whose live inbound fee is the one we wrote last
         ours = frozenset(c.chan_id for c in snap.channels if c.local_policy is not None
@@ -824,9 +883,8 @@ def write_markdown(results: Sequence[Dict[str, Any]], names: Sequence[str], sets
                    regimes: Sequence[str] = ("stationary",)) -> None:
     from simnode.graph import GRAPH_SHORTCUTS
 
-    report_length = (f" Report runs are {REPORT_DAYS} days (not 30) so that the {len(REGIMES)} regimes fit in "
-                     "`make bench`'s 30 minutes on a 2-core machine; all 20 report seeds are kept for every regime."
-                     if tuple(sets) == REPORT_SETS and days == REPORT_DAYS else "")
+    report_length = (f" All {len(REGIMES)} regimes run on all 20 report seeds for {REPORT_DAYS} days, the tuning runs' "
+                     "length." if tuple(sets) == REPORT_SETS and days == REPORT_DAYS else "")
     lines = ["# Fee Autopilot vs baseline fee strategies on simnode", "",
              f"Generated by `{command}` in {elapsed / 60:.1f} min. {days:g} simulated days per run, the same SimNode "
              "seed for every strategy (same node, peers, balances, initial policies and traffic RNG), "

@@ -139,3 +139,22 @@ def test_fee_autopilot_with_inbound_on_writes_both_in_one_body_and_keeps_hand_se
                 assert (new.inbound_base_msat, new.inbound_ppm) == (old.inbound_base_msat, old.inbound_ppm)
         if name == "fee_autopilot_inbound":
             assert any(after[k].inbound_ppm < 0 for k in before if k not in hand)  # the variant set discounts
+
+
+def test_the_forward_book_gives_the_flows_of_a_full_read_at_every_tick():
+    """A strategy's ForwardBook reads only new events, yet at every tick its flows are exactly
+    aggregate_forwards of the whole window read at that second (the rule it stands in for): through
+    hourly ticks, a 2-day gap (events leave the 1-day window unseen) and past the 7-day window."""
+    sim = strategies.new_sim("2024", 3)
+    lnd = strategies.Lnd(sim)
+    book = strategies.ForwardBook()
+    windows = strategies.FLOW_WINDOWS_DAYS
+    compared = 0
+    for hours in [1] * 6 + [48] + [1] * 3 + [24 * 6, 5]:
+        sim.advance(hours=hours)
+        now = int(sim.now)
+        full = strategies.aggregate_forwards(
+            strategies.read_forwards(lnd, now, start=now - max(windows) * 86_400), now, windows)
+        assert book.flows(lnd, now) == full, f"at {now}"
+        compared += sum(len(per) for per in full.values())
+    assert compared > 100  # the windows held forwards to compare
