@@ -18,7 +18,7 @@ minutes on a 2-core machine: each strategy keeps its forwarding history as the e
 (`ForwardBook`: a tick reads only the new `/v1/switch` events; re-reading 30 days every hour was most of
 a run's time), and a seed's graph context is built once for its four regimes. Measured on a quiet 2-core
 machine: 2026 seed 2, 30 days, all four regimes and seven strategies, 79 s on one core (10 s of it the
-seed's setup; 2024 seeds: 21 s); the report about 15 min with two workers. `--quick` and `--tuning` run `stationary` unless
+seed's setup; 2024 seeds: 21 s); `make bench` 16.2 min with two workers, `--quick` 37 s, `--tuning` 98 s. `--quick` and `--tuning` run `stationary` unless
 `--regime` says otherwise (quick stays under 2 minutes; tuning numbers stay comparable with earlier ones);
 `--days` overrides the length. Each regime acts the same whoever sets the fees: its draws come from seeded
 RNGs of its own, never from the traffic stream.
