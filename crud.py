@@ -640,6 +640,20 @@ async def forward_sums(lo_ns: int, hi_ns: int) -> dict[str, list[int]]:
     return sums
 
 
+async def forward_totals(lo_ns: int, hi_ns: int) -> tuple[int, int, int]:
+    """Node-wide, the stored forwards with lo_ns <= timestamp_ns < hi_ns: their count, fees
+    (msat) and outgoing volume (whole sat per forward, as engine.impact.Totals adds them).
+    Summed by the database, so GET /summary reads three numbers per window, not its forwards."""
+    row = await db.fetchone(
+        """
+        SELECT COUNT(*) AS n, COALESCE(SUM(fee_msat), 0) AS fee, COALESCE(SUM(amt_out_msat / 1000), 0) AS volume
+        FROM feepilot.forwards WHERE ts_ns >= :lo AND ts_ns < :hi
+        """,
+        {"lo": lo_ns, "hi": hi_ns},
+    )
+    return int(row["n"]), int(row["fee"]), int(row["volume"])
+
+
 # --- retention (retention.py) -----------------------------------------------------------------
 
 PRUNE_BATCH = 2000

@@ -168,3 +168,10 @@ async def events(pages: Pager, node_id: str, now: int, days: int) -> list[dict[s
     since = now - days * DAY
     await sync(pages, node_id, now, since)
     return await crud.forwards_between(since * NS, now * NS)
+
+
+async def totals(pages: Pager, node_id: str, now: int, windows: Sequence[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """Node-wide (count, fees msat, volume sat) of the forwards in each [start, end) window
+    (seconds, ending at most at `now` + 1), after a sync back to the earliest start."""
+    await sync(pages, node_id, now, min(start for start, _ in windows))
+    return [await crud.forward_totals(start * NS, end * NS) for start, end in windows]

@@ -1,10 +1,12 @@
 """Did it help, is it earning: the summary band (GET /summary) and the impact of applied
 changes (GET /changes, /changes/{id}, /channels/{id}/history, /runs/{id}).
 
-The shell around engine/impact.py: it reads the node's forwarding history once per
-request, through the same gateway as services.earnings, the stored snapshots and the
-change log, and leaves the windows and sums to the pure module (in a worker thread, so
-LNbits' event loop keeps serving while a long history is indexed).
+The shell around engine/impact.py. The summary's windows (engine.impact.period_windows) are
+summed by the database from the forwarding history Fee Autopilot keeps (synced first), so a
+request reads a few numbers, not 60 days of forwards. The impacts read the history of the
+changes' windows once per request, through the same gateway as services.earnings, the stored
+snapshots and the change log, and leave the windows and sums to the pure module (in a worker
+thread, so LNbits' event loop keeps serving while a long history is indexed).
 
 The change log stays readable when the node is not: impacts are then null and
 `impact_error` says why; the summary, which is only about the node, answers the node's
@@ -23,23 +25,21 @@ from . import crud
 from .clock import now
 from .engine.impact import (
     DAY,
-    HISTORY_DAYS,
     IMPACT_WINDOW_S,
     AppliedChange,
-    ChannelCounts,
     ForwardIndex,
     Impact,
-    Period,
+    Totals,
     ShareSample,
     change_impact,
     channel_counts,
     forwards_from_lnd,
     impact_window,
-    periods,
+    period_windows,
+    periods_from_totals,
     run_impact,
     yield_annual_pct,
 )
-from .engine.snapshot import Channel
 from .models import (
     ActivityOut,
     ChannelCountsOut,
@@ -66,12 +66,6 @@ CYCLE_KINDS = ("shadow", "autopilot")
 # --- the summary -------------------------------------------------------------------------------------
 
 
-def _summarise(
-    events: list[dict[str, Any]], at: int, channels: Sequence[Channel], drained_below: float, full_above: float
-) -> tuple[tuple[Period, ...], ChannelCounts]:
-    return periods(ForwardIndex(forwards_from_lnd(events)), at), channel_counts(channels, drained_below, full_above)
-
-
 async def summary(since: Optional[int]) -> SummaryOut:
     """Fees, forwards and volume over 1, 7 and 30 days against the windows before, the yield on
     capacity, the channels' balance now and what Fee Autopilot did since `since` (7 days)."""
@@ -81,8 +75,10 @@ async def summary(since: Optional[int]) -> SummaryOut:
     gateway = await current_gateway()
     at = now()
     channels = (await gateway.channels()).channels
-    events = await gateway.forwards(at, HISTORY_DAYS)
-    windows, counts = await asyncio.to_thread(_summarise, events, at, channels, drained_below, full_above)
+    # summed by the database (the same windows and rule as engine.impact.periods)
+    sums = await gateway.forward_totals(at, period_windows(at))
+    windows = periods_from_totals([Totals(*t) for t in sums])
+    counts = channel_counts(channels, drained_below, full_above)
     month = next(p for p in windows if p.key == "30d")
     activity_since = since if since is not None else at - ACTIVITY_DEFAULT_S
     return SummaryOut(

@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, AsyncIterator, Awaitable, BinaryIO, Callable, Optional
+from typing import Any, AsyncIterator, Awaitable, BinaryIO, Callable, Optional, Sequence
 
 import httpx
 from loguru import logger
@@ -551,6 +551,14 @@ class NodeGateway:
         if not self.lnd:
             raise NodeCallError(f"{self.backend}: forwarding history is not supported", transient=False)
         return await _lnd_forwards(self.lnd, now, days)  # our stored history, synced first
+
+    async def forward_totals(self, now: int, windows: Sequence[tuple[int, int]]) -> list[tuple[int, int, int]]:
+        """Node-wide (forwards, fees msat, volume sat) per [start, end) window, summed from our
+        stored history (synced first)."""
+        if not self.lnd:
+            raise NodeCallError(f"{self.backend}: forwarding history is not supported", transient=False)
+        node_id = (await _lnd_info(self.lnd)).node_id
+        return await forwards_store.totals(_switch_pager(self.lnd), node_id, now, windows)
 
     async def snapshot(self, *, graph_loaded: bool, now: Optional[int] = None) -> NodeSnapshot:
         """The node now. The graph is not in it: it stays in the heavy-work process, which adds

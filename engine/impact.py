@@ -137,13 +137,24 @@ class Period:
         return (self.current.fees_msat - self.previous.fees_msat) / self.previous.fees_msat * 100
 
 
+def period_windows(now: int) -> tuple[tuple[int, int], ...]:
+    """The summary's windows, [start, end) in seconds: for each period, the rolling window
+    ending now (now included) and the equal window before it."""
+    out: list[tuple[int, int]] = []
+    for _, _, days in PERIODS:
+        span = days * DAY
+        out += [(now - span, now + 1), (now - 2 * span, now - span)]
+    return tuple(out)
+
+
+def periods_from_totals(totals: Sequence[Totals]) -> tuple[Period, ...]:
+    """The periods from the totals of `period_windows`, in its order."""
+    return tuple(Period(key, label, days, totals[2 * i], totals[2 * i + 1]) for i, (key, label, days) in enumerate(PERIODS))
+
+
 def periods(index: ForwardIndex, now: int) -> tuple[Period, ...]:
     """Each rolling window ending now (now included) and the equal window before it."""
-    out = []
-    for key, label, days in PERIODS:
-        span = days * DAY
-        out.append(Period(key, label, days, index.totals(now - span, now + 1), index.totals(now - 2 * span, now - span)))
-    return tuple(out)
+    return periods_from_totals([index.totals(start, end) for start, end in period_windows(now)])
 
 
 def yield_annual_pct(fees_msat: int, capacity_sat: int, days: int) -> Optional[float]:
