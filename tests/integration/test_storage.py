@@ -213,6 +213,26 @@ def test_the_upgrade_fills_the_channels_history_from_the_stored_snapshots(env):
     assert (after["points"], after["scores"]) == (before["points"], before["scores"])
 
 
+def test_a_decision_keeps_its_reason_and_policies_in_their_columns_only(env):
+    """A run's decision stores its reason and old/new policy once, in their columns (not again in
+    its JSON), and reads whole; a row written before that (all in its JSON too) reads from its JSON."""
+    run = env.dry_run()
+    decision = next(d for d in run["decisions"] if d["new_policy"])
+    assert env.api("GET", f"/runs/{run['id']}").json()["decisions"] == run["decisions"]
+    keep_version = "UPDATE dbversions SET version = version WHERE db = 'feepilot'"
+    where = f"WHERE id = '{decision['id']}'"
+    # Only the column holds it: a changed column is what is read.
+    run_sql(env, [f"""UPDATE {{s}}decisions SET reason = '"from the column"' {where}"""], keep_version)
+    read = next(d for d in env.api("GET", f"/runs/{run['id']}").json()["decisions"] if d["id"] == decision["id"])
+    assert read["reason"] == "from the column"
+    assert (read["old_policy"], read["new_policy"]) == (decision["old_policy"], decision["new_policy"])
+    # A row in the earlier shape (the reason in its JSON too): its JSON is what is read.
+    run_sql(env, [f"""UPDATE {{s}}decisions SET data = REPLACE(data, '{{"accepted":', '{{"reason":"from the JSON","accepted":') {where}"""],
+            keep_version)
+    read = next(d for d in env.api("GET", f"/runs/{run['id']}").json()["decisions"] if d["id"] == decision["id"])
+    assert read["reason"] == "from the JSON"
+
+
 def test_retention_prunes_in_mode_off_and_keeps_the_change_log(env):
     assert env.api("GET", "/settings").json()["mode"] == "off"
     run = env.dry_run()
