@@ -75,7 +75,7 @@ async def summary(since: Optional[int]) -> SummaryOut:
     gateway = await current_gateway()
     at = now()
     channels = (await gateway.channels()).channels
-    # summed by the database (the same windows and rule as engine.impact.periods)
+    # summed by the database, by the windows and rule of engine.impact (period_windows)
     sums = await gateway.forward_totals(at, period_windows(at))
     windows = periods_from_totals([Totals(*t) for t in sums])
     counts = channel_counts(channels, drained_below, full_above)

@@ -9,9 +9,9 @@ No I/O and no clock: the caller passes `now`. The rules, in one place:
   is at least `start` and below `end`.
 - **Volume** is the sum of each forward's `amt_out_msat // 1000` (as `daily_earnings`), fees are
   summed in msat; `fees_sat` is msat / 1000.
-- **Summary periods** (`periods`): a window of `days` ending now, *now included* (`[now − d, now + 1)`:
-  LND's forwarding history answers up to `end_time = now` inclusive), and the equal window before
-  it (`[now − 2d, now − d)`).
+- **Summary periods** (`period_windows`, totalled by the caller, then `periods_from_totals`): a
+  window of `days` ending now, *now included* (`[now − d, now + 1)`: LND's forwarding history
+  answers up to `end_time = now` inclusive), and the equal window before it (`[now − 2d, now − d)`).
 - **Impact of a change** (`change_impact`): `w = min(7 days, now − at)`; before is `[at − w, at)`,
   after is `[at, at + w)`, the same length, so the two compare; `complete` once the 7 days after
   have passed. A later change of the same channel inside the after-window does not cut it: its
@@ -35,8 +35,6 @@ DAY = 86_400
 IMPACT_WINDOW_S = 7 * DAY
 # key, label, days: the summary's rolling windows
 PERIODS: tuple[tuple[str, str, int], ...] = (("1d", "Last 24 h", 1), ("7d", "Last 7 days", 7), ("30d", "Last 30 days", 30))
-# every summary window and the one before it
-HISTORY_DAYS = 2 * max(days for _, _, days in PERIODS)
 
 
 def _int(value: Any) -> int:
@@ -150,11 +148,6 @@ def period_windows(now: int) -> tuple[tuple[int, int], ...]:
 def periods_from_totals(totals: Sequence[Totals]) -> tuple[Period, ...]:
     """The periods from the totals of `period_windows`, in its order."""
     return tuple(Period(key, label, days, totals[2 * i], totals[2 * i + 1]) for i, (key, label, days) in enumerate(PERIODS))
-
-
-def periods(index: ForwardIndex, now: int) -> tuple[Period, ...]:
-    """Each rolling window ending now (now included) and the equal window before it."""
-    return periods_from_totals([index.totals(start, end) for start, end in period_windows(now)])
 
 
 def yield_annual_pct(fees_msat: int, capacity_sat: int, days: int) -> Optional[float]:

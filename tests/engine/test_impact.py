@@ -11,7 +11,6 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from engine.impact import (
     DAY,
-    HISTORY_DAYS,
     IMPACT_WINDOW_S,
     AppliedChange,
     Forward,
@@ -21,12 +20,20 @@ from engine.impact import (
     change_impact,
     channel_counts,
     forwards_from_lnd,
-    periods,
+    period_windows,
+    periods_from_totals,
     run_impact,
     time_average_share,
     yield_annual_pct,
 )
 from engine.snapshot import ACTIVE, CLOSED, INACTIVE, PENDING, Channel
+
+
+def periods(forwards, now):
+    """The summary's periods as the shell builds them: each of `period_windows` totalled (here by
+    the module's own index; the shell asks the database), then `periods_from_totals`."""
+    index = ForwardIndex(forwards)
+    return periods_from_totals([index.totals(start, end) for start, end in period_windows(now)])
 
 NOW = 1_700_000_000
 CHANS = ("c1", "c2", "c3")
@@ -75,7 +82,7 @@ def test_periods_include_now_and_split_at_the_window_edge():
         fwd(NOW - 2 * DAY - 1, fee=10_000),  # outside both 1-day windows
         fwd(NOW + 1, fee=100_000),       # the future: in no window
     ]
-    day, week, month = periods(ForwardIndex(forwards), NOW)
+    day, week, month = periods(forwards, NOW)
     assert (day.key, day.label, day.days) == ("1d", "Last 24 h", 1)
     assert (week.key, week.days, month.key, month.days) == ("7d", 7, "30d", 30)
     assert day.current == Totals(2, 11, 200_000)
@@ -84,7 +91,7 @@ def test_periods_include_now_and_split_at_the_window_edge():
     assert day.change_pct == pytest.approx((11 - 1100) / 1100 * 100)
     assert week.current == Totals(5, 11_111, 500_000) and week.previous == Totals()
     assert week.change_pct is None
-    assert HISTORY_DAYS == 60
+    assert min(start for start, _ in period_windows(NOW)) == NOW - 60 * DAY  # the summary reaches 60 days back
 
 
 def test_yield_is_annualised_30_day_fees_on_capacity():
@@ -126,7 +133,7 @@ def test_periods_equal_a_plain_filter(forwards, jitter):
     # Forwards on the windows' edges, where an off-by-one shows.
     edges = [fwd(NOW - d * DAY + jitter, chan) for d in (0, 1, 2, 7, 14, 30, 60) for chan in CHANS[:1]]
     forwards = forwards + edges
-    for p in periods(ForwardIndex(forwards), NOW):
+    for p in periods(forwards, NOW):
         span = p.days * DAY
         assert p.current == oracle(forwards, NOW - span, NOW + 1)
         assert p.previous == oracle(forwards, NOW - 2 * span, NOW - span)
