@@ -11,6 +11,7 @@ import time
 
 from aiohttp import web
 
+from .cln_server import ClnServer, bind_unix_socket
 from .graph import GraphFormatError, check_room_for_node, load_graph
 from .node import SimNode
 from .regimes import REGIMES
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regime-days", type=float, default=None,
                    help="days after the start that the regime's timed events fall in (default 30: the mid-run "
                         "demand change at day 15, the competitors' step changes within 30 days)")
+    p.add_argument("--cln-socket", default=None, metavar="PATH",
+                   help="also serve Core Lightning's JSON-RPC (lightningd v25.12) on this unix socket, for "
+                        "pyln-client / LNbits' CoreLightningWallet; the HTTP port keeps /sim/* and the LND routes")
     return p
 
 
@@ -73,6 +77,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 async def serve(args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     sock = bind_socket(args.host, args.port)
+    cln_sock = bind_unix_socket(args.cln_socket) if args.cln_socket else None
     graph = load_graph(args.graph)
     check_room_for_node(graph, args.channels, args.min_peer_degree)
     if graph.snapshot_date_source != "meta.snapshot_date":
@@ -100,14 +105,20 @@ async def serve(args: argparse.Namespace) -> None:
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()
+    cln = ClnServer(server, cln_sock) if cln_sock is not None else None
+    if cln is not None:
+        await cln.start()
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"simnode listening on http://{host}:{port} node={sim.pubkey} macaroon={macaroon} "
-          f"startup={time.monotonic() - t0:.2f}s" + (f" regime={sim.regime}" if sim.regime != "stationary" else ""),
+          f"startup={time.monotonic() - t0:.2f}s" + (f" regime={sim.regime}" if sim.regime != "stationary" else "")
+          + (f" cln={cln.path}" if cln is not None else ""),
           flush=True)
     try:
         await asyncio.Event().wait()
     finally:
+        if cln is not None:
+            await cln.close()
         await runner.cleanup()
 
 

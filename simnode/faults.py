@@ -4,6 +4,11 @@ A rule matches `method` (or "*") and a path glob (fnmatch, e.g. "/v1/chanpolicy"
 "/v1/graph*", "*").  The HTTP server applies latency / hang / drop; the pure
 dispatcher applies status errors and `failed_updates`.  Error-rate draws use a
 RNG seeded from the node seed, so a test sees the same sequence every run.
+
+Core Lightning calls are matched as method "CLN" and the RPC's name as the path
+("setchannel", "list*"), so {"path": "*"} hits both faces, {"method": "CLN"} only
+CLN's, and an LND path glob never a CLN call.  A CLN error carries `cln_code`
+(default -1, lightningd's catch-all); `cln_code` alone also makes a rule an error rule.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from dataclasses import asdict, dataclass, field
 FIELDS = {
     "path", "method", "error_rate", "status", "grpc_code", "message", "latency_ms",
     "hang", "hang_seconds", "drop", "failed_updates", "failed_reason", "times", "garbled",
+    "cln_code", "htlcmin_floor_msat", "htlcmax_ceiling_msat",
 }
+CLN_METHOD = "CLN"  # the `method` a Core Lightning call is matched as
+CLN_CATCHALL = -1  # lightningd's LIGHTNINGD error code
 
 
 @dataclass
@@ -34,6 +42,9 @@ class FaultRule:
     failed_updates: list[str] = field(default_factory=list)  # chan_ids chanpolicy reports failed
     failed_reason: str = "UPDATE_FAILURE_INTERNAL_ERR"
     times: int | None = None  # apply to the next N matching requests only
+    cln_code: int | None = None  # the code of the injected CLN error (default -1)
+    htlcmin_floor_msat: int | None = None  # CLN setchannel: as if the peer required at least this htlc minimum
+    htlcmax_ceiling_msat: int | None = None  # CLN setchannel: as if the channel could carry at most this
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method == "*" or self.method.upper() == method.upper()) and fnmatch.fnmatchcase(path, self.path)
@@ -49,6 +60,9 @@ class FaultAction:
     grpc_code: int = 2
     message: str = ""
     failed_updates: dict[str, str] = field(default_factory=dict)
+    cln_code: int = CLN_CATCHALL
+    htlcmin_floor_msat: int | None = None
+    htlcmax_ceiling_msat: int | None = None
 
 
 STATUS_TO_GRPC = {500: 2, 503: 14, 504: 4, 429: 8, 400: 3, 404: 5, 401: 16, 403: 7, 409: 6, 501: 12}
@@ -99,14 +113,22 @@ class Faults:
             if rule.garbled:
                 act.garbled = True
                 fired = True
-            if rule.status is not None or rule.error_rate > 0:
+            if rule.status is not None or rule.error_rate > 0 or rule.cln_code is not None:
                 hit = rule.error_rate <= 0 or self.rng.random() < rule.error_rate
                 if hit:
                     st = rule.status or 500
                     act.status = st
                     act.grpc_code = rule.grpc_code if rule.grpc_code is not None else STATUS_TO_GRPC.get(st, 2)
                     act.message = rule.message or DEFAULT_MESSAGE.get(st, f"simnode fault: HTTP {st}")
+                    act.cln_code = rule.cln_code if rule.cln_code is not None else CLN_CATCHALL
                     fired = True
+            if rule.htlcmin_floor_msat is not None:
+                act.htlcmin_floor_msat = max(act.htlcmin_floor_msat or 0, rule.htlcmin_floor_msat)
+                fired = True
+            if rule.htlcmax_ceiling_msat is not None:
+                prev = act.htlcmax_ceiling_msat
+                act.htlcmax_ceiling_msat = rule.htlcmax_ceiling_msat if prev is None else min(prev, rule.htlcmax_ceiling_msat)
+                fired = True
             for cid in rule.failed_updates:
                 act.failed_updates[cid] = rule.failed_reason
                 fired = True

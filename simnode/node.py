@@ -21,7 +21,9 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 
+from .events import FailedForward, Forward
 from .faults import Faults
+from .forward_log import ForwardLog
 from .graph import Graph, fake_txid, h64, well_connected
 from .regimes import CompetitorMoves, DemandShift, MissionControl, check_regime, daily_rhythm, plan_shifts
 from .traffic import AmountBuckets, Market, TrafficParams, bucket_rates, build_market, poisson, weight
@@ -106,6 +108,14 @@ class Channel:
     tokens: float = 0.0  # CLN token bucket for our direction, as of tokens_ts
     tokens_ts: float = 0.0
     gossip_suppressed: int = 0
+    # the previous policy, still accepted until old_policy_until (CLN's enforcedelay; LND's old_fee_grace_minutes)
+    old_policy: Policy | None = None
+    old_policy_until: float = float("-inf")
+    ignore_fee_limits: bool = False  # CLN setchannel's flag (commitment feerates: no effect on routing)
+    min_local_msat: int = 0  # lowest / highest local balance seen (CLN's min_to_us_msat / max_to_us_msat)
+    max_local_msat: int = 0
+    local_failed_in: int = 0  # HTLCs that came in on this channel and our node refused to forward (CLN counts them offered)
+    local_failed_in_msat: int = 0
 
     @property
     def channel_point(self) -> str:
@@ -118,30 +128,6 @@ class Channel:
     @property
     def commit_fee(self) -> int:
         return COMMIT_FEE if self.initiator else 0
-
-
-@dataclass(frozen=True)
-class Forward:
-    ts_ns: int
-    chan_in: int
-    chan_out: int
-    amt_in_msat: int
-    amt_out_msat: int
-    fee_msat: int
-    in_htlc: int
-    out_htlc: int
-
-
-@dataclass(frozen=True)
-class FailedForward:
-    ts_ns: int
-    chan_in: int
-    chan_out: int
-    amt_out_msat: int
-    reason: str  # INSUFFICIENT_BALANCE (ours, outgoing) | INCOMING_INSUFFICIENT (peer side) | FEE_INSUFFICIENT
-    # the HTLC's id on the incoming channel (LND numbers every HTLC a channel adds, failed or not);
-    # -1 when it never reached us (INCOMING_INSUFFICIENT: the peer could not send it)
-    in_htlc: int = -1
 
 
 _MARKETS: dict[tuple, Market] = {}
@@ -201,6 +187,8 @@ class SimNode:
         # the same key -> bytes of the answers' bodies, counted by server.py (HTTP only; streams not counted)
         self.response_bytes: dict[str, int] = {}
         self.forwards: list[Forward] = []
+        self.forward_log = ForwardLog()  # CLN's forwards table (settled and local failures, never trimmed)
+        self.setchannel_requests: list[dict] = []  # CLN setchannel calls: params, answer or error
         self._fwd_ts: list[int] = []
         self._fee_cum: list[int] = [0]
         self.failed: list[FailedForward] = []
@@ -318,6 +306,7 @@ class SimNode:
             self.channels.append(ch)
         self.channels.sort(key=lambda c: c.chan_id)
         for c in self.channels:  # every sender knows the initial policy; the CLN bucket starts full
+            c.min_local_msat = c.max_local_msat = c.local_msat
             fee = (c.policy.base_msat, c.policy.ppm)
             c.gossip_ts, c.gossip_fee, c.relayed_ts, c.relayed_fee = [-1.0], [fee], [-1.0], [fee]
             c.tokens, c.tokens_ts = p.gossip_bucket_max, float(self.origin_ts)
@@ -438,9 +427,16 @@ class SimNode:
         return height_at(self.now)
 
     # ------------------------------------------------------------------ policy
-    def set_policy(self, ch: Channel, new: Policy, source: str = "api") -> None:
-        """Apply a policy (LND semantics are decided by the REST layer); count gossip updates."""
+    def set_policy(self, ch: Channel, new: Policy, source: str = "api", enforce_delay_s: float | None = None) -> None:
+        """Apply a policy (each face decides its own API's semantics); count gossip updates.
+
+        How long the previous policy stays acceptable to senders differs per implementation:
+        `enforce_delay_s=None` is LND's rule (at once, or `old_fee_grace_minutes` after any update);
+        a number is CLN setchannel's `enforcedelay`: only an update that makes the policy stricter
+        (fee up, htlc minimum up, htlc maximum down) keeps the old one, for that many seconds, and
+        only that one (CLN remembers a single previous policy)."""
         old = ch.policy
+        self._keep_old_policy(ch, old, new, enforce_delay_s)
         ts = int(self.now)
         new.last_update = ts if ts > old.last_update else old.last_update + 1
         new.disabled = old.disabled
@@ -453,6 +449,16 @@ class SimNode:
             "time": new.last_update, "chan_id": str(ch.chan_id), "source": source,
             "old": asdict(old), "new": asdict(new), "relayed": relayed,
         })
+
+    def _keep_old_policy(self, ch: Channel, old: Policy, new: Policy, enforce_delay_s: float | None) -> None:
+        if enforce_delay_s is None:  # LND: the new policy alone holds from now (or the configured grace)
+            grace = self.params.old_fee_grace_minutes * 60
+            ch.old_policy, ch.old_policy_until = (old, self.now + grace) if grace > 0 else (None, float("-inf"))
+            return
+        stricter = (new.base_msat > old.base_msat or new.ppm > old.ppm or new.min_htlc_msat > old.min_htlc_msat
+                    or new.max_htlc_msat < old.max_htlc_msat)
+        if stricter:
+            ch.old_policy, ch.old_policy_until = old, self.now + enforce_delay_s
 
     def _tokens_now(self, ch: Channel) -> float:
         p = self.params
@@ -604,14 +610,13 @@ class SimNode:
         if offered >= required:
             return offered
         p = self.params
-        grace = p.old_fee_grace_minutes * 60
-        if grace > 0 and len(out.gossip_ts) > 1 and ts_ns / 1e9 - out.gossip_ts[-1] <= grace:
-            prev = out.gossip_fee[-2]
-            if offered >= prev[0] + prev[1] * amt // 1_000_000:
-                return offered
+        if self._old_policy_accepts(out, ts_ns) and offered >= out.old_policy.fee_msat(amt):
+            return offered
         out.failed_fee += 1
         inc.htlc_index += 1
-        self.failed.append(FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "FEE_INSUFFICIENT", inc.htlc_index - 1))
+        failed = FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "FEE_INSUFFICIENT", inc.htlc_index - 1)
+        self.failed.append(failed)
+        self._log_local_failure(failed, inc, amt + max(0, offered + inc.policy.inbound_fee_msat(amt + offered)))
         if grng is None or grng.random() >= p.fee_retry_share:
             return None
         # The retry re-runs route choice with our real fee: it comes back to us with probability
@@ -626,8 +631,10 @@ class SimNode:
                  believed: tuple[int, int] | None = None, grng: random.Random | None = None, cls: int = -1) -> None:
         pol = out.policy
         if amt > pol.max_htlc_msat or amt < pol.min_htlc_msat:
-            out.rejected_htlc_limits += 1  # senders see our limits in gossip and route elsewhere
-            return
+            old = out.old_policy
+            if not (self._old_policy_accepts(out, ts_ns) and old.min_htlc_msat <= amt <= old.max_htlc_msat):
+                out.rejected_htlc_limits += 1  # senders see our limits in gossip and route elsewhere
+                return
         fee = self._offered_fee(inc, out, amt, bucket, believed, ts_ns, grng)
         if fee is None:  # FEE_INSUFFICIENT and the retry (if any) went elsewhere: a policy failure for MC
             if self.mc is not None and cls >= 0:
@@ -638,7 +645,9 @@ class SimNode:
         if amt > out.local_msat - out.reserve_sat * 1000:
             out.failed_out += 1
             inc.htlc_index += 1
-            self.failed.append(FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "INSUFFICIENT_BALANCE", inc.htlc_index - 1))
+            failed = FailedForward(ts_ns, inc.chan_id, out.chan_id, amt, "INSUFFICIENT_BALANCE", inc.htlc_index - 1)
+            self.failed.append(failed)
+            self._log_local_failure(failed, inc, amt_in)
             if self.mc is not None and cls >= 0:
                 self.mc.failure(out.chan_id, cls, ts_ns / 1e9, amt, fee_failure=False)
             return
@@ -650,6 +659,8 @@ class SimNode:
         out.remote_msat += amt
         inc.remote_msat -= amt_in
         inc.local_msat += amt_in
+        out.min_local_msat = min(out.min_local_msat, out.local_msat)
+        inc.max_local_msat = max(inc.max_local_msat, inc.local_msat)
         inc.htlc_index += 1
         out.htlc_index += 1
         inc.num_updates += 2
@@ -661,9 +672,21 @@ class SimNode:
         out.revenue_msat += fee
         if self.mc is not None and cls >= 0:
             self.mc.success(out.chan_id, cls, amt)
-        self.forwards.append(Forward(ts_ns, inc.chan_id, out.chan_id, amt_in, amt, fee, inc.htlc_index - 1, out.htlc_index - 1))
+        fwd = Forward(ts_ns, inc.chan_id, out.chan_id, amt_in, amt, fee, inc.htlc_index - 1, out.htlc_index - 1)
+        self.forwards.append(fwd)
+        self.forward_log.add_settled(fwd)
         self._fwd_ts.append(ts_ns)
         self._fee_cum.append(self._fee_cum[-1] + fee)
+
+    @staticmethod
+    def _old_policy_accepts(ch: Channel, ts_ns: int) -> bool:
+        return ch.old_policy is not None and ts_ns / 1e9 <= ch.old_policy_until
+
+    def _log_local_failure(self, failed: FailedForward, inc: Channel, in_msat: int) -> None:
+        """A forward our node refused after the HTLC arrived (CLN's local_failed)."""
+        self.forward_log.add_local_failure(failed, in_msat)
+        inc.local_failed_in += 1
+        inc.local_failed_in_msat += in_msat
 
     # ------------------------------------------------------------------ queries
     def forwards_between(self, start_ns: int, end_ns: int) -> tuple[int, int]:
@@ -707,6 +730,8 @@ class SimNode:
                 "active": c.active, "capacity_sat": c.capacity, "local_msat": c.local_msat, "remote_msat": c.remote_msat,
                 "funding_height": c.funding_height, "open_ts": c.open_ts,
                 "policy": asdict(c.policy), "peer_policy": asdict(c.peer_policy),
+                "old_policy": asdict(c.old_policy) if c.old_policy is not None else None,
+                "old_policy_until": c.old_policy_until if c.old_policy is not None else None,
                 "bias": round(c.bias, 6), "demand": round(c.demand, 6),
                 "forwards_out": c.fwd_out, "forwards_in": c.fwd_in, "forwarded_out_msat": c.fwd_out_msat,
                 "forwarded_in_msat": c.fwd_in_msat, "failed_out": c.failed_out, "failed_in": c.failed_in,
@@ -740,6 +765,7 @@ class SimNode:
             "failed_forwards": [asdict(f) for f in self.failed],
             "policy_log": self.policy_log,
             "chanpolicy_requests": self.chanpolicy_requests,
+            "setchannel_requests": self.setchannel_requests,
             "faults": self.faults.describe(),
             "regime": self.regime_state(),
             "requests": dict(sorted(self.request_counts.items())),

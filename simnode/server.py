@@ -38,7 +38,7 @@ class SimServer:
     async def run(self, fn, *args, **kw):
         return await asyncio.get_running_loop().run_in_executor(self.pool, partial(fn, *args, **kw))
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
         """Advance the simulated clock by speed × real time elapsed."""
         now = time.monotonic()
         dt, self._last_tick = now - self._last_tick, now
@@ -49,7 +49,7 @@ class SimServer:
         async def loop():
             while not self._stopping:
                 await asyncio.sleep(0.5)
-                await self.run(self._tick)
+                await self.run(self.tick)
         task = asyncio.create_task(loop())
         # build the static /v1/graph JSON in the background so the first call is fast
         prebuild = asyncio.get_running_loop().run_in_executor(None, self.sim.graph.static_graph_parts)
@@ -88,7 +88,7 @@ class SimServer:
             dropped = self._drop_streams(only)
             return web.json_response({"dropped": dropped})
         if path.startswith("/sim/"):
-            await self.run(self._tick)
+            await self.run(self.tick)
             resp = await self.run(handle_sim, self.sim, request.method, path, query, body)
             return web.Response(status=resp.status, body=resp.encode(), content_type="application/json")
         fault = await self.run(self.sim.faults.decide, request.method, path)
@@ -102,7 +102,7 @@ class SimServer:
             raise asyncio.CancelledError()
         if fault.garbled:
             return web.Response(status=200, body=b'["simnode fault: garbled answer"]', content_type="application/json")
-        await self.run(self._tick)
+        await self.run(self.tick)
         headers = list(request.headers.items())  # pairs: duplicates stay visible
         resp: Response = await self.run(handle, self.sim, request.method, path, query, body, headers, self.macaroon, fault)
         if resp.stream is None:

@@ -16,6 +16,10 @@
         node.get("/v1/getinfo"); node.post("/v1/switch", {...})      # LND calls → (status, json)
     # stop() is called on exit; node.stop() also works outside a `with`.
 
+    with start_simnode(seed=7, speed=0, cln=True) as node:   # also the Core Lightning face
+        node.cln_socket   # unix socket path: LightningRpc(node.cln_socket), LNbits' corelightning_rpc
+        node.cln_call("listforwards", {"index": "created", "start": 1})  # → {"result": ...} or {"error": ...}
+
 Async variants (httpx): `await astate(url)`, `await aadvance(url, hours=1)`,
 `await aset_faults(url, rule)`, `await aclear_faults(url)`.
 
@@ -23,7 +27,8 @@ Async variants (httpx): `await astate(url)`, `await aadvance(url, hours=1)`,
 `speed=0` freezes the clock (it then moves only with advance); `start` is
 "now" (default: timestamps near wall-clock time), "snapshot" (fully
 reproducible timestamps) or unix seconds; `extra_args` is passed to
-`python -m simnode` verbatim (e.g. ("--history-days", "0")).
+`python -m simnode` verbatim (e.g. ("--history-days", "0")).  `cln=True` adds
+`--cln-socket` with a socket in a temporary directory (removed on stop).
 """
 
 from __future__ import annotations
@@ -31,8 +36,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 import time
@@ -43,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 READY = re.compile(r"simnode listening on (\S+) node=([0-9a-f]{66}) macaroon=([0-9a-f]+)")
+READY_CLN = re.compile(r" cln=(\S+)")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,6 +77,9 @@ class SimnodeProcess:
         self.macaroon = macaroon
         self.ready_line = ready_line
         self.startup_seconds = float(m.group(1)) if (m := re.search(r"startup=([\d.]+)s", ready_line)) else None
+        self.cln_socket: str | None = m.group(1) if (m := READY_CLN.search(ready_line)) else None
+        self.temp_dir: str | None = None  # removed on stop (holds the CLN socket)
+        self._cln_ids = 0
 
     @property
     def headers(self) -> dict[str, str]:
@@ -107,6 +119,33 @@ class SimnodeProcess:
     def clear_faults(self) -> dict:
         return _request("DELETE", self.url + "/sim/faults")[1]
 
+    # Core Lightning calls (stdlib: one connection per call, as pyln-client does)
+    def cln_call(self, method: str, params: dict | list | None = None, timeout: float = 60, **extra: Any) -> dict:
+        """One JSON-RPC call on the CLN socket → the answer's {"result": ...} or {"error": ...}
+        (`extra` adds request members, e.g. filter=...)."""
+        if self.cln_socket is None:
+            raise RuntimeError("simnode was started without cln=True")
+        self._cln_ids += 1
+        request_id = f"simnode-testing:{method}#{self._cln_ids}"
+        request = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {} if params is None else params}
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(self.cln_socket)
+            sock.sendall(json.dumps(request | extra).encode())
+            buf = bytearray()
+            end = -1
+            while end < 0:  # search only the new bytes (answers can be tens of MB)
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    raise ConnectionError(f"CLN socket closed before answering {method}")
+                start = max(0, len(buf) - 1)
+                buf += chunk
+                end = buf.find(b"\n\n", start)
+        answer = json.loads(bytes(buf[:end]))
+        if answer.get("id") != request_id or answer.get("jsonrpc") != "2.0":
+            raise ValueError(f"malformed CLN answer: {answer}")
+        return {k: v for k, v in answer.items() if k in ("result", "error")}
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -115,6 +154,9 @@ class SimnodeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            self.temp_dir = None
 
     def __enter__(self) -> "SimnodeProcess":
         return self
@@ -132,12 +174,16 @@ def start_simnode(
     start: str = "now",
     timeout: float = 60.0,
     host: str = "127.0.0.1",
+    cln: bool = False,
 ) -> SimnodeProcess:
     """Run `python -m simnode --port 0 ...` and wait for its ready line."""
     cmd = [sys.executable, "-m", "simnode", "--seed", str(seed), "--port", "0", "--host", host,
            "--channels", str(channels), "--speed", str(speed), "--start", str(start)]
     if graph:
         cmd += ["--graph", str(graph)]
+    temp_dir = tempfile.mkdtemp(prefix="simnode-cln-") if cln else None  # short path: unix sockets allow ~100 bytes
+    if temp_dir is not None:
+        cmd += ["--cln-socket", os.path.join(temp_dir, "lightning-rpc")]
     cmd += list(extra_args)
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -158,12 +204,17 @@ def start_simnode(
             if m:
                 node = SimnodeProcess(proc, m.group(1), m.group(2), m.group(3), line.strip())
                 node.stderr_tail = errors
+                node.temp_dir = temp_dir
                 return node
         if proc.poll() is not None:
             time.sleep(0.2)
+            if temp_dir is not None:
+                shutil.rmtree(temp_dir, ignore_errors=True)
             raise RuntimeError(f"simnode exited with {proc.returncode}: {''.join(errors)[-2000:]}")
         time.sleep(0.05)
     proc.kill()
+    if temp_dir is not None:
+        shutil.rmtree(temp_dir, ignore_errors=True)
     raise TimeoutError(f"simnode did not become ready within {timeout}s")
 
 
