@@ -28,6 +28,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "graph_refresh_minutes": (5, WEEK_MINUTES),
     "retention_days": (1, 3650),
     "runs_retention_days": (1, 3650),
+    "decisions_retention_days": (1, 3650),
     # at least the engine's longest flow window (30 days), which is read from the forwards we keep
     "forwards_retention_days": (30, 3650),
     "notification_min_interval_minutes": (0, WEEK_MINUTES),
@@ -49,12 +50,14 @@ APP_DEFAULTS: dict[str, Any] = {
     "mode": "shadow",
     "interval_minutes": 60,
     "graph_refresh_minutes": 360,
-    # Retention (retention.py prunes once an hour, in every mode). Scores, snapshots and the
-    # channels' series: 90 days of history. Runs and their decisions: a year (the runs the change
-    # log names are kept with it, never pruned). Forwards: 400 days, the longest window read
-    # (GET /earnings's 365 days, and the impact of a change applied 365 days ago).
+    # Retention (retention.py prunes once an hour, in every mode). Scores and the channels'
+    # series: 90 days of history. Runs: a year (the runs the change log names are kept with it,
+    # never pruned). Every decision of a run: 7 days, then only the ones the change log names
+    # (a run of a 2,000-channel node stores ~400 KB of them). Forwards: 400 days, the longest
+    # window read (GET /earnings's 365 days, and the impact of a change applied 365 days ago).
     "retention_days": 90,
     "runs_retention_days": 365,
+    "decisions_retention_days": 7,
     "forwards_retention_days": 400,
     "batch_rollback": True,
     "public_summary": False,

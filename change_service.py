@@ -141,7 +141,7 @@ class Proposal:
             decision_id=decision["id"],
             run_id=decision["run_id"],
             chan_id=decision["chan_id"],
-            channel_point=decision.get("channel_point") or "",
+            channel_point=decision.get("channel_point") or "",  # rows before m010 have it; later: the live channel's
             planned_old=policy_from_dict(decision["old_policy"]),
             target=policy_from_dict(decision["new_policy"]),
             reason=decision.get("reason", ""),

@@ -9,17 +9,20 @@ text is still valid JSON and decodes back to exactly what was written.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
+import zlib
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Mapping, Optional
 
 from lnbits.db import Database
 from lnbits.helpers import urlsafe_short_hash
 
+from . import series
 from .clock import now
+from .migrations import ROLLUP_FORWARD_DAYS
+from .run_encoding import EncodedRun, decode_decisions, encode_decisions, encode_text, serialise_scores
 
 db = Database("ext_feepilot")
 
@@ -265,29 +268,26 @@ async def latest_scores() -> tuple[Optional[dict], list[dict]]:
     return await get_run(latest.run_id), decode(latest.channels)
 
 
-# A decision's fields that have columns of their own: kept there only, not again in `data`
-# (about 40 % of a decision's JSON; a run stores one per channel). Rows written before keep
-# them in both; reading takes the column only where `data` lacks the field.
+# A decision's fields that have columns of their own in the per-channel rows versions before
+# m010 wrote (`feepilot.decisions`): kept there only, not again in `data`, by the last of them.
 DECISION_COLUMNS = ("reason", "old_policy", "new_policy")
 
 
-def _decision_row(run_id: str, at: int, decision: dict) -> dict:
-    return {
-        "id": new_id(),
-        "run_id": run_id,
-        "chan_id": decision["chan_id"],
-        "at": at,
-        "action": decision["action"],
-        "accepted": bool(decision.get("accepted", False)),
-        "reason": encode(decision.get("reason", "")),
-        "blocked_by": decision.get("blocked_by"),
-        "old_policy": encode(decision.get("old_policy")),
-        "new_policy": encode(decision.get("new_policy")),
-        "data": encode({k: v for k, v in decision.items() if k not in DECISION_COLUMNS}),
-    }
+def run_decision_id(run_id: str, order: int) -> str:
+    """A decision's id: its run's and its `order` in the run (ids of shortuuid's alphabet have no
+    "-"; the ids of the rows in `feepilot.decisions` have none either)."""
+    return f"{run_id}-{order}"
 
 
-def _decision(row: Any) -> dict:
+def _run_decisions(row: Any) -> list[dict]:
+    decisions = decode_decisions(bytes(row["data"]))
+    for decision in decisions:
+        decision.update({"id": run_decision_id(row["run_id"], int(decision.get("order", 0))),
+                         "run_id": row["run_id"], "created_at": int(row["created_at"])})
+    return decisions
+
+
+def _legacy_decision(row: Any) -> dict:
     data = decode(row["data"])
     for key in DECISION_COLUMNS:
         if key not in data:
@@ -297,16 +297,23 @@ def _decision(row: Any) -> dict:
 
 
 async def get_decision(decision_id: str) -> Optional[dict]:
+    run_id, _, index = decision_id.rpartition("-")
+    if run_id and index.isdigit():
+        return next((d for d in await list_decisions(run_id) if d["id"] == decision_id), None)
     row = await db.fetchone("SELECT * FROM feepilot.decisions WHERE id = :id", {"id": decision_id})
-    return _decision(row) if row else None
+    return _legacy_decision(row) if row else None
 
 
 async def list_decisions(run_id: str) -> list[dict]:
-    rows = await db.fetchall(
-        "SELECT * FROM feepilot.decisions WHERE run_id = :run_id ORDER BY created_at, id",
-        {"run_id": run_id},
-    )
-    decisions = [_decision(r) for r in rows]
+    row = await db.fetchone("SELECT run_id, created_at, data FROM feepilot.run_decisions WHERE run_id = :run_id",
+                            {"run_id": run_id})
+    if row is not None:
+        decisions = await asyncio.to_thread(_run_decisions, row)
+    else:  # a run stored before m010
+        rows = await db.fetchall(
+            "SELECT * FROM feepilot.decisions WHERE run_id = :run_id ORDER BY created_at, id", {"run_id": run_id}
+        )
+        decisions = [_legacy_decision(r) for r in rows]
     decisions.sort(key=lambda d: d.get("order", 0))
     return decisions
 
@@ -351,11 +358,6 @@ async def transaction() -> AsyncIterator[Transaction]:
         await conn.conn.commit()
 
 
-def encode_text(text: str) -> str:
-    """JSON text made safe from LNbits' tag stripping, as `encode` does (still valid JSON)."""
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 @dataclass(frozen=True)
 class SerialisedScores:
     run_id: str
@@ -364,51 +366,46 @@ class SerialisedScores:
     channels: str  # the JSON array GET /scores serves as `channels`
 
 
-def serialise_scores(scores: list[dict]) -> tuple[str, str]:
-    """(the channels' JSON as GET /scores serves it, its ETag part). Once per run, not per request."""
-    from fastapi.encoders import jsonable_encoder
-
-    from .models import ChannelScore
-
-    channels = [jsonable_encoder(ChannelScore.parse_obj(score)) for score in sorted(scores, key=lambda s: s["chan_id"])]
-    text = encode_text(json.dumps(channels, separators=(",", ":"), allow_nan=False))
-    return text, hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 SCORES_ROW_ID = "latest"
+SNAPSHOT_ROW_ID = "latest"
+UPSERT_LATEST_SNAPSHOT = """
+    INSERT INTO feepilot.snapshots (id, run_id, taken_at, data) VALUES (:id, :run_id, :at, :data)
+    ON CONFLICT (id) DO UPDATE SET run_id = :run_id, taken_at = :at, data = :data
+"""
 UPSERT_LATEST_SCORES = """
-    INSERT INTO feepilot.latest_scores (id, run_id, at, etag, channels) VALUES (:id, :run_id, :at, :etag, :channels)
-    ON CONFLICT (id) DO UPDATE SET run_id = :run_id, at = :at, etag = :etag, channels = :channels
+    INSERT INTO feepilot.scores_latest (id, run_id, at, etag, data) VALUES (:id, :run_id, :at, :etag, :data)
+    ON CONFLICT (id) DO UPDATE SET run_id = :run_id, at = :at, etag = :etag, data = :data
 """
 
 
-DAY_S = 86400
-# The fields of a point of a channel's history, beside `at` (migrations.SERIES_FIELDS).
-SERIES_FIELDS = ("ppm", "base_msat", "local_sat", "remote_sat", "capacity_sat")
+# Per channel, (day, fee and capacity) of the last point a run wrote: the next point of the same
+# day that shares them is written short (series.py). Set only once a run's rows are committed;
+# empty after a restart (the next points are then written whole).
+_last_points: dict[str, tuple[int, tuple]] = {}
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
-
-
-def day_rows(at: int, snapshot: dict, scores: list[dict]) -> list[dict]:
-    """What a run adds to each channel's day in channel_days: its point, and its score when the
-    run scored the channel, as the JSON objects GET /channels/{id}/history answers."""
-    scored = {s["chan_id"]: s for s in scores}
-    rows = []
+def day_rows(at: int, snapshot: dict, scored: tuple[tuple[str, Optional[float], float], ...],
+             last: Mapping[str, tuple[int, tuple]]) -> tuple[list[dict], dict[str, tuple[int, tuple]]]:
+    """What a run adds to each channel's day in channel_days: its point, and its score (chan_id,
+    total, confidence) when the run scored the channel (series.py's compact items); and the new
+    `_last_points`."""
+    scores = {chan_id: (total, confidence) for chan_id, total, confidence in scored}
+    day = series.day_of(at)
+    rows, written = [], {}
     for channel in snapshot.get("channels", []):
-        score = scored.get(channel["chan_id"])
-        point = {"at": at, **{key: channel.get(key) for key in SERIES_FIELDS}}
+        chan_id = str(channel["chan_id"])
+        score = scores.get(channel["chan_id"])
+        before = last.get(chan_id)
         rows.append(
             {
-                "chan_id": str(channel["chan_id"]),
-                "day": at - at % DAY_S,
-                "points": encode_text(_compact(point)),
-                "scores": encode_text(_compact({"created_at": at, "total": score.get("total"),
-                                                "confidence": score.get("confidence", 0.0)})) if score else "",
+                "chan_id": chan_id,
+                "day": day,
+                "points": series.encode_point(at, channel, before[1] if before and before[0] == day else None),
+                "scores": series.encode_score(at, *score) if score else "",
             }
         )
-    return rows
+        written[chan_id] = (day, series.kept_values(channel))
+    return rows, written
 
 
 # A run appends to its day's texts: no read-modify-write, one statement for all channels.
@@ -421,66 +418,39 @@ APPEND_DAY = """
 """
 
 
-@dataclass(frozen=True)
-class RunRows:
-    """What store_run writes of a run, encoded."""
-
-    snapshot: str
-    decisions: list[dict]
-    days: list[dict]
-    channels: str  # the latest scores as GET /scores serves them
-    etag: str
-
-
-def _run_rows(run_id: str, at: int, snapshot: dict, scores: list[dict], decisions: list[dict]) -> RunRows:
-    channels, etag = serialise_scores(scores) if scores else ("[]", "")
-    return RunRows(
-        snapshot=encode(snapshot),
-        decisions=[_decision_row(run_id, at, d) for d in decisions],
-        days=day_rows(at, snapshot, scores),
-        channels=channels,
-        etag=etag,
-    )
-
-
 async def store_run(
     run_id: str,
     at: int,
     *,
     snapshot: dict,
-    scores: list[dict],
-    decisions: list[dict],
+    encoded: EncodedRun,
     node_id: str,
     counts: dict,
     summary: dict,
 ) -> None:
-    """A computed run's snapshot, decisions, its points and scores in the channels' series, the
-    serialised latest scores, and the run marked completed: one transaction (they land together
-    or not at all). A run's whole scores (parts, evidence, reasons: ~6 KB a channel) are kept as
-    the latest scores only, where GET /scores serves them; nothing reads an older run's, and
-    writing them per run was most of the database (issue 15). `feepilot.scores` keeps what
-    versions before this one wrote, until retention prunes it."""
-    # Encoding a run is pure Python over every channel (the scores' model alone ~1 ms a channel,
-    # seconds on a big node): in a thread, so LNbits' event loop keeps its turns.
-    rows = await asyncio.to_thread(_run_rows, run_id, at, snapshot, scores, decisions)
+    """A computed run's snapshot (the latest only), its decisions (one compressed row), its points
+    and scores in the channels' series, the serialised latest scores, and the run marked
+    completed: one transaction (they land together or not at all). A run's whole scores (parts,
+    evidence, reasons: ~6 KB a channel) are kept as the latest scores only, where GET /scores
+    serves them; nothing reads an older run's. The scores and decisions come encoded from where
+    the evaluation ran (run_encoding.py)."""
+    # pure Python over every channel (hundreds of KB on a big node): in a thread
+    global _last_points
+    (days, written), snapshot_text = await asyncio.to_thread(
+        lambda: (day_rows(at, snapshot, encoded.scored, dict(_last_points)), encode(snapshot)))
     async with transaction() as tx:
+        # the latest snapshot only: a run's points are in channel_days, what else it saw is this run's
+        await tx.execute(UPSERT_LATEST_SNAPSHOT, {"id": SNAPSHOT_ROW_ID, "run_id": run_id, "at": at,
+                                                  "data": snapshot_text})
         await tx.execute(
-            "INSERT INTO feepilot.snapshots (id, run_id, taken_at, data) VALUES (:id, :run_id, :at, :data)",
-            {"id": new_id(), "run_id": run_id, "at": at, "data": rows.snapshot},
+            "INSERT INTO feepilot.run_decisions (run_id, created_at, data) VALUES (:run_id, :at, :data)",
+            {"run_id": run_id, "at": at, "data": encoded.decisions},
         )
-        await tx.execute_many(
-            """
-            INSERT INTO feepilot.decisions
-                (id, run_id, chan_id, created_at, action, accepted, reason, blocked_by, old_policy, new_policy, data)
-            VALUES (:id, :run_id, :chan_id, :at, :action, :accepted, :reason, :blocked_by, :old_policy, :new_policy, :data)
-            """,
-            rows.decisions,
-        )
-        await tx.execute_many(APPEND_DAY, rows.days)
-        if scores:  # GET /scores serves the newest run that scored channels
+        await tx.execute_many(APPEND_DAY, days)
+        if encoded.scored:  # GET /scores serves the newest run that scored channels
             await tx.execute(
                 UPSERT_LATEST_SCORES,
-                {"id": SCORES_ROW_ID, "run_id": run_id, "at": at, "etag": rows.etag, "channels": rows.channels},
+                {"id": SCORES_ROW_ID, "run_id": run_id, "at": at, "etag": encoded.etag, "data": encoded.scores_packed},
             )
         await tx.execute(
             """
@@ -490,15 +460,29 @@ async def store_run(
             {"id": run_id, "node_id": node_id, "counts": encode(counts), "summary": encode(summary),
              "finished_at": now()},
         )
+    _last_points = written  # committed: the points the next run's short ones refer to
+
+
+# The latest scores last read (a 2,000-channel node's are ~12 MB): a burst of GET /scores reads
+# their tag, not the whole row, while they are unchanged.
+_scores_cache: Optional[SerialisedScores] = None
 
 
 async def latest_scores_serialised() -> Optional[SerialisedScores]:
     """The latest scores as GET /scores serves them. A database from before m006 has no row
     yet: it is built once from the newest run that scored channels."""
-    row = await db.fetchone("SELECT run_id, at, etag, channels FROM feepilot.latest_scores WHERE id = :id",
-                            {"id": SCORES_ROW_ID})
-    if row:
-        return SerialisedScores(row["run_id"], int(row["at"]), row["etag"], row["channels"])
+    global _scores_cache
+    head = await db.fetchone("SELECT run_id, at, etag FROM feepilot.scores_latest WHERE id = :id", {"id": SCORES_ROW_ID})
+    if head:
+        cached = _scores_cache
+        if cached is not None and (cached.run_id, cached.at, cached.etag) == (head["run_id"], int(head["at"]), head["etag"]):
+            return cached
+        row = await db.fetchone("SELECT run_id, at, etag, data FROM feepilot.scores_latest WHERE id = :id",
+                                {"id": SCORES_ROW_ID})
+        if row:
+            channels = await asyncio.to_thread(lambda: zlib.decompress(bytes(row["data"])).decode())
+            _scores_cache = SerialisedScores(row["run_id"], int(row["at"]), row["etag"], channels)
+            return _scores_cache
     newest = await db.fetchone(
         """
         SELECT r.id, r.created_at FROM feepilot.runs r
@@ -510,7 +494,7 @@ async def latest_scores_serialised() -> Optional[SerialisedScores]:
     rows = await db.fetchall("SELECT data FROM feepilot.scores WHERE run_id = :run_id", {"run_id": newest["id"]})
     channels, etag = serialise_scores([decode(r["data"]) for r in rows])
     values = {"id": SCORES_ROW_ID, "run_id": newest["id"], "at": int(newest["created_at"]), "etag": etag,
-              "channels": channels}
+              "data": zlib.compress(channels.encode(), 6)}
     await db.execute(UPSERT_LATEST_SCORES, values)
     return SerialisedScores(newest["id"], values["at"], etag, channels)
 
@@ -524,29 +508,40 @@ class SeriesJSON:
     empty: bool
 
 
-def _since(texts: str, key: str, since: int) -> str:
-    """The comma-separated objects of one day whose `key` is at or after `since`."""
-    kept = [item for item in json.loads(f"[{texts}]") if item[key] >= since]
-    return ",".join(_compact(item) for item in kept)
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _series_json(rows: list[Any], since: int) -> SeriesJSON:
+    points = [p for r in rows for p in series.decode_points(int(r["day"]), r["points"]) if p["at"] >= since]
+    scores = [s for r in rows for s in series.decode_scores(int(r["day"]), r["scores"]) if s["created_at"] >= since]
+    return SeriesJSON(encode_text(_compact(points)), encode_text(_compact(scores)), not (points or scores))
 
 
 async def channel_series(chan_id: str, since: int) -> SeriesJSON:
     """The points and scores of one channel from `since` on, oldest first: one indexed read of
-    a row per day, the stored JSON concatenated (only the first day, cut by `since`, is decoded)."""
+    a row per day, decoded in a thread (90 days of hourly runs: ~2,000 points, a few ms)."""
     rows = await db.fetchall(
         "SELECT day, points, scores FROM feepilot.channel_days WHERE chan_id = :chan_id AND day >= :first ORDER BY day",
-        {"chan_id": chan_id, "first": since - since % DAY_S},
+        {"chan_id": chan_id, "first": series.day_of(since)},
     )
-    points, scores = [], []
-    for row in rows:
-        cut = int(row["day"]) < since
-        day_points = _since(row["points"], "at", since) if cut else row["points"]
-        day_scores = _since(row["scores"], "created_at", since) if cut and row["scores"] else row["scores"]
-        if day_points:
-            points.append(day_points)
-        if day_scores:
-            scores.append(day_scores)
-    return SeriesJSON(f"[{','.join(points)}]", f"[{','.join(scores)}]", not (points or scores))
+    return await asyncio.to_thread(_series_json, list(rows), since)
+
+
+async def channel_shares(chan_ids: list[str], since: int, until: int) -> dict[str, list[tuple[int, int, int]]]:
+    """(at, local_sat, remote_sat) of these channels' points with since <= at < until, oldest
+    first, per channel (the impact of a change reads its channel's balance from them)."""
+    out: dict[str, list[tuple[int, int, int]]] = {}
+    for chan_id in chan_ids:
+        rows = await db.fetchall(
+            "SELECT day, points FROM feepilot.channel_days WHERE chan_id = :chan_id AND day >= :first AND day < :until "
+            "ORDER BY day",
+            {"chan_id": chan_id, "first": series.day_of(since), "until": until},
+        )
+        points = [p for r in rows for p in series.decode_points(int(r["day"]), r["points"])]
+        out[chan_id] = [(p["at"], p["local_sat"], p["remote_sat"]) for p in points
+                        if since <= p["at"] < until and p.get("local_sat") is not None and p.get("remote_sat") is not None]
+    return out
 
 
 # --- the forwarding history we keep (forwards_store.py) -------------------------------------
@@ -559,31 +554,56 @@ async def forwards_sync_state() -> Optional[dict]:
     return dict(row) if row else None
 
 
-async def forward_keys_between(lo_ns: int, hi_ns: int) -> set[str]:
-    """The ids of the stored forwards with lo_ns <= timestamp_ns <= hi_ns (what a sync reads again)."""
-    rows = await db.fetchall("SELECT id FROM feepilot.forwards WHERE ts_ns >= :lo AND ts_ns <= :hi",
-                             {"lo": lo_ns, "hi": hi_ns})
-    return {r["id"] for r in rows}
+NS_PER_S = 1_000_000_000
+# A forward's identity in forward_events (m010): its key columns, in order.
+FORWARD_KEY = ("ts_ns", "chan_out", "chan_in", "htlc_out", "htlc_in", "amt_out_msat")
+
+
+async def forward_keys_between(lo_ns: int, hi_ns: int) -> set[tuple[int, ...]]:
+    """The keys (FORWARD_KEY) of the stored forwards with lo_ns <= timestamp_ns <= hi_ns (what a
+    sync reads again)."""
+    rows = await db.fetchall(
+        f"SELECT {', '.join(FORWARD_KEY)} FROM feepilot.forward_events WHERE ts_ns >= :lo AND ts_ns <= :hi",
+        {"lo": lo_ns, "hi": hi_ns},
+    )
+    return {tuple(int(r[k]) for k in FORWARD_KEY) for r in rows}
 
 
 async def insert_forwards(rows: list[dict]) -> None:
-    """One page of forwards, in one transaction; a forward stored before is left as it is."""
+    """One page of forwards (forwards_store.event_row), in one transaction with the daily sums of
+    the days it touches; a forward stored before is left as it is."""
+    if not rows:
+        return
     async with transaction() as tx:
         await tx.execute_many(
             """
-            INSERT INTO feepilot.forwards (id, ts_ns, chan_id_in, chan_id_out, amt_in_msat, amt_out_msat, fee_msat)
-            VALUES (:id, :ts_ns, :chan_id_in, :chan_id_out, :amt_in_msat, :amt_out_msat, :fee_msat)
-            ON CONFLICT (id) DO NOTHING
+            INSERT INTO feepilot.forward_events (ts_ns, chan_out, chan_in, htlc_out, htlc_in, amt_out_msat, fee_msat)
+            VALUES (:ts_ns, :chan_out, :chan_in, :htlc_out, :htlc_in, :amt_out_msat, :fee_msat)
+            ON CONFLICT DO NOTHING
             """,
             rows,
         )
+        await refresh_forward_days(tx, min(r["ts_ns"] for r in rows), max(r["ts_ns"] for r in rows))
+
+
+DAY_NS = 86400 * NS_PER_S
+
+
+async def refresh_forward_days(tx: "Transaction", lo_ns: int, hi_ns: int) -> None:
+    """forward_days of the UTC days from lo_ns's to hi_ns's, summed again from the forwards."""
+    first, last = lo_ns - lo_ns % DAY_NS, hi_ns - hi_ns % DAY_NS + DAY_NS
+    await tx.execute("DELETE FROM feepilot.forward_days WHERE day >= :lo AND day < :hi",
+                     {"lo": first // NS_PER_S, "hi": last // NS_PER_S})
+    for statement in ROLLUP_FORWARD_DAYS:
+        await tx.execute(statement, {"lo": first, "hi": last})
 
 
 async def save_forwards_sync(*, node_id: str, synced_from: int, synced_until: int, reset: bool = False) -> None:
     """Where the sync stands. `reset`: another node; its forwards replace the ones we hold."""
     async with transaction() as tx:
         if reset:
-            await tx.execute("DELETE FROM feepilot.forwards")
+            await tx.execute("DELETE FROM feepilot.forward_events")
+            await tx.execute("DELETE FROM feepilot.forward_days")
         values = {"id": FORWARDS_SYNC_ID, "node_id": node_id, "synced_from": synced_from,
                   "synced_until": synced_until, "synced_at": now()}
         await tx.execute(
@@ -603,50 +623,77 @@ FORWARDS_READ_PAGE = 5000
 async def forwards_between(lo_ns: int, hi_ns: int) -> list[dict]:
     """The stored forwards with lo_ns <= timestamp_ns <= hi_ns, oldest first, in the shape of
     LND's ForwardingEvent (the fields the engine reads). Read a page at a time (keyset on the
-    time and id): the rows become Python objects on the event loop, so a year of forwards is
-    read in slices with the loop free to serve between them."""
+    key): the rows become Python objects on the event loop, so a year of forwards is read in
+    slices with the loop free to serve between them."""
     events: list[dict] = []
-    after: tuple[int, str] = (lo_ns - 1, "")
+    columns = ", ".join(FORWARD_KEY)
+    after: Optional[tuple[int, ...]] = None
     while True:
+        # rows after the last one read, in key order (a row value comparison: SQLite and Postgres)
+        where = "ts_ns >= :lo" if after is None else f"({columns}) > ({', '.join(':k' + str(i) for i in range(len(FORWARD_KEY)))})"
         rows = await db.fetchall(
             f"""
-            SELECT id, ts_ns, chan_id_in, chan_id_out, amt_in_msat, amt_out_msat, fee_msat FROM feepilot.forwards
-            WHERE ts_ns <= :hi AND (ts_ns > :ts OR (ts_ns = :ts AND id > :id))
-            ORDER BY ts_ns, id LIMIT {FORWARDS_READ_PAGE}
+            SELECT {columns}, fee_msat FROM feepilot.forward_events
+            WHERE ts_ns <= :hi AND {where} ORDER BY {columns} LIMIT {FORWARDS_READ_PAGE}
             """,
-            {"hi": hi_ns, "ts": after[0], "id": after[1]},
+            {"hi": hi_ns, **({f"k{i}": v for i, v in enumerate(after)} if after else {"lo": lo_ns})},
         )
         events += [
-            {"timestamp_ns": r["ts_ns"], "chan_id_in": r["chan_id_in"], "chan_id_out": r["chan_id_out"],
-             "amt_in_msat": r["amt_in_msat"], "amt_out_msat": r["amt_out_msat"], "fee_msat": r["fee_msat"]}
+            {"timestamp_ns": int(r["ts_ns"]), "chan_id_in": str(r["chan_in"]), "chan_id_out": str(r["chan_out"]),
+             "amt_in_msat": int(r["amt_out_msat"]) + int(r["fee_msat"]), "amt_out_msat": int(r["amt_out_msat"]),
+             "fee_msat": int(r["fee_msat"])}
             for r in rows
         ]
         if len(rows) < FORWARDS_READ_PAGE:
             return events
-        after = (int(rows[-1]["ts_ns"]), rows[-1]["id"])
+        after = tuple(int(rows[-1][k]) for k in FORWARD_KEY)
         await asyncio.sleep(0)
 
 
-async def forward_sums(lo_ns: int, hi_ns: int) -> dict[str, list[int]]:
-    """Per channel, the sums of the stored forwards with lo_ns <= timestamp_ns <= hi_ns in the
-    order of engine.ingest_lnd.FLOW_SUMS, as aggregate_forwards adds them (amounts in whole sat
-    per forward). Summed by the database: a cycle reads a row per channel, not every forward."""
-    sums: dict[str, list[int]] = {}
-    for column, count, volume, fee, amount in (
-        ("chan_id_out", 0, 2, 4, "amt_out_msat"),
-        ("chan_id_in", 1, 3, 5, "amt_in_msat"),
-    ):
-        rows = await db.fetchall(
-            f"""
-            SELECT {column} AS chan, COUNT(*) AS n, SUM({amount} / 1000) AS volume, SUM(fee_msat) AS fee
-            FROM feepilot.forwards WHERE ts_ns >= :lo AND ts_ns <= :hi GROUP BY {column}
-            """,
-            {"lo": lo_ns, "hi": hi_ns},
-        )
-        for row in rows:
-            totals = sums.setdefault(str(row["chan"]), [0] * 6)
-            totals[count], totals[volume], totals[fee] = int(row["n"]), int(row["volume"]), int(row["fee"])
-    return sums
+async def forward_sums(windows: list[tuple[int, int]]) -> list[dict[str, list[int]]]:
+    """For each (lo_ns, hi_ns) window, per channel, the sums of the stored forwards with lo_ns <=
+    timestamp_ns <= hi_ns in the order of engine.ingest_lnd.FLOW_SUMS, as aggregate_forwards adds
+    them (amounts in whole sat per forward). The window's whole UTC days from forward_days, its
+    partial first and last day from the forwards: a cycle reads a row per channel and day and at
+    most two days of forwards, not every forward of 30 days."""
+    out: list[dict[str, list[int]]] = []
+    for lo, hi in windows:
+        first_full = -(-lo // DAY_NS) * DAY_NS  # the first midnight at or after lo
+        end_full = (hi + 1) // DAY_NS * DAY_NS  # the last midnight at or before hi + 1
+        sums: dict[str, list[int]] = {}
+
+        def add(chan: Any, direction: int, row: Any) -> None:
+            totals = sums.setdefault(str(chan), [0] * 6)
+            totals[direction] += int(row["n"])  # FLOW_SUMS: count, volume, fee; out at even places, in at odd
+            totals[2 + direction] += int(row["volume"] or 0)
+            totals[4 + direction] += int(row["fee"] or 0)
+
+        if first_full < end_full:
+            for row in await db.fetchall(
+                """
+                SELECT chan, direction, SUM(forwards) AS n, SUM(volume_sat) AS volume, SUM(fee_msat) AS fee
+                FROM feepilot.forward_days WHERE day >= :lo AND day < :hi GROUP BY chan, direction
+                """,
+                {"lo": first_full // NS_PER_S, "hi": end_full // NS_PER_S},
+            ):
+                add(row["chan"], int(row["direction"]), row)
+            ranges = [(lo, first_full - 1), (end_full, hi)]
+        else:
+            ranges = [(lo, hi)]
+        for start, end in ranges:
+            if start > end:
+                continue
+            for direction, column, amount in ((0, "chan_out", "amt_out_msat"), (1, "chan_in", "(amt_out_msat + fee_msat)")):
+                for row in await db.fetchall(
+                    f"""
+                    SELECT {column} AS chan, COUNT(*) AS n, SUM({amount} / 1000) AS volume, SUM(fee_msat) AS fee
+                    FROM feepilot.forward_events WHERE ts_ns >= :lo AND ts_ns <= :hi GROUP BY {column}
+                    """,
+                    {"lo": start, "hi": end},
+                ):
+                    add(row["chan"], direction, row)
+        out.append({chan: totals for chan, totals in sums.items() if totals[0] or totals[1]})
+    return out
 
 
 async def forward_totals(lo_ns: int, hi_ns: int) -> tuple[int, int, int]:
@@ -656,7 +703,7 @@ async def forward_totals(lo_ns: int, hi_ns: int) -> tuple[int, int, int]:
     row = await db.fetchone(
         """
         SELECT COUNT(*) AS n, COALESCE(SUM(fee_msat), 0) AS fee, COALESCE(SUM(amt_out_msat / 1000), 0) AS volume
-        FROM feepilot.forwards WHERE ts_ns >= :lo AND ts_ns < :hi
+        FROM feepilot.forward_events WHERE ts_ns >= :lo AND ts_ns < :hi
         """,
         {"lo": lo_ns, "hi": hi_ns},
     )
@@ -696,19 +743,19 @@ async def prune_scores_and_snapshots(cutoff: int) -> dict[str, int]:
     async with transaction() as tx:
         # whole days first; then the day the cutoff falls in keeps only its points from the cutoff on
         result = await tx.execute("DELETE FROM feepilot.channel_days WHERE day + :day <= :cutoff",
-                                  {"cutoff": cutoff, "day": DAY_S})
+                                  {"cutoff": cutoff, "day": series.DAY_S})
         counts["channel_days"] = int(result.rowcount or 0)
         for row in await tx.fetchall("SELECT chan_id, day, points, scores FROM feepilot.channel_days WHERE day < :cutoff",
                                      {"cutoff": cutoff}):
-            points = _since(row["points"], "at", cutoff)
-            scores = _since(row["scores"], "created_at", cutoff) if row["scores"] else ""
+            day = int(row["day"])
             await tx.execute(
                 "UPDATE feepilot.channel_days SET points = :points, scores = :scores WHERE chan_id = :chan_id AND day = :day",
-                {"points": encode_text(points), "scores": encode_text(scores), "chan_id": row["chan_id"],
-                 "day": row["day"]},
+                {"points": encode_text(series.points_since(day, row["points"], cutoff)),
+                 "scores": encode_text(series.scores_since(day, row["scores"], cutoff)),
+                 "chan_id": row["chan_id"], "day": row["day"]},
             )
         # GET /scores shows nothing older than what it keeps
-        await tx.execute("DELETE FROM feepilot.latest_scores WHERE at < :cutoff", {"cutoff": cutoff})
+        await tx.execute("DELETE FROM feepilot.scores_latest WHERE at < :cutoff", {"cutoff": cutoff})
     return counts
 
 
@@ -728,6 +775,7 @@ async def prune_runs(cutoff: int, in_flight: tuple[str, ...]) -> dict[str, int]:
             # the same rows twice: the decisions' delete leaves the runs as they were
             result = await tx.execute(f"DELETE FROM feepilot.decisions WHERE run_id IN ({chosen})", values)
             decisions += int(result.rowcount or 0)
+            await tx.execute(f"DELETE FROM feepilot.run_decisions WHERE run_id IN ({chosen})", values)
             result = await tx.execute(f"DELETE FROM feepilot.runs WHERE id IN ({chosen})", values)
         deleted = int(result.rowcount or 0)
         runs += deleted
@@ -735,42 +783,121 @@ async def prune_runs(cutoff: int, in_flight: tuple[str, ...]) -> dict[str, int]:
             return {"runs": runs, "decisions": decisions}
 
 
+DECISIONS_PRUNE_BATCH = 20  # runs per transaction: a run's decisions are up to a few hundred KB
+
+
+def _trimmed(run_id: str, data: bytes, named: set[str]) -> Optional[bytes]:
+    """A run's decisions blob with only the decisions in `named`; None when it keeps none."""
+    kept = [d for d in decode_decisions(bytes(data)) if run_decision_id(run_id, int(d.get("order", 0))) in named]
+    return encode_decisions(kept) if kept else None
+
+
+async def prune_decisions(cutoff: int) -> dict[str, int]:
+    """The decisions of runs created before the cutoff, except the ones the change log names: a
+    run then keeps only those (trimmed), or none. Its run stays, with its counts, until
+    prune_runs."""
+    trimmed = 0
+    while True:
+        async with transaction() as tx:
+            rows = await tx.fetchall(
+                f"""
+                SELECT run_id, data FROM feepilot.run_decisions WHERE created_at < :cutoff AND trimmed = 0
+                ORDER BY created_at LIMIT {DECISIONS_PRUNE_BATCH}
+                """,
+                {"cutoff": cutoff},
+            )
+            for row in rows:
+                named = {r["decision_id"] for r in await tx.fetchall(
+                    "SELECT decision_id FROM feepilot.changes WHERE run_id = :run_id AND decision_id IS NOT NULL",
+                    {"run_id": row["run_id"]})}
+                data = await asyncio.to_thread(_trimmed, row["run_id"], row["data"], named) if named else None
+                if data is None:
+                    await tx.execute("DELETE FROM feepilot.run_decisions WHERE run_id = :run_id", {"run_id": row["run_id"]})
+                else:
+                    await tx.execute("UPDATE feepilot.run_decisions SET data = :data, trimmed = 1 WHERE run_id = :run_id",
+                                     {"run_id": row["run_id"], "data": data})
+        trimmed += len(rows)
+        if len(rows) < DECISIONS_PRUNE_BATCH:
+            break
+    # the per-channel rows of runs stored before m010
+    legacy = await _prune_where(
+        "decisions", "id",
+        "created_at < :cutoff AND NOT EXISTS (SELECT 1 FROM feepilot.changes c WHERE c.decision_id = feepilot.decisions.id)",
+        {"cutoff": cutoff},
+    )
+    return {"run_decisions": trimmed, "decisions": legacy}
+
+
+async def decisions_trimmed(run_id: str) -> bool:
+    """Whether retention kept only the decisions of this run that the change log names."""
+    row = await db.fetchone("SELECT trimmed FROM feepilot.run_decisions WHERE run_id = :run_id", {"run_id": run_id})
+    return bool(row and row["trimmed"])
+
+
+async def _prune_before(table: str, lo_ns: int) -> int:
+    """Delete the rows of a table keyed by time first (ts_ns) older than lo_ns, a batch (one short
+    transaction) at a time: up to the time of the batch's last row."""
+    total = 0
+    while True:
+        row = await db.fetchone(
+            f"SELECT ts_ns FROM feepilot.{table} WHERE ts_ns < :lo ORDER BY ts_ns LIMIT 1 OFFSET {PRUNE_BATCH}",
+            {"lo": lo_ns},
+        )
+        below = min(int(row["ts_ns"]), lo_ns) if row else lo_ns
+        async with transaction() as tx:
+            result = await tx.execute(f"DELETE FROM feepilot.{table} WHERE ts_ns < :below", {"below": below})
+            deleted = int(result.rowcount or 0)
+            if row is not None and not deleted:  # a batch of one instant: the rest at once
+                result = await tx.execute(f"DELETE FROM feepilot.{table} WHERE ts_ns < :lo", {"lo": lo_ns})
+                deleted, row = int(result.rowcount or 0), None
+        total += deleted
+        if row is None:
+            return total
+
+
 async def prune_forwards(cutoff: int) -> int:
-    """Forwards older than the cutoff (unix seconds); the sync then holds history from there."""
-    deleted = await _prune_where("forwards", "id", "ts_ns < :lo", {"lo": cutoff * 1_000_000_000})
+    """Forwards older than the cutoff (unix seconds), and their daily sums; the sync then holds
+    history from there."""
+    total = await _prune_before("forward_events", cutoff * NS_PER_S)
+    async with transaction() as tx:
+        await tx.execute("DELETE FROM feepilot.forward_days WHERE day < :day", {"day": cutoff - cutoff % 86400})
+        await refresh_forward_days(tx, cutoff * NS_PER_S, cutoff * NS_PER_S)  # the day the cutoff falls in
     await db.execute(
         "UPDATE feepilot.forwards_sync SET synced_from = :cutoff WHERE synced_from < :cutoff", {"cutoff": cutoff}
     )
-    return deleted
+    return total
 
 
 
 # --- forwards that failed on our side (htlc_listener.py) ------------------------------------
 
 
-FAILED_FORWARDS_CHUNK = 500  # ids per statement: far below SQLite's bound on a statement's variables
+LINK_FAILURE_KEY = ("ts_ns", "chan_in", "htlc_in")
 
 
 async def insert_failed_forwards(rows: list[dict]) -> int:
-    """A batch of failed forwards in one transaction; one stored before is left as it is. The
-    count of rows new to the table."""
-    new = 0
+    """A batch of failed forwards (htlc_listener._row) in one transaction; one stored before is left
+    as it is. The count of rows new to the table."""
+    if not rows:
+        return 0
+    key = lambda r: tuple(int(r[k]) for k in LINK_FAILURE_KEY)  # noqa: E731
     async with transaction() as tx:
-        for start in range(0, len(rows), FAILED_FORWARDS_CHUNK):
-            chunk = rows[start:start + FAILED_FORWARDS_CHUNK]
-            listed, values = _in_list("k", tuple(row["id"] for row in chunk))
-            known = await tx.fetchall(f"SELECT id FROM feepilot.failed_forwards WHERE id IN ({listed})", values)
-            await tx.execute_many(
-                """
-                INSERT INTO feepilot.failed_forwards (id, ts_ns, chan_id_out, chan_id_in, amount_msat, wire_failure,
-                    failure_detail)
-                VALUES (:id, :ts_ns, :chan_id_out, :chan_id_in, :amount_msat, :wire_failure, :failure_detail)
-                ON CONFLICT (id) DO NOTHING
-                """,
-                chunk,
-            )
-            new += len({row["id"] for row in chunk} - {r["id"] for r in known})
-    return new
+        # the stored ones of the batch's span (a reconnect may deliver one again)
+        stored = await tx.fetchall(
+            "SELECT ts_ns, chan_in, htlc_in FROM feepilot.link_failures WHERE ts_ns >= :lo AND ts_ns <= :hi",
+            {"lo": min(r["ts_ns"] for r in rows), "hi": max(r["ts_ns"] for r in rows)},
+        )
+        known = {key(r) for r in stored}
+        fresh = {key(r): r for r in rows if key(r) not in known}
+        await tx.execute_many(
+            """
+            INSERT INTO feepilot.link_failures (ts_ns, chan_in, htlc_in, chan_out, amount_msat, wire_failure, failure_detail)
+            VALUES (:ts_ns, :chan_in, :htlc_in, :chan_out, :amount_msat, :wire_failure, :failure_detail)
+            ON CONFLICT DO NOTHING
+            """,
+            list(fresh.values()),
+        )
+    return len(fresh)
 
 
 def _in_list(prefix: str, values: tuple[str, ...]) -> tuple[str, dict]:
@@ -783,24 +910,30 @@ async def failed_forward_sums(lo_ns: int, hi_ns: int, details: tuple[str, ...]) 
     listed, values = _in_list("d", details)
     rows = await db.fetchall(
         f"""
-        SELECT chan_id_out, COUNT(*) AS n, SUM(amount_msat) AS amount FROM feepilot.failed_forwards
-        WHERE ts_ns >= :lo AND ts_ns <= :hi AND failure_detail IN ({listed}) GROUP BY chan_id_out
+        SELECT chan_out, COUNT(*) AS n, SUM(amount_msat) AS amount FROM feepilot.link_failures
+        WHERE ts_ns >= :lo AND ts_ns <= :hi AND failure_detail IN ({listed}) GROUP BY chan_out
         """,
         {"lo": lo_ns, "hi": hi_ns, **values},
     )
-    return {str(r["chan_id_out"]): (int(r["n"]), int(r["amount"] or 0)) for r in rows}
+    return {str(r["chan_out"]): (int(r["n"]), int(r["amount"] or 0)) for r in rows}
+
+
+def _chan_int(chan_id: str) -> int:
+    """A channel id as link_failures keeps it; -1 (no channel) for one that is not a number."""
+    return int(chan_id) if str(chan_id).isdigit() else -1
 
 
 async def channel_failed_forwards(chan_id: str, lo_ns: int, limit: int) -> list[dict]:
     """The newest `limit` stored failures of one outgoing channel since lo_ns, newest first."""
     rows = await db.fetchall(
         f"""
-        SELECT ts_ns, chan_id_in, amount_msat, wire_failure, failure_detail FROM feepilot.failed_forwards
-        WHERE chan_id_out = :chan AND ts_ns >= :lo ORDER BY ts_ns DESC, id DESC LIMIT {int(limit)}
+        SELECT ts_ns, chan_in, amount_msat, wire_failure, failure_detail FROM feepilot.link_failures
+        WHERE chan_out = :chan AND ts_ns >= :lo ORDER BY ts_ns DESC, chan_in DESC, htlc_in DESC LIMIT {int(limit)}
         """,
-        {"chan": chan_id, "lo": lo_ns},
+        {"chan": _chan_int(chan_id), "lo": lo_ns},
     )
-    return [dict(r) for r in rows]
+    return [{"ts_ns": int(r["ts_ns"]), "chan_id_in": str(r["chan_in"]), "amount_msat": int(r["amount_msat"]),
+             "wire_failure": r["wire_failure"], "failure_detail": r["failure_detail"]} for r in rows]
 
 
 async def channel_failure_totals(chan_id: str, lo_ns: int, details: tuple[str, ...]) -> tuple[int, int]:
@@ -809,21 +942,21 @@ async def channel_failure_totals(chan_id: str, lo_ns: int, details: tuple[str, .
     listed, values = _in_list("d", details)
     row = await db.fetchone(
         f"""
-        SELECT COUNT(*) AS n, SUM(amount_msat) AS amount FROM feepilot.failed_forwards
-        WHERE chan_id_out = :chan AND ts_ns >= :lo AND failure_detail IN ({listed})
+        SELECT COUNT(*) AS n, SUM(amount_msat) AS amount FROM feepilot.link_failures
+        WHERE chan_out = :chan AND ts_ns >= :lo AND failure_detail IN ({listed})
         """,
-        {"chan": chan_id, "lo": lo_ns, **values},
+        {"chan": _chan_int(chan_id), "lo": lo_ns, **values},
     )
     return (int(row["n"]), int(row["amount"] or 0)) if row else (0, 0)
 
 
 async def count_failed_forwards(lo_ns: int) -> int:
-    row = await db.fetchone("SELECT COUNT(*) AS n FROM feepilot.failed_forwards WHERE ts_ns >= :lo", {"lo": lo_ns})
+    row = await db.fetchone("SELECT COUNT(*) AS n FROM feepilot.link_failures WHERE ts_ns >= :lo", {"lo": lo_ns})
     return int(row["n"]) if row else 0
 
 
 async def prune_failed_forwards(cutoff: int) -> int:
-    return await _prune_where("failed_forwards", "id", "ts_ns < :lo", {"lo": cutoff * 1_000_000_000})
+    return await _prune_before("link_failures", cutoff * 1_000_000_000)
 
 # --- the change log ---------------------------------------------------------------------
 
@@ -1104,16 +1237,6 @@ async def applied_changes_of_channels(chan_ids: list[str], since: int) -> list[d
     return [dict(r) for r in rows]
 
 
-async def snapshot_rows_between(since: int, until: int) -> list[tuple[int, str]]:
-    """(taken_at, the stored JSON text) of the snapshots with since <= taken_at < until, oldest
-    first; the caller decodes them (off the event loop)."""
-    rows = await db.fetchall(
-        "SELECT taken_at, data FROM feepilot.snapshots WHERE taken_at >= :since AND taken_at < :until ORDER BY taken_at",
-        {"since": since, "until": until},
-    )
-    return [(int(r["taken_at"]), r["data"]) for r in rows]
-
-
 async def change_counts_since(since: int) -> list[tuple[str, str, bool, int]]:
     """(source, status, is a rollback, count) of the changes created at or after `since`."""
     undo = "CASE WHEN rollback_of IS NULL THEN 0 ELSE 1 END"
@@ -1133,16 +1256,22 @@ async def count_runs_since(since: int) -> int:
 
 
 async def count_blocked_decisions_since(since: int, kinds: tuple[str, ...]) -> int:
-    """Decisions of runs of these kinds, created at or after `since`, that a guardrail blocked."""
+    """Decisions of runs of these kinds, created at or after `since`, that a guardrail blocked:
+    a run counts its own (counts["blocked"]); runs stored before m010, their decision rows."""
     placeholders = ", ".join(f":k{i}" for i in range(len(kinds)))
+    values = {"since": since, **{f"k{i}": kind for i, kind in enumerate(kinds)}}
+    runs = await db.fetchall(
+        f"SELECT counts FROM feepilot.runs WHERE created_at >= :since AND kind IN ({placeholders}) AND counts LIKE :key",
+        {**values, "key": '%"blocked":%'},
+    )
     row = await db.fetchone(
         f"""
         SELECT COUNT(*) AS n FROM feepilot.decisions d JOIN feepilot.runs r ON r.id = d.run_id
         WHERE d.created_at >= :since AND d.blocked_by IS NOT NULL AND r.kind IN ({placeholders})
         """,
-        {"since": since, **{f"k{i}": kind for i, kind in enumerate(kinds)}},
+        values,
     )
-    return int(row["n"])
+    return sum(int((decode(r["counts"]) or {}).get("blocked", 0)) for r in runs) + int(row["n"])
 
 
 async def run_batches_since(created_since: int) -> list[dict]:

@@ -62,30 +62,28 @@ def event_ns(event: Mapping[str, Any]) -> int:
     return _int(event.get("timestamp_ns")) or _int(event.get("timestamp")) * NS
 
 
-def event_key(event: Mapping[str, Any]) -> str:
-    """A forward's identity: the same event read twice gives the same key. Its time, channels
-    and HTLC ids (unique per channel); legacy events without HTLC ids add the amounts."""
-    return "|".join(
-        str(part)
-        for part in (
-            event_ns(event), event.get("chan_id_in"), event.get("chan_id_out"),
-            event.get("incoming_htlc_id", ""), event.get("outgoing_htlc_id", ""),
-            _int(event.get("amt_in_msat")), _int(event.get("amt_out_msat")),
-        )
-    )
+def _htlc(value: Any) -> int:
+    return -1 if value is None or value == "" else int(value)
 
 
 def event_row(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A forward as a row of forward_events (crud.FORWARD_KEY is its identity: the same event
+    read twice gives the same key). Its time, channels and HTLC ids (unique per channel; -1
+    in events of LND before 0.17, which have none) and the outgoing amount."""
     amt_in, amt_out = _int(event.get("amt_in_msat")), _int(event.get("amt_out_msat"))
     return {
-        "id": event_key(event),
         "ts_ns": event_ns(event),
-        "chan_id_in": str(event.get("chan_id_in")),
-        "chan_id_out": str(event.get("chan_id_out")),
-        "amt_in_msat": amt_in,
+        "chan_out": int(event.get("chan_id_out")),
+        "chan_in": int(event.get("chan_id_in")),
+        "htlc_out": _htlc(event.get("outgoing_htlc_id")),
+        "htlc_in": _htlc(event.get("incoming_htlc_id")),
         "amt_out_msat": amt_out,
         "fee_msat": _int(event.get("fee_msat")) if event.get("fee_msat") not in (None, "") else amt_in - amt_out,
     }
+
+
+def event_key(row: Mapping[str, Any]) -> tuple[int, ...]:
+    return tuple(row[k] for k in crud.FORWARD_KEY)
 
 
 async def retention_days() -> int:
@@ -136,13 +134,14 @@ async def sync(pages: Pager, node_id: str, now: int, since: int) -> SyncStats:
             logger.info("feepilot: the node changed: its forwarding history is read from the start")
             await crud.save_forwards_sync(node_id=node_id, synced_from=keep_from, synced_until=keep_from, reset=True)
         for start, end in windows:
-            # the stored ids of the window: an overlap read again is not counted (nor stored) twice
+            # the stored keys of the window: an overlap read again is not counted (nor stored) twice.
+            # The node's pages of one window do not overlap (index_offset): nothing is added to this
+            # set while they are read (a first sync of 600,000 forwards would hold them all).
             known = set() if stats.first else await crud.forward_keys_between(start * NS, end * NS)
             async for page in pages(start, end):
                 stats.requests += 1
                 stats.read += len(page)
-                rows = [row for row in map(event_row, page) if row["id"] not in known]
-                known.update(row["id"] for row in rows)
+                rows = [row for row in map(event_row, page) if event_key(row) not in known]
                 stats.new += len(rows)
                 if rows:  # stored page by page: a sync cut off keeps what it read, and its old position
                     await crud.insert_forwards(rows)
@@ -156,8 +155,9 @@ async def flows(pages: Pager, node_id: str, now: int, windows: Sequence[int]) ->
     engine's snapshot reads these sums, not the forwards: a cycle's work does not grow with them."""
     await sync(pages, node_id, now, now - max(windows) * DAY)
     sums: dict[str, dict[int, list[int]]] = {}
-    for days in windows:
-        for chan, values in (await crud.forward_sums((now - days * DAY) * NS, now * NS)).items():
+    per_window = await crud.forward_sums([((now - days * DAY) * NS, now * NS) for days in windows])
+    for days, per_channel in zip(windows, per_window):
+        for chan, values in per_channel.items():
             sums.setdefault(chan, {})[days] = values
     return flows_from_sums(sums)
 

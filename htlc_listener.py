@@ -4,7 +4,7 @@ LND reports a forward that failed on our side (our outgoing channel lacked the b
 other link failures) only on `GET /v2/router/htlcevents`, a server stream with no backlog: what
 happens while nobody listens is never told. So a permanent task keeps one subscription open,
 through the funding source's own connection (endpoint, TLS, and the macaroon node.py chooses),
-stores each failure (engine.ingest_htlc) in `feepilot.failed_forwards` and reconnects after an
+stores each failure (engine.ingest_htlc) in `feepilot.link_failures` and reconnects after an
 error or the end of the stream, with backoff and jitter. It reconnects too when the macaroon
 calls send changes (Fee Autopilot's credential activated, rotated or removed).
 
@@ -77,9 +77,10 @@ def heard_recently(at: int) -> bool:
 
 
 def _row(failure: LinkFailure) -> dict[str, Any]:
+    """A row of link_failures (m010): keyed by time, incoming channel and HTLC id, in integers."""
     return {
-        "id": failure.key, "ts_ns": failure.ts_ns, "chan_id_out": failure.chan_id_out,
-        "chan_id_in": failure.chan_id_in, "amount_msat": failure.amount_msat,
+        "ts_ns": failure.ts_ns, "chan_in": int(failure.chan_id_in), "htlc_in": failure.htlc_in,
+        "chan_out": int(failure.chan_id_out), "amount_msat": failure.amount_msat,
         "wire_failure": failure.wire_failure, "failure_detail": failure.failure_detail,
     }
 

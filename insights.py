@@ -4,8 +4,8 @@ changes (GET /changes, /changes/{id}, /channels/{id}/history, /runs/{id}).
 The shell around engine/impact.py. The summary's windows (engine.impact.period_windows) are
 summed by the database from the forwarding history Fee Autopilot keeps (synced first), so a
 request reads a few numbers, not 60 days of forwards. The impacts read the history of the
-changes' windows once per request, through the same gateway as services.earnings, the stored
-snapshots and the change log, and leave the windows and sums to the pure module (in a worker
+changes' windows once per request, through the same gateway as services.earnings, the channels'
+stored balances (channel_days) and the change log, and leave the windows and sums to the pure module (in a worker
 thread, so LNbits' event loop keeps serving while a long history is indexed).
 
 The change log stays readable when the node is not: impacts are then null and
@@ -16,7 +16,6 @@ error (502/503) as /earnings does.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
@@ -173,7 +172,7 @@ class _History:
 
     changes: tuple[AppliedChange, ...]
     events: list[dict[str, Any]]
-    snapshots: list[tuple[int, str]]
+    shares: Mapping[str, list[tuple[int, int, int]]]  # crud.channel_shares
     at: int
 
 
@@ -182,7 +181,7 @@ def _eligible(changes: Sequence[Mapping[str, Any]], at: int) -> list[Mapping[str
 
 
 async def _read_history(changes: Sequence[Mapping[str, Any]]) -> tuple[Optional[_History], Optional[str]]:
-    """The forwards and snapshots around these applied changes, and the later changes of their
+    """The forwards and the channels' balances around these applied changes, and the later changes of their
     channels; (None, why) when the node cannot tell."""
     at = now()
     chosen = _eligible(changes, at)
@@ -212,33 +211,25 @@ async def _read_history(changes: Sequence[Mapping[str, Any]]) -> tuple[Optional[
         return None, str(exc)
     except NodeCallError as exc:
         return None, f"The node did not answer: {exc}"
-    snapshots = await crud.snapshot_rows_between(first, max(c.at for c in applied) + IMPACT_WINDOW_S)
-    return _History(applied, events, snapshots, at), None
+    shares = await crud.channel_shares(sorted({c.chan_id for c in applied}), first,
+                                       max(c.at for c in applied) + IMPACT_WINDOW_S)
+    return _History(applied, events, shares, at), None
 
 
-def _share_samples(snapshots: list[tuple[int, str]], chan_ids: set[str]) -> dict[str, list[ShareSample]]:
-    samples: dict[str, list[ShareSample]] = {}
-    for taken_at, text in snapshots:
-        for channel in (json.loads(text) or {}).get("channels", []):
-            chan_id = channel.get("chan_id")
-            if chan_id not in chan_ids:
-                continue
-            local, remote = channel.get("local_sat"), channel.get("remote_sat")
-            if local is None or remote is None or local + remote <= 0:
-                continue
-            samples.setdefault(chan_id, []).append(ShareSample(taken_at, local / (local + remote)))
-    return samples
+def _share_samples(shares: Mapping[str, list[tuple[int, int, int]]]) -> dict[str, list[ShareSample]]:
+    return {chan_id: [ShareSample(at, local / (local + remote)) for at, local, remote in points if local + remote > 0]
+            for chan_id, points in shares.items()}
 
 
 def _change_impacts(history: _History) -> dict[str, Impact]:
     index = ForwardIndex(forwards_from_lnd(history.events))
-    samples = _share_samples(history.snapshots, {c.chan_id for c in history.changes})
+    samples = _share_samples(history.shares)
     return {c.change_id: change_impact(index, c, history.at, samples.get(c.chan_id, ())) for c in history.changes}
 
 
 def _run_impact(history: _History) -> Optional[Impact]:
     index = ForwardIndex(forwards_from_lnd(history.events))
-    samples = _share_samples(history.snapshots, {c.chan_id for c in history.changes})
+    samples = _share_samples(history.shares)
     return run_impact(index, history.changes, history.at, samples)
 
 

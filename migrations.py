@@ -382,3 +382,166 @@ async def m009_inbound_ours(db: Database) -> None:
 
 # The fields of a point of a channel's history (GET /channels/{id}/history), beside `at`.
 SERIES_FIELDS = ("ppm", "base_msat", "local_sat", "remote_sat", "capacity_sat")
+
+
+async def m010_compact_storage(db: Database) -> None:
+    # Issue 15: bounded storage on a big node (2,000 channels, hourly runs, < 200 MB in 30 days).
+    #
+    # A run's decisions, one row per run: the list as bz2-compressed JSON (run_encoding.py). A
+    # row per channel and run was most of the database (~1.6 KB a channel, ~70 B compressed).
+    # `trimmed`: retention kept only the decisions the change log names (retention.py).
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.run_decisions (
+            run_id TEXT PRIMARY KEY,
+            created_at {db.big_int} NOT NULL,
+            trimmed INTEGER NOT NULL DEFAULT 0,
+            data {db.blob} NOT NULL
+        );
+        """
+    )
+    await db.execute(create_index(db, "feepilot_run_decisions_created", "run_decisions", "created_at"))
+    # The forwards, keyed by what identifies one (its time first: every reader asks a time range),
+    # in integers: no text id and no second index. SQLite keeps the rows in that key's order
+    # (WITHOUT ROWID): about 50 B a forward instead of about 290. The incoming amount is the
+    # outgoing one plus the fee. HTLC ids are -1 for events that have none (LND before 0.17).
+    without_rowid = " WITHOUT ROWID" if db.type == SQLITE else ""
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.forward_events (
+            ts_ns {db.big_int} NOT NULL,
+            chan_out {db.big_int} NOT NULL,
+            chan_in {db.big_int} NOT NULL,
+            htlc_out {db.big_int} NOT NULL,
+            htlc_in {db.big_int} NOT NULL,
+            amt_out_msat {db.big_int} NOT NULL,
+            fee_msat {db.big_int} NOT NULL,
+            PRIMARY KEY (ts_ns, chan_out, chan_in, htlc_out, htlc_in, amt_out_msat)
+        ){without_rowid};
+        """
+    )
+    # Per UTC day, channel and direction (0 out, 1 in), the sums of that day's forwards as the
+    # engine's flows add them (crud.refresh_forward_days keeps them, in the transaction that adds
+    # the forwards): a 30-day window reads 30 rows a channel and the forwards of its two partial days.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.forward_days (
+            day {db.big_int} NOT NULL,
+            chan {db.big_int} NOT NULL,
+            direction INTEGER NOT NULL,
+            forwards {db.big_int} NOT NULL,
+            volume_sat {db.big_int} NOT NULL,
+            fee_msat {db.big_int} NOT NULL,
+            PRIMARY KEY (day, chan, direction)
+        ){without_rowid};
+        """
+    )
+    from sqlalchemy import text
+
+    insert = text(db.rewrite_query(
+        """
+        INSERT INTO feepilot.forward_events (ts_ns, chan_out, chan_in, htlc_out, htlc_in, amt_out_msat, fee_msat)
+        VALUES (:ts, :out, :in, :htlc_out, :htlc_in, :amt_out, :fee) ON CONFLICT DO NOTHING
+        """
+    ))
+    after = ""
+    while True:  # a page at a time, keyset on the old id
+        rows = await db.fetchall(
+            "SELECT id, ts_ns, chan_id_in, chan_id_out, amt_out_msat, fee_msat FROM feepilot.forwards "
+            "WHERE id > :after ORDER BY id LIMIT :limit",
+            {"after": after, "limit": FORWARDS_COPY_PAGE},
+        )
+        if not rows:
+            break
+        after = rows[-1]["id"]
+        copied = [copy for copy in map(_forward_event, rows) if copy is not None]
+        if copied:
+            await db.conn.execute(insert, copied)
+    await db.execute("DROP TABLE feepilot.forwards")
+    for statement in ROLLUP_FORWARD_DAYS:
+        await db.execute(statement, {"lo": 0, "hi": 2**62})
+    # The latest scores (m006's latest_scores), zlib-compressed: a 2,000-channel node's are 12 MB of
+    # JSON, and every run rewrites them (SQLite keeps the old pages free for the next one).
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.scores_latest (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            at {db.big_int} NOT NULL,
+            etag TEXT NOT NULL,
+            data {db.blob} NOT NULL
+        );
+        """
+    )
+    import zlib
+
+    for row in await db.fetchall("SELECT id, run_id, at, etag, channels FROM feepilot.latest_scores"):
+        await db.execute(
+            "INSERT INTO feepilot.scores_latest (id, run_id, at, etag, data) VALUES (:id, :run_id, :at, :etag, :data)",
+            {"id": row["id"], "run_id": row["run_id"], "at": row["at"], "etag": row["etag"],
+             "data": zlib.compress(row["channels"].encode(), 6)},
+        )
+    await db.execute("DROP TABLE feepilot.latest_scores")
+    # The forwards that failed on our side (m008's failed_forwards), the same way: keyed by time,
+    # incoming channel and HTLC id (the event's identity), channels in integers; about 110 B a
+    # failure with its index instead of about 250.
+    await db.execute(
+        f"""
+        CREATE TABLE feepilot.link_failures (
+            ts_ns {db.big_int} NOT NULL,
+            chan_in {db.big_int} NOT NULL,
+            htlc_in {db.big_int} NOT NULL,
+            chan_out {db.big_int} NOT NULL,
+            amount_msat {db.big_int} NOT NULL,
+            wire_failure TEXT NOT NULL,
+            failure_detail TEXT NOT NULL,
+            PRIMARY KEY (ts_ns, chan_in, htlc_in)
+        ){without_rowid};
+        """
+    )
+    await db.execute(create_index(db, "feepilot_link_failures_chan", "link_failures", "chan_out, ts_ns"))
+    failures = await db.fetchall(
+        "SELECT id, ts_ns, chan_id_out, chan_id_in, amount_msat, wire_failure, failure_detail FROM feepilot.failed_forwards"
+    )
+    copied = []
+    for row in failures:  # the old id is "chan_in:htlc_in:ts" (engine.ingest_htlc.LinkFailure.key)
+        parts = str(row["id"]).split(":")
+        if len(parts) == 3 and all(p.isdigit() for p in parts[:2]) and str(row["chan_id_out"]).isdigit():
+            copied.append({"ts": int(row["ts_ns"]), "in": int(parts[0]), "htlc": int(parts[1]),
+                           "out": int(row["chan_id_out"]), "amount": int(row["amount_msat"]),
+                           "wire": row["wire_failure"], "detail": row["failure_detail"]})
+    if copied:
+        await db.conn.execute(text(db.rewrite_query(
+            """
+            INSERT INTO feepilot.link_failures (ts_ns, chan_in, htlc_in, chan_out, amount_msat, wire_failure, failure_detail)
+            VALUES (:ts, :in, :htlc, :out, :amount, :wire, :detail) ON CONFLICT DO NOTHING
+            """
+        )), copied)
+    await db.execute("DROP TABLE feepilot.failed_forwards")
+
+
+FORWARDS_COPY_PAGE = 5000
+# forward_days of the forwards with lo <= ts_ns < hi (whole days: the caller deletes their rows
+# first), as engine.ingest_lnd.FLOW_SUMS adds them (amounts in whole sat per forward). Also
+# crud.refresh_forward_days's.
+# (no "%": LNbits doubles it for Postgres' driver)
+_DAY_OF_NS = "(ts_ns / 86400000000000 * 86400)"
+ROLLUP_FORWARD_DAYS = tuple(
+    f"""
+    INSERT INTO feepilot.forward_days (day, chan, direction, forwards, volume_sat, fee_msat)
+    SELECT {_DAY_OF_NS} AS d, {chan}, {direction}, COUNT(*), SUM({amount} / 1000), SUM(fee_msat)
+    FROM feepilot.forward_events WHERE ts_ns >= :lo AND ts_ns < :hi GROUP BY {_DAY_OF_NS}, {chan}
+    """
+    for chan, direction, amount in (("chan_out", 0, "amt_out_msat"), ("chan_in", 1, "(amt_out_msat + fee_msat)"))
+)
+
+
+def _forward_event(row) -> Optional[dict]:
+    """A forwards row (m006) as a forward_events row; None for a channel id that is not LND's."""
+    # the old id is "ts|in|out|in_htlc|out_htlc|amt_in|amt_out" (forwards_store.event_key then)
+    parts = str(row["id"]).split("|")
+    htlcs = [int(p) if p.isdigit() else -1 for p in parts[3:5]] if len(parts) >= 5 else [-1, -1]
+    if not (str(row["chan_id_in"]).isdigit() and str(row["chan_id_out"]).isdigit()):
+        return None
+    return {"ts": int(row["ts_ns"]), "out": int(row["chan_id_out"]), "in": int(row["chan_id_in"]),
+            "htlc_in": htlcs[0], "htlc_out": htlcs[1], "amt_out": int(row["amt_out_msat"]), "fee": int(row["fee_msat"])}

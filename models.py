@@ -453,6 +453,10 @@ class Run(BaseModel):
 
 class RunDetail(Run):
     decisions: list[Decision] = []
+    decisions_trimmed: bool = Field(
+        False, description="Older than `decisions_retention_days`: `decisions` holds only the ones the change log names "
+        "(the rest were pruned); `counts` still counts them all"
+    )
     impact: Optional[RunImpactOut] = Field(
         None, description="GET /runs/{id}: its applied changes' impact summed (null when none is applied, and in "
         "the answer of POST /runs)"
@@ -640,10 +644,14 @@ class SettingsDocument(BaseModel):
     mode: str = Field(..., description="off, shadow or autopilot")
     interval_minutes: int = Field(..., description="Minutes between cycles (at least 5)")
     graph_refresh_minutes: int = Field(..., description="How long the network graph is reused")
-    retention_days: int = Field(..., description="Scores, snapshots and the channels' series older than this are pruned")
+    retention_days: int = Field(..., description="Scores and the channels' series older than this are pruned")
     runs_retention_days: int = Field(
-        365, description="Runs and their decisions older than this are pruned, except the runs the change log names; "
-        "the change log itself never is"
+        365, description="Runs older than this are pruned, with what is left of their decisions, except the runs the "
+        "change log names; the change log itself never is"
+    )
+    decisions_retention_days: int = Field(
+        7, description="Every decision of a run is kept this long; afterwards the run keeps only the decisions the "
+        "change log names (the ones applied)"
     )
     forwards_retention_days: int = Field(400, description="The forwarding history Fee Autopilot keeps (days)")
     batch_rollback: bool = Field(..., description="Restore a batch when one of its changes fails")

@@ -2,8 +2,9 @@
 
 | what | setting (default) |
 |---|---|
-| snapshots, the channels' series, the serialised latest scores (and the per-run scores older versions wrote) | `retention_days` (90) |
-| runs and their decisions (not the runs the change log names; never before their scores) | `runs_retention_days` (365) |
+| the channels' series, the serialised latest scores (and the per-run scores and snapshots older versions wrote) | `retention_days` (90) |
+| every decision of a run; afterwards the run keeps the decisions the change log names | `decisions_retention_days` (7) |
+| runs and what is left of their decisions (not the runs the change log names; never before their scores) | `runs_retention_days` (365) |
 | the forwarding history we keep: settled forwards, and the failed ones the HTLC event stream reported | `forwards_retention_days` (400) |
 
 The change log (changes and their events) and the settings history are never pruned: they
@@ -20,6 +21,7 @@ from typing import Any, Mapping, Optional
 from loguru import logger
 
 from . import crud
+from .app_settings import APP_DEFAULTS
 from .clock import now
 
 DAY = 86400
@@ -34,6 +36,8 @@ async def prune(document: Mapping[str, Any], at: Optional[int] = None) -> dict[s
 
     at = at if at is not None else now()
     counts = await crud.prune_scores_and_snapshots(at - int(document["retention_days"]) * DAY)
+    decisions_days = int(document.get("decisions_retention_days", APP_DEFAULTS["decisions_retention_days"]))
+    counts.update(await crud.prune_decisions(at - decisions_days * DAY))
     # a run stays at least as long as its scores (GET /scores and the history show their run): not a
     # validation rule, so a document stored before the setting existed stays valid
     runs_days = max(int(document["runs_retention_days"]), int(document["retention_days"]))

@@ -320,6 +320,7 @@ async def compute_run(kind: str, requested_by: Optional[str], wait_s: float = RU
 
 async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
     document, engine_settings = await load_engine_settings()  # invalid settings: no run at all
+    started = time.perf_counter()
     run = await crud.create_run(kind, requested_by)
     try:
         gateway = await current_gateway()
@@ -339,6 +340,7 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         history = change_records(await crud.applied_changes_since(since))
         # Metrics (when the graph changed), evaluation and the rows to store: in the worker.
         inbound_ours = inbound_set_by_us(snapshot.channels, await crud.inbound_ours())
+        gathered = time.perf_counter()
         result = await heavy_worker.cycle(snapshot, engine_settings, history, at, graph.fingerprint if graph else None,
                                           inbound_ours)
     except (NodeCallError, CircuitOpen) as exc:
@@ -352,9 +354,9 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
     if result.metrics is not None and result.metrics.recomputed:
         logger.info(f"feepilot: graph metrics computed in {result.metrics.compute_seconds:.1f} s ({result.metrics.fingerprint})")
 
-    scores = list(result.scores)
-    # `channels` counts every channel the node listed (pending and closed too); `scored` the open ones.
-    counts = {**result.counts, "scored": len(scores)}
+    # `channels` counts every channel the node listed (pending and closed too); `scored` the open
+    # ones; `blocked` the decisions a guardrail blocked (the summary's activity counts them here).
+    counts = {**result.counts, "scored": len(result.encoded.scored), "blocked": result.encoded.blocked}
     summary = {
         "warnings": list(result.warnings),
         "graph_fingerprint": result.graph_fingerprint,
@@ -362,12 +364,14 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         "source_errors": dict(snapshot.source_errors),
         "mode": document["mode"],
         "forwards_sync": forwards_store.last_sync.as_dict() if forwards_store.last_sync else None,
+        # the run's own time until its rows are written (created_at/finished_at are whole seconds):
+        # reading the node and our history, then the evaluation (the heavy-work process)
+        "seconds": round(time.perf_counter() - started, 3),
+        "timing": {"gather_s": round(gathered - started, 3), "evaluate_s": round(time.perf_counter() - gathered, 3)},
     }
     # snapshot, scores, decisions, the channels' series and the run itself: one transaction
-    await crud.store_run(
-        run["id"], at, snapshot=snapshot_summary(snapshot), scores=scores,
-        decisions=list(result.decisions), node_id=snapshot.node_id, counts=counts, summary=summary,
-    )
+    await crud.store_run(run["id"], at, snapshot=snapshot_summary(snapshot), encoded=result.encoded,
+                         node_id=snapshot.node_id, counts=counts, summary=summary)
     logger.info(f"feepilot: run {run['id']} ({kind}) scored {counts['scored']} channels, {counts.get('accepted', 0)} changes accepted")
     return await crud.get_run(run["id"])  # type: ignore[return-value]
 

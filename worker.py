@@ -8,9 +8,11 @@ there, never in LNbits' process), restarts when it has died and stops in `feepil
 Nothing of the host's interpreter is changed (no collector or switch-interval settings).
 
 The main process sends the node's answers (the file its describegraph answer was streamed
-to, the snapshot, the settings and the change history) and gets the plain results back (the rows a run stores).
-Large lists cross in slices: one unpickle of a thousand channel assessments is one C call
-that holds the GIL for hundreds of milliseconds; a slice takes a few. Every wait for the
+to, the snapshot, the settings and the change history) and gets back what a run stores,
+already encoded here (run_encoding.py: the scores' JSON, the decisions' blob), so LNbits'
+process neither validates nor encodes thousands of objects. The snapshot's channels cross in
+slices: one unpickle of a thousand channels is one C call that holds the GIL for hundreds of
+milliseconds; a slice takes a few (a string or a blob unpickles as one copy). Every wait for the
 worker happens in a thread of our own, never on the event loop, and one request at a time.
 
 The child is started with multiprocessing's "spawn" context (a fresh interpreter: never a
@@ -45,6 +47,7 @@ from .engine.jsonstream import loads_object_incrementally
 from .engine.settings import EngineSettings
 from .engine.snapshot import ChangeRecord, NetworkGraph, NodeSnapshot
 from .models import policy_dict
+from .run_encoding import EncodedRun, encode_run
 
 ENV_MODE = "FEEPILOT_WORKER"  # "process" (default) or "thread"
 START_TIMEOUT_S = 60.0  # the child imports the engine (and, under the `lnbits` CLI, LNbits' main script)
@@ -97,8 +100,7 @@ class CycleResult:
     counts: dict[str, int]
     warnings: tuple[str, ...]
     graph_fingerprint: Optional[str]
-    scores: tuple[dict, ...]
-    decisions: tuple[dict, ...]
+    encoded: EncodedRun  # the scores and decisions, as a run stores them (run_encoding.py)
     metrics: Optional[MetricsInfo] = None
 
 
@@ -106,18 +108,18 @@ class CycleResult:
 
 
 def decision_rows(evaluation: Evaluation, snapshot: NodeSnapshot) -> list[dict]:
-    points = {c.chan_id: c.channel_point for c in snapshot.channels}
+    # No channel point: the change service takes the live channel's when it applies a decision,
+    # and 64 random hex digits a decision were a third of a run's compressed decisions.
     rows = []
     for order, assessment in enumerate(evaluation.channels):
         if assessment.state not in ("active", "inactive"):
             continue
         proposal = assessment.proposal
-        data = assessment.to_dict()
+        data = assessment.advice_dicts()
         rows.append(
             {
                 "order": order,
                 "chan_id": assessment.chan_id,
-                "channel_point": points.get(assessment.chan_id, ""),
                 "short_id": assessment.short_id,
                 "peer_alias": assessment.peer_alias,
                 "action": assessment.action,
@@ -251,8 +253,7 @@ class GraphWork:
             counts=evaluation.counts(),
             warnings=tuple(evaluation.warnings),
             graph_fingerprint=evaluation.graph_fingerprint,
-            scores=tuple(score_rows(evaluation, snapshot)),
-            decisions=tuple(decision_rows(evaluation, snapshot)),
+            encoded=encode_run(score_rows(evaluation, snapshot), decision_rows(evaluation, snapshot)),
             metrics=info,
         )
 
@@ -300,7 +301,8 @@ def _run(work: GraphWork, op: str, args: dict[str, Any]) -> Any:
     if op == "load_graph":
         return work.load_graph(Path(args["path"]), args["taken_at"])
     if op == "cycle":
-        return work.cycle(args["snapshot"], args["settings"], args["history"], args["at"], args["graph_fingerprint"])
+        return work.cycle(args["snapshot"], args["settings"], args["history"], args["at"], args["graph_fingerprint"],
+                          args["inbound_ours"])
     raise ValueError(f"unknown request {op!r}")
 
 
@@ -332,9 +334,6 @@ def serve(conn: Connection) -> None:
             result_lists: dict[str, Sequence[Any]] = {}
         else:
             reply, result_lists = (seq, "ok", result), {}
-            if isinstance(result, CycleResult):
-                reply = (seq, "ok", dataclasses.replace(result, scores=(), decisions=()))
-                result_lists = {"scores": result.scores, "decisions": result.decisions}
         del args, lists
         try:
             _send(conn, reply, result_lists)
@@ -617,10 +616,7 @@ class HeavyWorker:
         if outcome == "error":
             name, message, trace = rest
             raise _error_from(name, message, trace)
-        result = rest[0]
-        if isinstance(result, CycleResult):
-            result = dataclasses.replace(result, scores=tuple(lists["scores"]), decisions=tuple(lists["decisions"]))
-        return result
+        return rest[0]
 
 
 def _ask(conn: Connection, seq: int, op: str, args: dict[str, Any]) -> tuple[tuple, dict[str, list]]:

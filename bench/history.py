@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import series as series_encoding  # noqa: E402  (the extension's pure series.py)
 from devtools.testenv import start_host_session  # noqa: E402
 from simnode.testing import start_simnode  # noqa: E402
 
@@ -40,7 +41,7 @@ HOUR = 3600
 
 def seed(db_path: Path, snapshot: dict, chan_ids: list[str], days: int, now: int) -> int:
     """Hourly runs over `days`: snapshots and scores rows, and each channel's days in channel_days,
-    as crud.store_run writes them."""
+    as crud.store_run writes them (series.py's compact items)."""
     base = snapshot["channels"]
     channels = [{**base[i % len(base)], "chan_id": chan} for i, chan in enumerate(chan_ids)]
     text = json.dumps(dict(snapshot, channels=channels), sort_keys=True, separators=(",", ":"))
@@ -62,17 +63,14 @@ def seed(db_path: Path, snapshot: dict, chan_ids: list[str], days: int, now: int
             )
             for c in channels:
                 points, scores = series.setdefault((c["chan_id"], at - at % 86400), ([], []))
-                points.append(json.dumps({"at": at, **{k: c.get(k) for k in FIELDS}}, separators=(",", ":")))
-                scores.append(json.dumps({"created_at": at, "total": 0.5, "confidence": 1.0}, separators=(",", ":")))
+                points.append(series_encoding.encode_point(at, c))
+                scores.append(series_encoding.encode_score(at, 0.5, 1.0))
         conn.executemany(
             "INSERT INTO channel_days (chan_id, day, points, scores) VALUES (?, ?, ?, ?)",
             [(chan, day, ",".join(p), ",".join(sc)) for (chan, day), (p, sc) in series.items()],
         )
     conn.close()
     return runs
-
-
-FIELDS = ("ppm", "base_msat", "local_sat", "remote_sat", "capacity_sat")
 
 
 def old_path(conn: sqlite3.Connection, chan_id: str, since: int) -> tuple[list, list]:
@@ -90,18 +88,14 @@ def old_path(conn: sqlite3.Connection, chan_id: str, since: int) -> tuple[list, 
 
 
 def new_path(conn: sqlite3.Connection, chan_id: str, since: int) -> str:
-    """crud.channel_series: a row per day, the stored JSON concatenated (the first day cut)."""
+    """crud.channel_series: a row per day, its compact items decoded (series.py)."""
     rows = conn.execute(
         "SELECT day, points, scores FROM channel_days WHERE chan_id = ? AND day >= ? ORDER BY day",
         (chan_id, since - since % 86400),
     ).fetchall()
-    parts = []
-    for day, points, _ in rows:
-        if day < since:
-            points = ",".join(json.dumps(p) for p in json.loads(f"[{points}]") if p["at"] >= since)
-        if points:
-            parts.append(points)
-    return f"[{','.join(parts)}]"
+    points = [p for day, text, _ in rows for p in series_encoding.decode_points(day, text) if p["at"] >= since]
+    scores = [s for day, _, text in rows for s in series_encoding.decode_scores(day, text) if s["created_at"] >= since]
+    return json.dumps(points, separators=(",", ":")) + json.dumps(scores, separators=(",", ":"))
 
 
 def timed(fn, repeat: int) -> list[float]:

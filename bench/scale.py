@@ -18,8 +18,10 @@ in three parts, one after the other, all in this run:
 
 The first cycle is the schedule's, which starts with LNbits (shadow mode, the default), timed by the
 run's stored times (whole seconds). Then the schedule is off and every cycle is a run as the schedule
-computes it (`POST /runs` dry run, timed from the client, as bench/host_impact.py does; stored like a
-scheduled cycle's: snapshot, scores, decisions, the channels' series); pruning keeps its own schedule at
+computes it (`POST /runs` dry run, stored like a scheduled cycle's: snapshot, scores, decisions, the
+channels' series), timed by the run itself (its `summary.seconds`: from its start until its rows are
+written, as a scheduled cycle has it); the round trip of the dry run's answer, which lists every
+decision, is given beside it; pruning keeps its own schedule at
 the default retention. Three scheduled shadow cycles at the end give what the schedule's reconcile adds. Node requests and the bytes of their answers per cycle come from simnode
 (`GET /sim/requests`); LNbits' own status poll (`GET /v1/balance/channels`, LndRestWallet's) in the meantime
 is counted apart. The graph is read again
@@ -67,11 +69,12 @@ LNBITS_OWN = ("GET /v1/balance/channels",)
 
 @dataclass
 class Cycle:
-    seconds: float
+    seconds: float  # the run's own time until its rows are written (summary["seconds"]), else the round trip
     requests: int
     bytes: int
     routes: dict[str, int] = field(default_factory=dict)
     lnbits_own: int = 0  # requests of LNBITS_OWN in the same time, not in `requests`
+    round_trip: Optional[float] = None  # a dry run's POST /runs, its answer (every decision) included
 
 
 @dataclass
@@ -121,7 +124,9 @@ def template(key: str) -> str:
 def measured_run(env: NodeEnv) -> tuple[dict, Cycle]:
     before = totals(env.simnode)
     run, seconds = dry_run(env)
-    return run, delta(before, totals(env.simnode), seconds)
+    cycle = delta(before, totals(env.simnode), float((run.get("summary") or {}).get("seconds", seconds)))
+    cycle.round_trip = seconds
+    return run, cycle
 
 
 def first_cycle(env: NodeEnv, before: tuple, phase: Phase) -> dict:
@@ -260,7 +265,9 @@ def report(args, idle_mb: float, low: Phase, full: Phase) -> list[str]:
         f" (low volume: {low.first.seconds:.1f} s, {low.first.requests} requests, {low.first.bytes / 1e6:.1f} MB)",
         f"steady cycles ({len(steady)}, one an hour): time median {warm:.2f} s, p95 {quantile([c.seconds for c in steady], 0.95):.2f} s, "
         f"max {max(c.seconds for c in steady):.2f} s; warm / first {ratio(warm, full.first.seconds)}; "
-        f"last day median {med(c.seconds for c in last_day):.2f} s (x first day {ratio(med(c.seconds for c in last_day), med(c.seconds for c in steady[:24]))})",
+        f"last day median {med(c.seconds for c in last_day):.2f} s (x first day {ratio(med(c.seconds for c in last_day), med(c.seconds for c in steady[:24]))}); "
+        f"the dry run's POST /runs round trip (its answer lists every decision) median "
+        f"{med(c.round_trip or c.seconds for c in steady):.2f} s",
         f"  node requests per cycle: median {med(c.requests for c in steady):.0f}, mean {statistics.mean(c.requests for c in steady):.1f}, "
         f"max {max(c.requests for c in steady)}; bytes read per cycle: median {med(c.bytes for c in steady) / 1e6:.2f} MB, "
         f"mean {statistics.mean(c.bytes for c in steady) / 1e6:.2f} MB (the graph every 6 h)",

@@ -104,6 +104,10 @@ class ChannelAssessment:
     def new_policy(self) -> Optional[Policy]:
         return self.proposal.new_policy if self.proposal is not None else None
 
+    def advice_dicts(self) -> Dict[str, Any]:
+        """`advice` and `limited_by` as to_dict has them, without the parts' cost (a decision needs no more)."""
+        return {"advice": _plain(self.advice), "limited_by": _plain(self.limited_by)}
+
     def to_dict(self) -> Dict[str, Any]:
         data = {f.name: [p.to_dict() for p in self.parts] if f.name == "parts" else _plain(getattr(self, f.name))
                 for f in dataclasses.fields(self)}
@@ -151,15 +155,24 @@ class Evaluation:
         }
 
 
+_SCALARS = (str, int, type(None))  # bool is an int
+
+
 def _plain(value: Any) -> Any:
+    # the common cases first: typing's isinstance check against Mapping is slow, and a run of a
+    # 2,000-channel node makes millions of these calls
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, float):
+        return None if value != value else value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return None
     return value
 
 

@@ -38,6 +38,7 @@ class LinkFailure:
     amount_msat: int  # what would have left through the outgoing channel
     wire_failure: str
     failure_detail: str
+    htlc_in: int = -1  # the incoming HTLC's id (in `key`)
 
     @property
     def lack_of_balance(self) -> bool:
@@ -75,6 +76,7 @@ def link_failure(event: Mapping[str, Any]) -> Optional[LinkFailure]:
         amount_msat=_int(info.get("outgoing_amt_msat")),
         wire_failure=str(fail.get("wire_failure") or ""),
         failure_detail=str(fail.get("failure_detail") or ""),
+        htlc_in=_int(event.get("incoming_htlc_id")),
     )
 
 
@@ -109,7 +111,7 @@ class HtlcFailures:
                 return None
             ts_ns = _int(event.get("timestamp_ns"))
             return LinkFailure(key=f"{chan_in}:{htlc[1]}:{ts_ns}", ts_ns=ts_ns, chan_id_out=sent[0], chan_id_in=chan_in,
-                               amount_msat=sent[1], wire_failure="", failure_detail=FAILED_DOWNSTREAM)
+                               amount_msat=sent[1], wire_failure="", failure_detail=FAILED_DOWNSTREAM, htlc_in=htlc[1])
         return link_failure(event)
 
 

@@ -25,6 +25,7 @@ def test_a_forward_our_channel_could_not_carry():
     assert failure == LinkFailure(
         key="111:7:1700000000123456789", ts_ns=1700000000123456789, chan_id_out="222", chan_id_in="111",
         amount_msat=1_000_000, wire_failure="TEMPORARY_CHANNEL_FAILURE", failure_detail="INSUFFICIENT_BALANCE",
+        htlc_in=7,
     )
     assert failure.lack_of_balance
 
@@ -73,7 +74,7 @@ def test_a_forward_that_failed_further_along_gets_the_channel_and_amount_it_was_
     failure = seen.observe(later("forward_fail_event"))
     assert failure == LinkFailure(key="111:7:1700000000900000000", ts_ns=1700000000900000000, chan_id_out="222",
                                   chan_id_in="111", amount_msat=500_000, wire_failure="",
-                                  failure_detail=FAILED_DOWNSTREAM)
+                                  failure_detail=FAILED_DOWNSTREAM, htlc_in=7)
     assert not failure.lack_of_balance
     assert seen.observe(later("forward_fail_event")) is None  # told once
 

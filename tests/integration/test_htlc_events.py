@@ -54,7 +54,8 @@ def liquidity_failures(env: NodeEnv, since_s: int) -> list[dict]:
 
 def stored_rows(env: NodeEnv) -> list[tuple]:
     with sqlite3.connect(env.session.host.data_folder / "ext_feepilot.sqlite3") as db:
-        return db.execute("SELECT id, ts_ns, chan_id_out, amount_msat, failure_detail FROM failed_forwards").fetchall()
+        return db.execute("SELECT chan_in || ':' || htlc_in || ':' || ts_ns, ts_ns, CAST(chan_out AS TEXT), amount_msat, "
+                          "failure_detail FROM link_failures").fetchall()
 
 
 def test_a_day_of_failed_forwards_is_stored_carried_and_shown_as_simnode_lists_them(env):

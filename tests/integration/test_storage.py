@@ -5,6 +5,7 @@ on its own schedule in every mode while the change log stays."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import sqlite3
 import subprocess
@@ -72,6 +73,19 @@ def run_sql(env, ext_sql: list[str], core_sql: str) -> int:
     subprocess.run([*owner, _bin("psql"), *connect, "-v", "ON_ERROR_STOP=1", "-c", script], check=True, capture_output=True)
     out = subprocess.run([*owner, _bin("psql"), *connect, "-c", core_sql], check=True, capture_output=True, text=True)
     return int(out.stdout.split()[-1])
+
+
+def ext_query(env, statement: str) -> list[tuple[str, ...]]:
+    """The rows of one query on the extension's tables (`{s}` before a table name), as text."""
+    if env.postgres is None:
+        with sqlite3.connect(env.session.host.data_folder / "ext_feepilot.sqlite3") as ext:
+            return [tuple(str(v) for v in row) for row in ext.execute(statement.replace("{s}", ""))]
+    postgres = env.postgres
+    owner = ["runuser", "-u", "postgres", "--"] if postgres.as_root else []
+    connect = ["-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres", "lnbits"]
+    out = subprocess.run([*owner, _bin("psql"), *connect, "-At", "-F", "\t", "-c", statement.replace("{s}", "feepilot.")],
+                         check=True, capture_output=True, text=True)
+    return [tuple(line.split("\t")) for line in out.stdout.splitlines() if line]
 
 
 def switch_requests(env) -> int:
@@ -181,56 +195,95 @@ def test_history_comes_from_the_series_and_scores_answer_304_while_unchanged(env
     assert history["scores"][-1]["total"] == next(c["total"] for c in changed.json()["channels"] if c["chan_id"] == chan)
 
 
-def legacy_score_rows(chan: str, scores: list[dict]) -> list[str]:
-    """The per-run score rows a version before m006 wrote for `chan` (the whole score as JSON in
-    `data`; m007 reads its total and confidence), one per run snapshot of that second."""
-    rows = []
+def test_large_answers_come_compressed_from_us_and_read_the_same(env):
+    """The scores and a run with its decisions are gzip-compressed by the extension (off LNbits'
+    event loop; its middleware passes an encoded answer through) for a client that accepts it, and
+    are the same JSON as the uncompressed answer."""
+    run = env.dry_run()
+    for path in ("/scores", f"/runs/{run['id']}"):
+        with env.client() as client:
+            plain = client.get(f"/feepilot/api/v1{path}", headers={"Accept-Encoding": "identity"})
+            packed = client.get(f"/feepilot/api/v1{path}", headers={"Accept-Encoding": "gzip"})
+        assert plain.status_code == packed.status_code == 200, path
+        assert "content-encoding" not in plain.headers, path
+        assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding", path
+        assert packed.json() == plain.json(), path
+        # ours (level 6, in a thread), not LNbits' middleware's (level 9, on the event loop)
+        assert packed.num_bytes_downloaded == len(gzip.compress(plain.content, 6)) < len(plain.content) / 3, path
+
+
+def legacy_rows(chan: str, points: list[dict], scores: list[dict]) -> list[str]:
+    """What a version before m006 kept of `chan`'s history: a snapshot row per run (the channel's
+    point in its JSON) and a score row per run that scored it (the whole score as JSON in `data`;
+    m007 reads its total and confidence)."""
+    runs = {p["at"]: f"legacy-run-{i}" for i, p in enumerate(points)}
+    rows = ["DELETE FROM {s}snapshots"]
+    for i, point in enumerate(points):
+        channel = {"chan_id": chan, **{k: v for k, v in point.items() if k != "at"}}
+        rows.append("INSERT INTO {s}snapshots (id, run_id, taken_at, data) "
+                    f"VALUES ('legacy-snapshot-{i}', '{runs[point['at']]}', {point['at']}, '{json.dumps({'channels': [channel]})}')")
     for i, score in enumerate(scores):
         total = "NULL" if score["total"] is None else repr(score["total"])
         data = json.dumps({"chan_id": chan, "total": score["total"], "confidence": score["confidence"]})
         rows.append(
             "INSERT INTO {s}scores (id, run_id, chan_id, created_at, total, confidence, data) "
-            f"SELECT 'legacy-{i}-' || id, run_id, '{chan}', taken_at, {total}, {score['confidence']!r}, '{data}' "
-            f"FROM {{s}}snapshots WHERE taken_at = {int(score['created_at'])}"
+            f"VALUES ('legacy-{i}', '{runs[score['created_at']]}', '{chan}', {score['created_at']}, {total}, "
+            f"{score['confidence']!r}, '{data}')"
         )
     return rows
 
 
 def test_the_upgrade_fills_the_channels_history_from_the_stored_snapshots(env):
     """m007 on a database from before m006: the history is built from the snapshots and the
-    per-run scores those versions wrote (here: the history removed, the scores such a version
-    would have stored put in, the migration version set back, then LNbits restarted)."""
+    per-run scores those versions wrote (here: the history removed, the snapshots and scores such
+    a version would have stored put in, the migration version set back, then LNbits restarted).
+    The rows m007 writes (objects) and the ones runs write since m010 (arrays) read alike."""
     chan = env.api("GET", "/scores").json()["channels"][0]["chan_id"]
     before = env.api("GET", f"/channels/{chan}/history?days=90").json()
     assert len(before["points"]) >= 3 and before["scores"], before
     host = env.session.host
     host.stop()
-    ext_sql = [*legacy_score_rows(chan, before["scores"]), "DELETE FROM {s}channel_days"]
+    ext_sql = [*legacy_rows(chan, before["points"], before["scores"]), "DELETE FROM {s}channel_days"]
     assert run_sql(env, ext_sql, "UPDATE dbversions SET version = 6 WHERE db = 'feepilot'") == 1
     host.start()
     env.session.super_token = host.login("admin", env.session.super_password)
     after = env.api("GET", f"/channels/{chan}/history?days=90").json()
     assert (after["points"], after["scores"]) == (before["points"], before["scores"])
-
-
-def test_a_decision_keeps_its_reason_and_policies_in_their_columns_only(env):
-    """A run's decision stores its reason and old/new policy once, in their columns (not again in
-    its JSON), and reads whole; a row written before that (all in its JSON too) reads from its JSON."""
+    # a run after the upgrade appends its point, in the compact form, to the day m007 wrote
     run = env.dry_run()
-    decision = next(d for d in run["decisions"] if d["new_policy"])
+    later = env.api("GET", f"/channels/{chan}/history?days=90").json()
+    assert later["points"][:-1] == before["points"] and later["points"][-1]["at"] == run["created_at"]
+    assert later["scores"][:-1] == before["scores"] and later["scores"][-1]["created_at"] == run["created_at"]
+
+
+def test_a_runs_decisions_are_one_compressed_row_and_earlier_rows_still_read(env):
+    """A run stores its decisions once, as one compressed row (not a row per channel), and reads
+    them whole; a run stored before m010 (a row per decision) reads from its rows."""
+    run = env.dry_run()
     assert env.api("GET", f"/runs/{run['id']}").json()["decisions"] == run["decisions"]
-    keep_version = "UPDATE dbversions SET version = version WHERE db = 'feepilot'"
-    where = f"WHERE id = '{decision['id']}'"
-    # Only the column holds it: a changed column is what is read.
-    run_sql(env, [f"""UPDATE {{s}}decisions SET reason = '"from the column"' {where}"""], keep_version)
-    read = next(d for d in env.api("GET", f"/runs/{run['id']}").json()["decisions"] if d["id"] == decision["id"])
-    assert read["reason"] == "from the column"
-    assert (read["old_policy"], read["new_policy"]) == (decision["old_policy"], decision["new_policy"])
-    # A row in the earlier shape (the reason in its JSON too): its JSON is what is read.
-    run_sql(env, [f"""UPDATE {{s}}decisions SET data = REPLACE(data, '{{"accepted":', '{{"reason":"from the JSON","accepted":') {where}"""],
-            keep_version)
-    read = next(d for d in env.api("GET", f"/runs/{run['id']}").json()["decisions"] if d["id"] == decision["id"])
-    assert read["reason"] == "from the JSON"
+    [(size,)] = ext_query(env, f"SELECT LENGTH(data) FROM {{s}}run_decisions WHERE run_id = '{run['id']}'")
+    assert ext_query(env, f"SELECT COUNT(*) FROM {{s}}decisions WHERE run_id = '{run['id']}'") == [("0",)]
+    plain = len(json.dumps(run["decisions"]))
+    assert int(size) * 3 < plain, (size, plain)
+    # the same run as an earlier version stored it: a row per decision, the reason and policies in columns
+    legacy = [f"DELETE FROM {{s}}run_decisions WHERE run_id = '{run['id']}'"]
+    for i, d in enumerate(run["decisions"]):
+        columns = {"reason": d["reason"], "old_policy": d["old_policy"], "new_policy": d["new_policy"]}
+        data = {k: v for k, v in d.items() if k not in (*columns, "id", "run_id", "created_at", "status", "change_id",
+                                                          "message")}
+        values = ", ".join(
+            "NULL" if v is None else "'" + str(v).replace("'", "''") + "'"
+            for v in (f"old{i}", run["id"], d["chan_id"], run["created_at"], d["action"], int(d["accepted"]),
+                      json.dumps(d["reason"]), d["blocked_by"], json.dumps(d["old_policy"]),
+                      json.dumps(d["new_policy"]), json.dumps(data))
+        )
+        legacy.append("INSERT INTO {s}decisions (id, run_id, chan_id, created_at, action, accepted, reason, blocked_by, "
+                      f"old_policy, new_policy, data) VALUES ({values})")
+    run_sql(env, legacy, "UPDATE dbversions SET version = version WHERE db = 'feepilot'")
+    read = env.api("GET", f"/runs/{run['id']}").json()["decisions"]
+    assert [d["id"] for d in read] == [f"old{i}" for i in range(len(run["decisions"]))]
+    assert [{k: v for k, v in d.items() if k != "id"} for d in read] == [
+        {k: v for k, v in d.items() if k != "id"} for d in run["decisions"]]
 
 
 def test_retention_prunes_in_mode_off_and_keeps_the_change_log(env):
@@ -244,7 +297,7 @@ def test_retention_prunes_in_mode_off_and_keeps_the_change_log(env):
     chan = decision["chan_id"]
     assert env.api("GET", f"/channels/{chan}/history?days=90").json()["points"]
     response = env.api("PUT", "/settings", json={"retention_days": 30, "runs_retention_days": 30,
-                                                  "forwards_retention_days": 30})
+                                                  "decisions_retention_days": 20, "forwards_retention_days": 30})
     assert response.status_code == 200, response.text
     advance_from = int(env.state()["now"])
     env.advance(hours=32 * 24)  # everything above is older than every retention now
@@ -254,9 +307,11 @@ def test_retention_prunes_in_mode_off_and_keeps_the_change_log(env):
         assert time.monotonic() < deadline, "the old runs were never pruned (the schedule is off)"
         time.sleep(0.5)
     assert all(env.api("GET", f"/runs/{r}").status_code == 404 for r in old_runs)
-    # the run the change log names stays, with its decisions; the change and its events stay
+    # the run the change log names stays, with its counts and the decision it names (the others
+    # are older than decisions_retention_days); the change and its events stay
     kept = env.api("GET", f"/runs/{run['id']}").json()
-    assert [d["id"] for d in kept["decisions"]] == [d["id"] for d in run["decisions"]]
+    assert kept["decisions_trimmed"] is True and kept["counts"]["scored"] == run["counts"]["scored"] > 1
+    assert [(d["id"], d["reason"], d["status"]) for d in kept["decisions"]] == [(decision["id"], decision["reason"], "applied")]
     change = env.api("GET", f"/changes/{change_id}").json()
     assert change["status"] == "applied" and [e["status"] for e in change["events"]] == ["pending", "applied"]
     history = env.api("GET", f"/channels/{chan}/history?days=90").json()
@@ -289,6 +344,8 @@ def test_retention_prunes_in_mode_off_and_keeps_the_change_log(env):
     "patch, field",
     [
         ({"runs_retention_days": 0}, "runs_retention_days"),
+        ({"decisions_retention_days": 0}, "decisions_retention_days"),
+        ({"decisions_retention_days": 3651}, "decisions_retention_days"),
         ({"forwards_retention_days": 29}, "forwards_retention_days"),
         ({"forwards_retention_days": 3651}, "forwards_retention_days"),
     ],

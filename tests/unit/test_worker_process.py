@@ -8,11 +8,13 @@ crosses the pipe comes back as the thread path computes it in this process, slic
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import importlib.util
 import json
 import os
 import sys
+import zlib
 from pathlib import Path
 from types import ModuleType
 
@@ -102,12 +104,61 @@ def test_the_worker_process_returns_what_the_thread_path_computes(tmp_path):
     assert status.mode == "process" and status.running and status.pid not in (None, os.getpid())
     assert generation == 1
     assert info.fingerprint == expected_info.fingerprint and info.edges == 2 * n
-    assert len(result.scores) == n and len(result.decisions) == n
-    assert result.scores == expected.scores and result.decisions == expected.decisions
+    assert len(result.encoded.scored) == n and result.encoded.decision_count == n
+    assert result.encoded == expected.encoded  # the scores' JSON and the decisions' blob, encoded there
     assert result.counts == expected.counts and result.warnings == expected.warnings
     assert result.metrics is not None and result.metrics.recomputed is True
     assert again.metrics is not None and again.metrics.recomputed is False  # the metrics stay cached there
     assert after.pid == status.pid and after.restarts == 0
+
+
+def test_the_channels_whose_inbound_fee_is_ours_reach_the_engine_in_the_worker(tmp_path):
+    """`inbound_ours` decides whether a non-zero inbound fee is managed or kept as set by hand:
+    the worker must evaluate with the set it is given, as the thread path does."""
+    raw = as_file(describegraph(4), tmp_path)
+    settings = settings_module.EngineSettings.from_dict({"inbound": {"manage": "on"}})
+    base = snapshot(4)
+    first = base.channels[0]  # no outbound liquidity: the rule asks for a discount
+    hand_set = dataclasses.replace(first, local_policy=dataclasses.replace(first.local_policy, inbound_ppm=-10))
+    node = dataclasses.replace(base, channels=(hand_set, *base.channels[1:]))
+    ours = frozenset({hand_set.chan_id})
+    work = worker.GraphWork(in_host=True)
+    info = work.load_graph(raw, 1_800_000_000)
+    managed = work.cycle(node, settings, (), 1_800_000_000, info.fingerprint, ours)
+    kept = work.cycle(node, settings, (), 1_800_000_000, info.fingerprint, frozenset())
+    assert managed.encoded.decisions != kept.encoded.decisions
+
+    async def scenario():
+        heavy = worker.HeavyWorker()
+        try:
+            await heavy.load_graph(raw, 1_800_000_000)
+            return await heavy.cycle(node, settings, (), 1_800_000_000, info.fingerprint, ours)
+        finally:
+            await heavy.stop()
+
+    assert asyncio.run(scenario()).encoded == managed.encoded
+
+
+def test_the_scores_json_is_what_fastapi_makes_of_the_routes_model(tmp_path):
+    """run_encoding serialises the scores with the model's `.dict()`, not FastAPI's encoder: the
+    same JSON, or GET /scores would answer something its model does not describe."""
+    from fastapi.encoders import jsonable_encoder
+
+    models = load("models")
+    evaluate = load("engine.evaluate").evaluate
+    n = 12
+    _, result = thread_path(as_file(describegraph(n), tmp_path), n)
+    work = worker.GraphWork(in_host=True)
+    work.load_graph(as_file(describegraph(n), tmp_path), 1_800_000_000)
+    node = dataclasses.replace(snapshot(n), graph=work.graph)
+    settings = settings_module.EngineSettings()
+    from_graph = load("engine.graph_metrics").compute_graph_metrics(work.graph, OUR, settings.graph)
+    rows = worker.score_rows(evaluate(node, settings, (), from_graph, 1_800_000_000), node)
+    expected = [jsonable_encoder(models.ChannelScore.parse_obj(r)) for r in sorted(rows, key=lambda r: r["chan_id"])]
+    # as text: a parsed comparison would take 1 for 1.0
+    served = zlib.decompress(result.encoded.scores_packed).decode()
+    assert served == load("run_encoding").encode_text(json.dumps(expected, separators=(",", ":")))
+    assert any(part["evidence_text"] for score in expected for part in score["parts"])  # nested models included
 
 
 def test_stop_ends_the_process_and_a_graph_of_a_dead_worker_is_not_held(tmp_path):
@@ -148,7 +199,7 @@ def test_a_worker_that_cannot_start_leaves_the_work_to_threads_and_status_says_w
     assert status.mode == "thread" and status.running is False and status.pid is None
     assert "could not start (it did not answer within 0 s)" in status.fallback_reason
     assert "threads of LNbits' process" in status.fallback_reason
-    assert len(result.scores) == 5 and result.metrics is not None
+    assert len(result.encoded.scored) == 5 and result.metrics is not None
 
 
 def test_a_graph_that_is_not_json_is_unreadable_not_a_crash(tmp_path):

@@ -19,6 +19,16 @@ window.app.component('fp-run-dialog', {
     blocked() {
       return this.run ? this.run.decisions.filter(d => !d.accepted && d.fee_action !== 'NO_ACTION') : []
     },
+    scoredCount() {
+      const counts = (this.run && this.run.counts) || {}
+      if (this.run && this.run.decisions_trimmed && counts.scored != null) return counts.scored
+      return this.run ? this.run.decisions.length : 0
+    },
+    proposedCount() {
+      const counts = (this.run && this.run.counts) || {}
+      if (this.run && this.run.decisions_trimmed && counts.accepted != null) return counts.accepted
+      return this.proposals.length
+    },
     unchanged() {
       return this.run ? this.run.decisions.filter(d => !d.accepted && d.fee_action === 'NO_ACTION') : []
     },

@@ -8,7 +8,8 @@ const FP_GENERAL_FIELDS = [
   {path: 'graph_refresh_minutes', label: 'Refresh the network graph every (minutes)', type: 'int'},
   {path: 'history_days', label: 'History used for decisions (days)', type: 'int'},
   {path: 'retention_days', label: 'Keep scores and history (days)', type: 'int'},
-  {path: 'runs_retention_days', label: 'Keep runs and their decisions (days)', hint: 'Runs the change log names are kept', type: 'int'},
+  {path: 'runs_retention_days', label: 'Keep runs (days)', hint: 'Runs the change log names are kept', type: 'int'},
+  {path: 'decisions_retention_days', label: 'Keep every decision of a run (days)', hint: 'Afterwards a run keeps the decisions it applied', type: 'int'},
   {path: 'forwards_retention_days', label: 'Keep forwarding history (days)', hint: 'At least 30', type: 'int'},
   {path: 'notification_min_interval_minutes', label: 'Minutes between notifications', type: 'int'}
 ]
