@@ -7,6 +7,7 @@ DEPS_STAMP := $(VENV)/.deps-$(shell cat requirements.txt requirements-dev.txt | 
 PORT ?= 5000
 SIMNODE_PORT ?= 8080
 SEED ?= 7
+BACKEND ?= lnd
 
 .PHONY: run test test-unit release bench bench-score bench-oracle bench-host bench-scale deps clean
 
@@ -28,7 +29,7 @@ RUN_ARGS = --port $(PORT) --simnode-port $(SIMNODE_PORT)
 run:
 	@$(or $(wildcard $(PY)),$(PYTHON_BOOT),python3) -m devtools.run --check-only $(RUN_ARGS)
 	@$(MAKE) --no-print-directory -s deps
-	$(PY) -m devtools.run $(RUN_ARGS) --seed $(SEED)
+	$(PY) -m devtools.run $(RUN_ARGS) --seed $(SEED) --backend $(BACKEND)
 
 test: deps
 	$(PY) -m devtools.browser_setup

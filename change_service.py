@@ -223,11 +223,13 @@ class NodeSession:
         self._channels: Optional[dict[str, Channel]] = None
 
     @classmethod
-    async def open(cls) -> "NodeSession":
+    async def open(cls, *, writes: bool = True) -> "NodeSession":
+        """`writes`: refused at once (nothing done) on a backend Fee Autopilot cannot set fees on;
+        reconcile and drift only read."""
         gateway = await current_gateway()
         info = await ResilientCaller(breaker, retry_policy).call("node info", gateway.info)
         session = cls(gateway, info.node_id, gateway.timeout_s)
-        if not session.writer.can_write:
+        if writes and not session.writer.can_write:
             raise Refused(session.writer.why_not, status=501)
         return session
 
@@ -434,7 +436,9 @@ async def reconcile_and_check_drift(wait_s: Optional[float] = None) -> Optional[
 async def reconcile_now(wait_s: Optional[float] = MANUAL_WAIT_S) -> dict[str, list]:
     """Settle pending changes, record drift and close batches a crash cut off, under the lock."""
     async with exclusive("reconciling with the node", wait_s):
-        session = await NodeSession.open()
+        # reads only: drift is recorded on a backend we cannot write to too (Core Lightning); a pending
+        # change there cannot be read back and stays pending (the read says why)
+        session = await NodeSession.open(writes=False)
         settled = [await crud.get_change(c["id"]) for c in await _reconcile(session)]
         external = await _detect_drift(session)
         return {"settled": settled, "external": external, "interrupted_runs": await _close_interrupted_batches()}

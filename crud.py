@@ -546,7 +546,7 @@ async def channel_shares(chan_ids: list[str], since: int, until: int) -> dict[st
 
 # --- the forwarding history we keep (forwards_store.py) -------------------------------------
 
-FORWARDS_SYNC_ID = "lnd"
+FORWARDS_SYNC_ID = "lnd"  # the one row, whatever the backend (a node change starts over)
 
 
 async def forwards_sync_state() -> Optional[dict]:
@@ -598,20 +598,22 @@ async def refresh_forward_days(tx: "Transaction", lo_ns: int, hi_ns: int) -> Non
         await tx.execute(statement, {"lo": first, "hi": last})
 
 
-async def save_forwards_sync(*, node_id: str, synced_from: int, synced_until: int, reset: bool = False) -> None:
-    """Where the sync stands. `reset`: another node; its forwards replace the ones we hold."""
+async def save_forwards_sync(*, node_id: str, synced_from: int, synced_until: int, reset: bool = False,
+                             created_index: Optional[int] = None) -> None:
+    """Where the sync stands. `reset`: another node; its forwards replace the ones we hold.
+    `created_index` (m011): Core Lightning's position, the last listforwards entry read; None on LND."""
     async with transaction() as tx:
         if reset:
             await tx.execute("DELETE FROM feepilot.forward_events")
             await tx.execute("DELETE FROM feepilot.forward_days")
         values = {"id": FORWARDS_SYNC_ID, "node_id": node_id, "synced_from": synced_from,
-                  "synced_until": synced_until, "synced_at": now()}
+                  "synced_until": synced_until, "synced_at": now(), "created_index": created_index}
         await tx.execute(
             """
-            INSERT INTO feepilot.forwards_sync (id, node_id, synced_from, synced_until, synced_at)
-            VALUES (:id, :node_id, :synced_from, :synced_until, :synced_at)
+            INSERT INTO feepilot.forwards_sync (id, node_id, synced_from, synced_until, synced_at, created_index)
+            VALUES (:id, :node_id, :synced_from, :synced_until, :synced_at, :created_index)
             ON CONFLICT (id) DO UPDATE SET node_id = :node_id, synced_from = :synced_from,
-                synced_until = :synced_until, synced_at = :synced_at
+                synced_until = :synced_until, synced_at = :synced_at, created_index = :created_index
             """,
             values,
         )

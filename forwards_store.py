@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict, dataclass
-from typing import Any, AsyncIterator, Callable, Mapping, Optional, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Optional, Sequence
 
 from loguru import logger
 
 from . import crud
 from .app_settings import APP_DEFAULTS
+from .engine.ingest_cln import ForwardPage
 from .engine.ingest_lnd import flows_from_sums
 from .engine.snapshot import FlowStats
 
@@ -31,8 +32,12 @@ NS = 1_000_000_000
 # reads the last 2 minutes again, and the events' ids keep them stored once.
 OVERLAP_S = 120
 
-# (start_s, end_s) -> the node's pages of forwarding events in that window, oldest first.
+# (start_s, end_s) -> the node's pages of forwarding events in that window, oldest first (LND).
 Pager = Callable[[int, int], AsyncIterator[list[dict[str, Any]]]]
+# created_index -> Core Lightning's listforwards pages from there on, as rows.
+IndexPager = Callable[[int], AsyncIterator[ForwardPage]]
+# (now, since) -> bring the table up to `now` (and back to `since`): one of the two syncs below.
+Syncer = Callable[[int, int], Awaitable["SyncStats"]]
 
 _lock = asyncio.Lock()  # one sync at a time: a cycle and a page's summary may ask together
 
@@ -46,6 +51,9 @@ class SyncStats:
     read: int = 0
     new: int = 0
     first: bool = False
+    # Core Lightning: the created_index it read from, and the failed forwards it stored
+    from_index: Optional[int] = None
+    failures: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,10 +158,62 @@ async def sync(pages: Pager, node_id: str, now: int, since: int) -> SyncStats:
         return stats
 
 
-async def flows(pages: Pager, node_id: str, now: int, windows: Sequence[int]) -> dict[str, dict[int, FlowStats]]:
+def by_time(pages: Pager, node_id: str) -> Syncer:
+    """LND's sync: windows of time (`/v1/switch`)."""
+    return lambda now, since: sync(pages, node_id, now, since)
+
+
+def by_index(pages: IndexPager, node_id: str) -> Syncer:
+    """Core Lightning's sync: created indexes (`listforwards`); it reads everything new whatever
+    `since` asks (the node keeps no time index)."""
+    return lambda now, since: sync_by_index(pages, node_id, now)
+
+
+async def sync_by_index(pages: IndexPager, node_id: str, now: int) -> SyncStats:
+    """Core Lightning: read `listforwards` from the entry after the last one we hold (by
+    created_index), store its settled forwards (forward_events) and its failed ones
+    (link_failures) page by page, and move the position to the last entry read. A forward still
+    in flight (`offered`) keeps the position before it: it settles or fails later under the same
+    created_index, and is read again until it has (what was stored meanwhile is stored once).
+    Another node, or no position yet, starts from the first entry; what is older than we keep
+    is read and not stored (listforwards has no time index)."""
+    global last_sync
+    async with _lock:
+        keep_from = now - await retention_days() * DAY
+        state = await crud.forwards_sync_state()
+        position = state.get("created_index") if state is not None and state["node_id"] == node_id else None
+        first = position is None
+        if state is not None and state["node_id"] != node_id:
+            logger.info("feepilot: the node changed: its forwarding history is read from the start")
+            await crud.save_forwards_sync(node_id=node_id, synced_from=keep_from, synced_until=keep_from, reset=True)
+        start = 1 if first else int(position) + 1
+        since = keep_from if first else max(min(int(state["synced_until"]), now), keep_from)  # type: ignore[index]
+        stats = SyncStats(windows=[(since, now)], first=first, from_index=start)
+        last, held = start - 1, None
+        async for page in pages(start):
+            stats.requests += 1
+            stats.read += page.read
+            rows = [asdict(r) for r in page.settled if r.ts_ns >= keep_from * NS]
+            failures = [asdict(r) for r in page.failed if r.ts_ns >= keep_from * NS]
+            if rows:  # stored page by page: a sync cut off keeps what it read, and its old position
+                await crud.insert_forwards(rows)
+                stats.new += len(rows)
+            if failures:
+                stats.failures += await crud.insert_failed_forwards(failures)
+            if held is None and page.first_offered is not None:
+                held = page.first_offered
+            last = max(last, page.last_index)
+        position = held - 1 if held is not None else last
+        synced_from = keep_from if first else min(int(state["synced_from"]), now)  # type: ignore[index]
+        await crud.save_forwards_sync(node_id=node_id, synced_from=synced_from, synced_until=now, created_index=position)
+        last_sync = stats
+        return stats
+
+
+async def flows(sync_to: Syncer, now: int, windows: Sequence[int]) -> dict[str, dict[int, FlowStats]]:
     """Per channel, per window (days, ending at `now`): its forwarding stats, after a sync. The
     engine's snapshot reads these sums, not the forwards: a cycle's work does not grow with them."""
-    await sync(pages, node_id, now, now - max(windows) * DAY)
+    await sync_to(now, now - max(windows) * DAY)
     sums: dict[str, dict[int, list[int]]] = {}
     per_window = await crud.forward_sums([((now - days * DAY) * NS, now * NS) for days in windows])
     for days, per_channel in zip(windows, per_window):
@@ -162,16 +222,16 @@ async def flows(pages: Pager, node_id: str, now: int, windows: Sequence[int]) ->
     return flows_from_sums(sums)
 
 
-async def events(pages: Pager, node_id: str, now: int, days: int) -> list[dict[str, Any]]:
+async def events(sync_to: Syncer, now: int, days: int) -> list[dict[str, Any]]:
     """The forwards of [now − days, now] (seconds, both included, as `/v1/switch`'s window),
     oldest first, in the shape of LND's ForwardingEvent, after a sync."""
     since = now - days * DAY
-    await sync(pages, node_id, now, since)
+    await sync_to(now, since)
     return await crud.forwards_between(since * NS, now * NS)
 
 
-async def totals(pages: Pager, node_id: str, now: int, windows: Sequence[tuple[int, int]]) -> list[tuple[int, int, int]]:
+async def totals(sync_to: Syncer, now: int, windows: Sequence[tuple[int, int]]) -> list[tuple[int, int, int]]:
     """Node-wide (count, fees msat, volume sat) of the forwards in each [start, end) window
     (seconds, ending at most at `now` + 1), after a sync back to the earliest start."""
-    await sync(pages, node_id, now, min(start for start, _ in windows))
+    await sync_to(now, min(start for start, _ in windows))
     return [await crud.forward_totals(start * NS, end * NS) for start, end in windows]

@@ -28,7 +28,7 @@ from . import crud
 from .clock import now
 from .engine.ingest_htlc import LIQUIDITY_FAILURE_DETAILS, HtlcFailures, LinkFailure, with_failed_out
 from .engine.snapshot import FailedOut, NodeSnapshot
-from .node import CredentialRefused, NodeCallError, NodeGateway, NodeUnavailable
+from .node import CredentialRefused, NodeCallError, NodeGateway, NodeUnavailable, backend_name
 from .resilience import RetryPolicy
 
 LISTENER_TASK_NAME = "ext_feepilot_htlc_events"
@@ -219,14 +219,23 @@ async def failed_out_1d(at: int) -> Optional[dict[str, tuple[int, int]]]:
     return await crud.failed_forward_sums((at - DAY) * NS, at * NS, LIQUIDITY_FAILURE_DETAILS)
 
 
-async def with_failed_forwards(snapshot: NodeSnapshot, at: int) -> NodeSnapshot:
+async def with_failed_forwards(snapshot: NodeSnapshot, at: int, from_history: bool = False) -> NodeSnapshot:
     """The snapshot with each open channel's failed forwards of the last 24 h, and the stream as
-    a data source."""
+    a data source. `from_history`: the backend lists failed forwards in its forwarding history
+    (Core Lightning's listforwards), which the snapshot's sync has just read: they are known when
+    that read succeeded, no stream has to be heard."""
     sources, errors = dict(snapshot.sources), dict(snapshot.source_errors)
-    sources["htlc_events"] = state.live
-    if not state.live:
-        errors["htlc_events"] = state.error or "the HTLC event stream is not connected yet"
-    sums = await failed_out_1d(at)
+    if from_history:
+        known = bool(snapshot.sources.get("forwards"))
+        sources["htlc_events"] = known
+        if not known:
+            errors["htlc_events"] = errors.get("forwards", "the forwarding history was not read")
+        sums = await crud.failed_forward_sums((at - DAY) * NS, at * NS, LIQUIDITY_FAILURE_DETAILS) if known else None
+    else:
+        sources["htlc_events"] = state.live
+        if not state.live:
+            errors["htlc_events"] = state.error or "the HTLC event stream is not connected yet"
+        sums = await failed_out_1d(at)
     if sums is None:
         return replace(snapshot, sources=sources, source_errors=errors)
     failed = {chan: FailedOut(count, amount_msat // 1000) for chan, (count, amount_msat) in sums.items()}
@@ -241,12 +250,13 @@ async def channel_failures(chan_id: str, since: int) -> dict[str, Any]:
     24 h and since `since`, the newest failures of every reason, and whether the stream is heard."""
     at = now()
     await flush()
+    from_history = backend_name() == "CoreLightningWallet"  # listforwards: read with every sync, no stream
     day = await crud.channel_failure_totals(chan_id, (at - DAY) * NS, LIQUIDITY_FAILURE_DETAILS)
     window = await crud.channel_failure_totals(chan_id, since * NS, LIQUIDITY_FAILURE_DETAILS)
     recent = await crud.channel_failed_forwards(chan_id, since * NS, RECENT_FAILURES)
     return {
-        "heard": heard_recently(at),
-        "error": None if state.live else state.error,
+        "heard": from_history or heard_recently(at),
+        "error": None if from_history or state.live else state.error,
         "lack_of_balance_24h": {"count": day[0], "amount_sat": day[1] // 1000},
         "lack_of_balance": {"count": window[0], "amount_sat": window[1] // 1000},
         "recent": [

@@ -545,3 +545,11 @@ def _forward_event(row) -> Optional[dict]:
         return None
     return {"ts": int(row["ts_ns"]), "out": int(row["chan_id_out"]), "in": int(row["chan_id_in"]),
             "htlc_in": htlcs[0], "htlc_out": htlcs[1], "amt_out": int(row["amt_out_msat"]), "fee": int(row["fee_msat"])}
+
+
+async def m011_cln_forwards_position(db: Database) -> None:
+    # Issue 18. Core Lightning's forwarding history is read by position, not by time:
+    # `listforwards index=created start=N`. `created_index` is the last entry read (NULL on LND,
+    # whose sync keeps only the span of time it holds), so a cycle after the first asks only for
+    # the entries after it.
+    await db.execute(f"ALTER TABLE feepilot.forwards_sync ADD COLUMN created_index {db.big_int};")

@@ -217,6 +217,10 @@ class StatusOut(BaseModel):
     node_id: Optional[str] = None
     alias: Optional[str] = None
     block_height: Optional[int] = None
+    capabilities: dict[str, bool] = Field(
+        default_factory=dict, description="What Fee Autopilot can do on this backend: reads_forwards, reads_graph, "
+                                          "writes_fees, inbound_fees"
+    )
     channel_counts: dict[str, int] = Field(default_factory=dict, description="Channels by state")
     sources: dict[str, bool] = Field(default_factory=dict, description="Data source -> usable")
     source_errors: dict[str, str] = Field(default_factory=dict)
@@ -650,7 +654,7 @@ class SettingsDocument(BaseModel):
         "change log names; the change log itself never is"
     )
     decisions_retention_days: int = Field(
-        7, description="Every decision of a run is kept this long; afterwards the run keeps only the decisions the "
+        5, description="Every decision of a run is kept this long; afterwards the run keeps only the decisions the "
         "change log names (the ones applied)"
     )
     forwards_retention_days: int = Field(400, description="The forwarding history Fee Autopilot keeps (days)")

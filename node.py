@@ -161,8 +161,8 @@ def resolve_node() -> Any:
             )
         raise NodeUnavailable(
             f"The funding source {name} has no node API. Fee Autopilot needs "
-            "LndRestWallet (LND REST) as LNbits' funding source (CoreLightningWallet "
-            "works read-only: scores without forwarding history, no fee changes)."
+            "LndRestWallet (LND REST) or CoreLightningWallet (read-only: scores and dry runs, "
+            "no fee changes yet) as LNbits' funding source."
         )
     return node_cls(source)
 
@@ -429,13 +429,6 @@ def _switch_pager(client: LndClient) -> forwards_store.Pager:
     return lambda start, end: lnd_forward_pages(client, start, end)
 
 
-async def _lnd_forwards(client: LndClient, now: int, days: int) -> list[dict[str, Any]]:
-    """The forwards of [now − days, now] from the history Fee Autopilot keeps (forwards_store),
-    after reading from the node only what is new since the last read."""
-    node_id = (await _lnd_info(client)).node_id
-    return await forwards_store.events(_switch_pager(client), node_id, now, days)
-
-
 # --- generic (any backend with LNbits' node API) ---------------------------------
 
 
@@ -505,6 +498,11 @@ class NodeGateway:
         self.timeout_s = timeout_s
         self.kind = backend_kind(node)
         self.lnd = LndClient(node, timeout_s) if self.kind == "lnd" else None
+        self.cln: Any = None
+        if self.kind == "cln":
+            from .cln_node import ClnClient  # built on this module's types: imported once it exists
+
+            self.cln = ClnClient(node, timeout_s)
 
     @classmethod
     def current(cls, timeout_s: float = NODE_TIMEOUT_S) -> "NodeGateway":
@@ -512,21 +510,63 @@ class NodeGateway:
 
     @property
     def can_read_forwards(self) -> bool:
-        return self.kind == "lnd"
+        return self.kind in ("lnd", "cln")
 
     @property
     def can_read_graph(self) -> bool:
-        return self.kind == "lnd"
+        return self.kind in ("lnd", "cln")
+
+    @property
+    def failures_from_history(self) -> bool:
+        """Failed forwards come with the forwarding history (Core Lightning's listforwards), not
+        from a stream that must be heard (LND's HTLC events)."""
+        return self.kind == "cln"
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        """What Fee Autopilot can do on this backend (GET /status)."""
+        return {"reads_forwards": self.can_read_forwards, "reads_graph": self.can_read_graph,
+                "writes_fees": self.kind == "lnd", "inbound_fees": self.kind == "lnd"}
 
     async def info(self) -> NodeInfo:
         if self.lnd:
             return await _lnd_info(self.lnd)
+        if self.cln:
+            from .cln_node import cln_info
+
+            return await cln_info(self.cln)
         return (await _generic_channels(self.node, self.backend)).info
 
     async def channels(self) -> NodeChannels:
         if self.lnd:
             return await _lnd_channels(self.lnd, await _lnd_info(self.lnd))
+        if self.cln:
+            from .cln_node import cln_channels
+
+            return await cln_channels(self.cln)
         return await _generic_channels(self.node, self.backend)
+
+    async def _forwards_syncer(self, node_id: Optional[str] = None) -> forwards_store.Syncer:
+        """How our stored forwarding history is brought up to date from this node."""
+        if self.lnd:
+            node_id = node_id or (await _lnd_info(self.lnd)).node_id
+            return forwards_store.by_time(_switch_pager(self.lnd), node_id)
+        if self.cln:
+            from .cln_node import cln_forward_pages, cln_info
+
+            client = self.cln
+            node_id = node_id or (await cln_info(client)).node_id
+            return forwards_store.by_index(lambda start: cln_forward_pages(client, start), node_id)
+        raise NodeCallError(f"{self.backend}: forwarding history is not supported", transient=False)
+
+    async def graph_files(self, channels_into: BinaryIO, nodes_into: BinaryIO) -> int:
+        """Core Lightning's public graph, `listchannels` and `listnodes` undecoded into the two files
+        (their size): decoded in the heavy-work process (worker.py), never whole in LNbits' own."""
+        if not self.cln:
+            raise NodeCallError(f"{self.backend}: listchannels/listnodes are Core Lightning's", transient=False)
+        from .cln_node import cln_graph
+
+        return await cln_graph(self.cln, channels_into, nodes_into, max(GRAPH_TIMEOUT_S, self.timeout_s))
 
     async def describegraph(self, into: BinaryIO) -> int:
         """The node's network graph as it answers it, undecoded, written to `into` as it arrives
@@ -548,17 +588,14 @@ class NodeGateway:
         return self.lnd.stream("/v2/router/htlcevents", connect_timeout=connect_timeout)
 
     async def forwards(self, now: int, days: int) -> list[dict[str, Any]]:
-        if not self.lnd:
-            raise NodeCallError(f"{self.backend}: forwarding history is not supported", transient=False)
-        return await _lnd_forwards(self.lnd, now, days)  # our stored history, synced first
+        """The forwards of [now − days, now] from the history Fee Autopilot keeps (forwards_store),
+        after reading from the node only what is new since the last read."""
+        return await forwards_store.events(await self._forwards_syncer(), now, days)
 
     async def forward_totals(self, now: int, windows: Sequence[tuple[int, int]]) -> list[tuple[int, int, int]]:
         """Node-wide (forwards, fees msat, volume sat) per [start, end) window, summed from our
         stored history (synced first)."""
-        if not self.lnd:
-            raise NodeCallError(f"{self.backend}: forwarding history is not supported", transient=False)
-        node_id = (await _lnd_info(self.lnd)).node_id
-        return await forwards_store.totals(_switch_pager(self.lnd), node_id, now, windows)
+        return await forwards_store.totals(await self._forwards_syncer(), now, windows)
 
     async def snapshot(self, *, graph_loaded: bool, now: Optional[int] = None) -> NodeSnapshot:
         """The node now. The graph is not in it: it stays in the heavy-work process, which adds
@@ -568,10 +605,11 @@ class NodeGateway:
         sources = dict(base.sources)
         errors = dict(base.source_errors)
         channels = base.channels
-        if self.lnd:
+        if self.can_read_forwards:
             try:
                 # the sums of the history we keep (it survives a pruned node), synced incrementally first
-                flows = await forwards_store.flows(_switch_pager(self.lnd), base.info.node_id, now, FLOW_WINDOWS_DAYS)
+                syncer = await self._forwards_syncer(base.info.node_id)
+                flows = await forwards_store.flows(syncer, now, FLOW_WINDOWS_DAYS)
                 channels = with_flows(channels, flows, FLOW_WINDOWS_DAYS)
                 sources["forwards"] = True
             except NodeCallError as exc:
@@ -654,6 +692,9 @@ class PolicyWriter:
 
     @property
     def why_not(self) -> str:
+        if self.gateway.kind == "cln":
+            return ("Fee changes are not supported on Core Lightning yet: Fee Autopilot reads and scores this "
+                    "node (dry runs, shadow mode) and writes fees only on LND (LndRestWallet). Nothing was changed.")
         return (
             f"{self.gateway.backend} cannot set a complete channel policy without side effects; "
             "Fee Autopilot applies changes on LND (LndRestWallet)"

@@ -3,7 +3,7 @@
 | what | setting (default) |
 |---|---|
 | the channels' series, the serialised latest scores (and the per-run scores and snapshots older versions wrote) | `retention_days` (90) |
-| every decision of a run; afterwards the run keeps the decisions the change log names | `decisions_retention_days` (7) |
+| every decision of a run; afterwards the run keeps the decisions the change log names | `decisions_retention_days` (5) |
 | runs and what is left of their decisions (not the runs the change log names; never before their scores) | `runs_retention_days` (365) |
 | the forwarding history we keep: settled forwards, and the failed ones the HTLC event stream reported | `forwards_retention_days` (400) |
 

@@ -182,9 +182,13 @@ async def node_status(schedule: Any = None) -> StatusOut:
     status.sources.update(result.sources)
     status.sources["forwards"] = gateway.can_read_forwards
     status.sources["graph"] = gateway.can_read_graph
+    status.capabilities = gateway.capabilities
     status.source_errors = dict(result.source_errors)
     if not gateway.can_read_forwards:
         status.source_errors["forwards"] = f"{gateway.backend}: forwarding history is not supported"
+    if gateway.failures_from_history:  # listforwards lists the failed forwards with the settled ones
+        status.sources["htlc_events"] = True
+        return status
     status.sources["htlc_events"] = htlc_listener.state.live
     if not htlc_listener.state.live:
         status.source_errors["htlc_events"] = htlc_listener.state.error or "the HTLC event stream is not connected yet"
@@ -235,6 +239,8 @@ class GraphCache:
         """The graph goes from the node to a temporary file as it arrives and from there into the
         heavy-work process: LNbits' process never holds its tens of MB whole. (Its summary, the
         worker's generation, the answer's size in bytes.)"""
+        if gateway.cln is not None:  # Core Lightning: two answers (listchannels, listnodes), two files
+            return await GraphCache._download_and_load_cln(gateway)
         handle, name = tempfile.mkstemp(prefix="feepilot-graph-", suffix=".json")
         path = Path(name)
         try:
@@ -248,6 +254,24 @@ class GraphCache:
             return info, generation, size
         finally:
             path.unlink(missing_ok=True)
+
+
+    @staticmethod
+    async def _download_and_load_cln(gateway: NodeGateway) -> tuple[GraphInfo, int, int]:
+        """As for LND, with `listchannels` and `listnodes` each streamed to a file of its own."""
+        paths = [Path(tempfile.mkstemp(prefix=f"feepilot-{what}-", suffix=".json")[1]) for what in ("channels", "nodes")]
+        try:
+            try:
+                with open(paths[0], "wb") as channels, open(paths[1], "wb") as nodes:
+                    size = await gateway.graph_files(channels, nodes)
+            except OSError as exc:  # the disk, not the node
+                raise NodeCallError(f"listchannels/listnodes: could not keep the answers in {paths[0].parent} ({exc})",
+                                    transient=True) from exc
+            info, generation = await heavy_worker.load_cln_graph(paths[0], paths[1], int(time.time()))
+            return info, generation, size
+        finally:
+            for path in paths:
+                path.unlink(missing_ok=True)
 
 
 graph_cache = GraphCache()
@@ -333,7 +357,7 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         graph, graph_error = await graph_cache.get_graph(gateway, document["graph_refresh_minutes"] * 60)
         caller = ResilientCaller(breaker, retry_policy)
         snapshot = await caller.call("snapshot", lambda: gateway.snapshot(graph_loaded=graph is not None, now=at))
-        snapshot = await htlc_listener.with_failed_forwards(snapshot, at)
+        snapshot = await htlc_listener.with_failed_forwards(snapshot, at, from_history=gateway.failures_from_history)
         if graph_error:
             snapshot = _with_source_error(snapshot, "graph", graph_error)
         since = at - document["history_days"] * 86400

@@ -42,6 +42,7 @@ from typing import AbstractSet, Any, Callable, Optional, Sequence
 
 from .engine.evaluate import Evaluation, evaluate
 from .engine.graph_metrics import GraphMetrics, compute_graph_metrics, metrics_key
+from .engine.ingest_cln import graph_from_cln
 from .engine.ingest_lnd import graph_from_describegraph
 from .engine.jsonstream import loads_object_incrementally
 from .engine.settings import EngineSettings
@@ -208,6 +209,25 @@ class GraphWork:
         except (ValueError, AttributeError, TypeError) as exc:  # not JSON, or not describegraph's shape
             raise GraphUnreadable(f"GET /v1/graph: the node answered with invalid JSON ({exc.__class__.__name__})") from exc
         del data
+        return self._keep(fresh, started)
+
+    def load_cln_graph(self, channels_source: Path, nodes_source: Path, taken_at: int) -> GraphInfo:
+        """Core Lightning's `listchannels` and `listnodes` results in the two files -> the graph kept here."""
+        started = time.perf_counter()
+        try:
+            channels, nodes = (self._decode(path) for path in (channels_source, nodes_source))
+            fresh = graph_from_cln(channels, nodes, taken_at)
+        except (ValueError, AttributeError, TypeError) as exc:  # not JSON, or not their shape
+            raise GraphUnreadable(f"listchannels/listnodes: Core Lightning answered with JSON we cannot read "
+                                  f"({exc.__class__.__name__})") from exc
+        del channels, nodes
+        return self._keep(fresh, started)
+
+    def _decode(self, source: Path) -> Any:
+        text = source.read_bytes().decode()
+        return loads_object_incrementally(text) if self.in_host else json.loads(text)
+
+    def _keep(self, fresh: NetworkGraph, started: float) -> GraphInfo:
         if self.graph is None or self.graph.fingerprint != fresh.fingerprint:
             self.graph = fresh  # the replaced graph is freed here, where its pauses harm no one
         return GraphInfo(
@@ -300,6 +320,8 @@ def _run(work: GraphWork, op: str, args: dict[str, Any]) -> Any:
         return os.getpid()
     if op == "load_graph":
         return work.load_graph(Path(args["path"]), args["taken_at"])
+    if op == "load_cln_graph":
+        return work.load_cln_graph(Path(args["channels_path"]), Path(args["nodes_path"]), args["taken_at"])
     if op == "cycle":
         return work.cycle(args["snapshot"], args["settings"], args["history"], args["at"], args["graph_fingerprint"],
                           args["inbound_ours"])
@@ -405,6 +427,13 @@ class HeavyWorker:
         """Decode the describegraph answer in the file `source` where the graph is kept (the
         worker reads the file itself): (its summary, generation)."""
         info = await self._call("load_graph", {"path": str(source), "taken_at": taken_at})
+        self.graph = info
+        return info, self.generation
+
+    async def load_cln_graph(self, channels_source: Path, nodes_source: Path, taken_at: int) -> tuple[GraphInfo, int]:
+        """As load_graph, from Core Lightning's two answers (`listchannels`, `listnodes`)."""
+        info = await self._call("load_cln_graph", {"channels_path": str(channels_source),
+                                                   "nodes_path": str(nodes_source), "taken_at": taken_at})
         self.graph = info
         return info, self.generation
 

@@ -5,6 +5,7 @@ tests. LNbits runs as its own uvicorn process, exactly as an operator runs it;
 nothing of LNbits is mocked.
 
     host = LnbitsHost(workdir, backend="LndRestWallet", lnd_endpoint=url, macaroon=hex)
+    host = LnbitsHost(workdir, backend="CoreLightningWallet", cln_socket=path)   # Core Lightning
     host.start()
     host.first_install("admin", password)   # or host.login(...) when already installed
     host.enable_extension(host.super_token)
@@ -87,6 +88,7 @@ class LnbitsHost:
         backend: str = "LndRestWallet",
         lnd_endpoint: Optional[str] = None,
         macaroon: str = "",
+        cln_socket: Optional[str] = None,
         link_extension: bool = True,
         extra_env: Optional[dict[str, str]] = None,
     ):
@@ -95,6 +97,7 @@ class LnbitsHost:
         self.backend = backend
         self.lnd_endpoint = lnd_endpoint
         self.macaroon = macaroon
+        self.cln_socket = cln_socket
         self.link_extension = link_extension
         self.extra_env = dict(extra_env or {})
         self.process: Optional[subprocess.Popen] = None
@@ -128,7 +131,7 @@ class LnbitsHost:
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("LNBITS_", "LND_", "FUNDING_"))
+            if not key.startswith(("LNBITS_", "LND_", "FUNDING_", "CORELIGHTNING_", "CLIGHTNING_"))
         }
         env.update(
             {
@@ -151,6 +154,8 @@ class LnbitsHost:
             env["LND_REST_ENDPOINT"] = self.lnd_endpoint
             env["LND_REST_MACAROON"] = self.macaroon
             env["LND_REST_CERT"] = ""
+        if self.cln_socket:
+            env["CORELIGHTNING_RPC"] = self.cln_socket  # LNbits' settings.corelightning_rpc
         env.update(self.extra_env)
         return env
 

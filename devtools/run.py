@@ -188,20 +188,20 @@ def serve(args: argparse.Namespace, stop: dict) -> int:
     try:
         print(f"Starting simnode (seed {args.seed}) …", flush=True)
         try:
-            simnode = start_simnode(seed=args.seed, speed=args.speed, extra_args=("--port", str(args.simnode_port)))
+            simnode = start_simnode(seed=args.seed, speed=args.speed, extra_args=("--port", str(args.simnode_port)),
+                                    cln=args.backend == "cln")
         except RuntimeError:
             if port_problem(args.simnode_port) == "in use":  # taken since the check
                 raise Refusal(check_ports(args.port, args.simnode_port)[0]) from None
             raise
         print(f"simnode: {simnode.url} (node {simnode.node_id})", flush=True)
-        host = LnbitsHost(
-            run_dir,
-            port=args.port,
-            backend="LndRestWallet",
-            lnd_endpoint=simnode.url,
-            macaroon=simnode.macaroon,
-        )
-        print(f"Starting LNbits 1.6.2 on {host.url} (log: {shown(host.log_path)}) …", flush=True)
+        if args.backend == "cln":
+            print(f"simnode's Core Lightning socket: {simnode.cln_socket}", flush=True)
+            funding = {"backend": "CoreLightningWallet", "cln_socket": simnode.cln_socket}
+        else:
+            funding = {"backend": "LndRestWallet", "lnd_endpoint": simnode.url, "macaroon": simnode.macaroon}
+        host = LnbitsHost(run_dir, port=args.port, **funding)
+        print(f"Starting LNbits 1.6.2 on {host.url} ({host.backend}; log: {shown(host.log_path)}) …", flush=True)
         try:
             host.start()
         except PortInUseError:
@@ -250,6 +250,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--port", type=int, default=5000, help="LNbits port (make: PORT)")
     parser.add_argument("--simnode-port", type=int, default=8080, help="simnode port (make: SIMNODE_PORT)")
     parser.add_argument("--seed", type=int, default=7, help="simnode seed (make: SEED)")
+    parser.add_argument("--backend", choices=("lnd", "cln"), default="lnd",
+                        help="LNbits' funding source: LND REST (LndRestWallet) or Core Lightning's JSON-RPC "
+                             "(CoreLightningWallet) on simnode's socket (make: BACKEND)")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (1: the node lives in real time, with simulated history behind it)")
     parser.add_argument("--run-dir", type=Path, default=REPO_ROOT / "run", help="LNbits' state (default run/)")
     parser.add_argument("--check-only", action="store_true", help="only check the ports and the run folder")

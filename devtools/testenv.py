@@ -151,25 +151,42 @@ class NodeEnv:
             assert (live["base_msat"], live["ppm"]) == (expected["base_msat"], expected["ppm"]), (chan_id, change)
 
 
-def start_node_env(workdir: Path, seed: int = 7, simnode_args: tuple = ()) -> NodeEnv:
+def start_node_env(workdir: Path, seed: int = 7, simnode_args: tuple = (), cln: bool = False,
+                   channels: int = 16) -> NodeEnv:
+    """simnode and LNbits on it: on LND REST, or with `cln` on Core Lightning's JSON-RPC socket."""
     from simnode.testing import start_simnode
 
-    node = start_simnode(seed=seed, speed=0, extra_args=simnode_args)
-    env = attach_host(node, workdir)
-    quiet_schedule(env.session)
+    node = start_simnode(seed=seed, speed=0, extra_args=simnode_args, cln=cln, channels=channels)
+    env = None
+    try:
+        env = attach_host(node, workdir, cln=cln)
+        quiet_schedule(env.session)
+    except BaseException:  # nothing left running behind a failed start
+        if env is not None:
+            env.session.host.stop()
+        node.stop()
+        raise
     return env
 
 
-def attach_host(node, workdir: Path) -> NodeEnv:
-    """A real LNbits with the extension on a running simnode (`node`), the two on one simulated clock."""
+def backend_kwargs(node, cln: bool = False) -> dict:
+    """LnbitsHost's funding source on a running simnode: LND REST, or its Core Lightning socket."""
+    if cln:
+        if node.cln_socket is None:
+            raise ValueError("simnode was started without its Core Lightning face (start_simnode(cln=True))")
+        return {"backend": "CoreLightningWallet", "cln_socket": node.cln_socket}
+    return {"backend": "LndRestWallet", "lnd_endpoint": node.url, "macaroon": node.macaroon}
+
+
+def attach_host(node, workdir: Path, cln: bool = False) -> NodeEnv:
+    """A real LNbits with the extension on a running simnode (`node`), the two on one simulated clock;
+    `cln`: LNbits on CoreLightningWallet through simnode's Core Lightning socket."""
     clock_file = workdir / "clock-offset"
     env = NodeEnv(node, None, clock_file)  # type: ignore[arg-type]
     env.sync_clock()
     session = start_host_session(
         workdir,
-        backend="LndRestWallet",
-        lnd_endpoint=node.url,
-        macaroon=node.macaroon,
+        **backend_kwargs(node, cln),
         extra_env={"FEEPILOT_CLOCK_FILE": str(clock_file)},
     )
     env.session = session

@@ -1,4 +1,7 @@
-"""CLN `listchannels` entries -> `NetworkGraph`. Pure: the caller decodes the JSON.
+"""Core Lightning JSON -> engine types. Pure: the caller decodes the JSON.
+
+`listchannels` + `listnodes` -> `NetworkGraph`; `listpeerchannels` -> our `Channel`s with their
+complete policies; `listforwards` pages -> the rows of the forwarding history we keep.
 
 `listchannels` has one entry per channel *direction*; BOLT 7 direction 0 (policy1)
 is the update from the lexicographically smaller node id. A disabled direction
@@ -8,9 +11,11 @@ is the update from the lexicographically smaller node id. A disabled direction
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
-from .snapshot import GraphEdge, NetworkGraph, Policy
+from .ingest_htlc import FAILED_DOWNSTREAM
+from .snapshot import ACTIVE, INACTIVE, PENDING, Channel, GraphEdge, NetworkGraph, Policy
 
 
 def _msat(value: Any) -> int:
@@ -100,3 +105,224 @@ def graph_fingerprint(edges: Iterable[GraphEdge], prefix: str = "graph") -> str:
             else:
                 digest.update(b"-;")
     return f"{prefix}:{count}:{digest.hexdigest()[:16]}"
+
+
+# --- our node through Core Lightning's JSON-RPC (the shell: cln_node.py) -----------------------
+#
+# The rest of the extension names a channel by LND's integer chan_id (block << 40 | tx << 16 | out)
+# as a decimal string, and keeps forwards and failures in integer columns: CLN's short channel ids
+# are converted to it, so one channel has one id whatever the backend.
+
+# States of a channel that is open: usable while its peer is connected (a splice keeps it usable).
+OPEN_STATES = ("CHANNELD_NORMAL", "CHANNELD_AWAITING_SPLICE")
+# Every other listpeerchannels state is a channel being opened or closed (LND's pending channels:
+# pending open, waiting close, pending force close). Closed channels are not listed at all.
+
+
+def chan_id_from_scid(short_channel_id: str) -> str:
+    """`BLOCKxTXxOUT` (or the very old `BLOCK:TX:OUT`) -> LND's decimal chan_id."""
+    parts = short_channel_id.replace(":", "x").split("x")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"not a short channel id: {short_channel_id!r}")
+    block, tx, out = (int(p) for p in parts)
+    if block >= 1 << 24 or tx >= 1 << 24 or out >= 1 << 16:
+        raise ValueError(f"short channel id out of range: {short_channel_id!r}")
+    return str(block << 40 | tx << 16 | out)
+
+
+def scid_from_chan_id(chan_id: str) -> str:
+    number = int(chan_id)
+    return f"{number >> 40}x{(number >> 16) & 0xFFFFFF}x{number & 0xFFFF}"
+
+
+def policy_from_channel_update(update: Mapping[str, Any]) -> Policy:
+    """One side of listpeerchannels' `updates` (local: ours, remote: the peer's) -> Policy. CLN has
+    no inbound fees; `disabled` and gossip timestamps are not in it."""
+    return Policy(
+        base_msat=_msat(update.get("fee_base_msat")),
+        ppm=int(update.get("fee_proportional_millionths") or 0),
+        cltv_delta=int(update.get("cltv_expiry_delta") or 0),
+        min_htlc_msat=_msat(update.get("htlc_minimum_msat")),
+        max_htlc_msat=_msat(update.get("htlc_maximum_msat")),
+    )
+
+
+def _local_policy(entry: Mapping[str, Any]) -> Optional[Policy]:
+    updates = entry.get("updates")
+    if isinstance(updates, Mapping) and isinstance(updates.get("local"), Mapping):
+        return policy_from_channel_update(updates["local"])
+    if entry.get("fee_base_msat") is None:
+        return None
+    # before v24.02 there was no `updates`: the fee fields and HTLC limits, no cltv delta
+    return Policy(
+        base_msat=_msat(entry.get("fee_base_msat")),
+        ppm=int(entry.get("fee_proportional_millionths") or 0),
+        cltv_delta=0,
+        min_htlc_msat=_msat(entry.get("minimum_htlc_out_msat")),
+        max_htlc_msat=_msat(entry.get("maximum_htlc_out_msat")),
+    )
+
+
+def channel_from_listpeerchannels(entry: Mapping[str, Any], aliases: Mapping[str, str]) -> Channel:
+    """One listpeerchannels entry -> Channel. An open channel is named by its chan_id (from the short
+    channel id); one being opened or closed by its outpoint, as LND's pending channels are."""
+    state = str(entry.get("state", ""))
+    connected = bool(entry.get("peer_connected", False))
+    short_id = str(entry.get("short_channel_id") or "")
+    point = f"{entry.get('funding_txid', '')}:{entry.get('funding_outnum', 0)}"
+    is_open = state in OPEN_STATES and bool(short_id)
+    total_msat, local_msat = _msat(entry.get("total_msat")), _msat(entry.get("to_us_msat"))
+    updates = entry.get("updates") if isinstance(entry.get("updates"), Mapping) else {}
+    remote = updates.get("remote")
+    peer = str(entry.get("peer_id", ""))
+    chan_id = chan_id_from_scid(short_id) if is_open else point
+    opener = entry.get("opener")
+    return Channel(
+        chan_id=chan_id,
+        short_id=short_id,
+        channel_point=point,
+        peer_id=peer,
+        peer_alias=aliases.get(peer, ""),
+        state=(ACTIVE if connected else INACTIVE) if is_open else PENDING,
+        capacity_sat=total_msat // 1000,
+        local_sat=local_msat // 1000,
+        remote_sat=(total_msat - local_msat) // 1000,
+        private=bool(entry.get("private", False)),
+        initiator=None if opener is None else opener == "local",
+        local_policy=_local_policy(entry) if is_open else None,
+        peer_policy=policy_from_channel_update(remote) if is_open and isinstance(remote, Mapping) else None,
+        funding_height=(int(chan_id) >> 40) or None if is_open else None,
+        peer_online=connected,
+    )
+
+
+def channels_from_listpeerchannels(raw: Mapping[str, Any], aliases: Mapping[str, str]) -> list[Channel]:
+    """Every channel listpeerchannels lists, with its complete local policy."""
+    return [channel_from_listpeerchannels(entry, aliases) for entry in raw.get("channels", []) or []]
+
+
+def aliases_from_listnodes(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {str(n["nodeid"]): str(n.get("alias") or "") for n in raw.get("nodes", []) or [] if n.get("nodeid")}
+
+
+def graph_from_cln(listchannels: Mapping[str, Any], listnodes: Mapping[str, Any], taken_at: int) -> NetworkGraph:
+    """The public graph from the two answers (`listchannels`, `listnodes`) as they were decoded."""
+    return graph_from_listchannels(listchannels.get("channels", []) or [], aliases_from_listnodes(listnodes), taken_at)
+
+
+# --- listforwards -> the rows Fee Autopilot keeps ----------------------------------------------
+#
+# Failures (CLN's `local_failed`: our node refused a forward after the HTLC arrived) as the engine's
+# failed_out_* read them (engine.ingest_htlc.LIQUIDITY_FAILURE_DETAILS):
+#   failcode 4103 (0x1007) WIRE_TEMPORARY_CHANNEL_FAILURE -> INSUFFICIENT_BALANCE. channeld answers a
+#       forward it cannot add to the outgoing channel with it — above all our balance (capacity
+#       exceeded); listforwards keeps no finer reason, so the rarer causes under the same code (too
+#       many HTLCs in flight, dust exposure) count as lack of balance too, as LND's
+#       INSUFFICIENT_BALANCE covers its own link's capacity checks.
+#   4108 (0x100c) WIRE_FEE_INSUFFICIENT -> FEE_INSUFFICIENT (LND's name for the same refusal);
+#   any other code -> its wire name without `WIRE_` (e.g. UNKNOWN_NEXT_PEER, CHANNEL_DISABLED).
+# `failed` (it left through our channel and failed further along) -> FAILED_DOWNSTREAM: nothing
+# about our liquidity, as on LND.
+TEMPORARY_CHANNEL_FAILURE = 0x1000 | 7
+FEE_INSUFFICIENT = 0x1000 | 12
+FAILCODE_DETAILS = {TEMPORARY_CHANNEL_FAILURE: "INSUFFICIENT_BALANCE", FEE_INSUFFICIENT: "FEE_INSUFFICIENT"}
+
+
+def wire_failure_name(failcode: Optional[int], failreason: Optional[str]) -> str:
+    """The BOLT 4 failure's name as LND's `wire_failure` spells it (TEMPORARY_CHANNEL_FAILURE)."""
+    if failreason:
+        return failreason[5:] if failreason.startswith("WIRE_") else failreason
+    return f"FAILCODE_{failcode}" if failcode is not None else ""
+
+
+def failure_detail(status: str, failcode: Optional[int], failreason: Optional[str]) -> str:
+    if status == "failed":
+        return FAILED_DOWNSTREAM
+    if failcode in FAILCODE_DETAILS:
+        return FAILCODE_DETAILS[failcode]  # type: ignore[index]
+    return wire_failure_name(failcode, failreason) or "UNKNOWN"
+
+
+def time_ns(seconds: Any) -> int:
+    """CLN's times are seconds with millisecond decimals: to whole milliseconds, in ns."""
+    return round(float(seconds) * 1000) * 1_000_000 if seconds else 0
+
+
+@dataclass(frozen=True)
+class ForwardRow:
+    """A settled forward as crud.insert_forwards stores it (forward_events)."""
+
+    ts_ns: int
+    chan_out: int
+    chan_in: int
+    htlc_out: int
+    htlc_in: int
+    amt_out_msat: int
+    fee_msat: int
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    """A forward that failed, as crud.insert_failed_forwards stores it (link_failures)."""
+
+    ts_ns: int
+    chan_in: int
+    htlc_in: int
+    chan_out: int
+    amount_msat: int
+    wire_failure: str
+    failure_detail: str
+
+
+@dataclass(frozen=True)
+class ForwardPage:
+    settled: tuple[ForwardRow, ...]
+    failed: tuple[FailureRow, ...]
+    read: int  # entries in the page
+    last_index: int  # the highest created_index in it (0: empty)
+    # the created_index of its first forward still in flight (`offered`: it will settle or fail
+    # later, under the same created_index), or None: the next read must start there again
+    first_offered: Optional[int]
+
+
+def _htlc(value: Any) -> int:
+    return -1 if value is None or value == "" else int(value)
+
+
+def forward_page(forwards: Iterable[Mapping[str, Any]]) -> ForwardPage:
+    """One listforwards page -> rows.
+
+    A settled forward's time is `resolved_time`, when it settled: LND's ForwardingEvent is written
+    when the forward settles and stamped then, so a forward is in the same window on either backend
+    (received_time when an old row has none). A failure's is `resolved_time` too, else
+    `received_time` (a local failure is refused as it arrives, as LND's link_fail_event is stamped).
+    """
+    settled: list[ForwardRow] = []
+    failed: list[FailureRow] = []
+    read = last = 0
+    first_offered: Optional[int] = None
+    for f in forwards:
+        read += 1
+        index = int(f.get("created_index") or 0)
+        last = max(last, index)
+        status = str(f.get("status", ""))
+        if status == "offered":
+            first_offered = index if first_offered is None else min(first_offered, index)
+            continue
+        if not f.get("in_channel") or not f.get("out_channel"):
+            continue  # no channel of ours to count it on (a failure before the next hop was known)
+        chan_in, chan_out = int(chan_id_from_scid(str(f["in_channel"]))), int(chan_id_from_scid(str(f["out_channel"])))
+        at = time_ns(f.get("resolved_time") or f.get("received_time"))
+        if status == "settled":
+            out_msat = _msat(f.get("out_msat"))
+            fee = _msat(f["fee_msat"]) if f.get("fee_msat") is not None else _msat(f.get("in_msat")) - out_msat
+            settled.append(ForwardRow(at, chan_out, chan_in, _htlc(f.get("out_htlc_id")), _htlc(f.get("in_htlc_id")),
+                                      out_msat, fee))
+        elif status in ("local_failed", "failed"):
+            code = int(f["failcode"]) if f.get("failcode") is not None else None
+            reason = str(f["failreason"]) if f.get("failreason") else None
+            # what would have left: out_msat when it was sent, else what the HTLC carried in
+            amount = _msat(f.get("out_msat")) if f.get("out_msat") is not None else _msat(f.get("in_msat"))
+            failed.append(FailureRow(at, chan_in, _htlc(f.get("in_htlc_id")), chan_out, amount,
+                                     wire_failure_name(code, reason), failure_detail(status, code, reason)))
+    return ForwardPage(tuple(settled), tuple(failed), read, last, first_offered)
