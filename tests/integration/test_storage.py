@@ -286,6 +286,60 @@ def test_a_runs_decisions_are_one_compressed_row_and_earlier_rows_still_read(env
         {k: v for k, v in d.items() if k != "id"} for d in run["decisions"]]
 
 
+def _activity(run_scores: dict) -> dict[str, dict]:
+    return {c["chan_id"]: next(p for p in c["parts"] if p["name"] == "activity")["evidence"]
+            for c in run_scores["channels"]}
+
+
+def test_the_upgrade_to_m010_keeps_the_forwards_failures_and_latest_scores(env):
+    """m010 on a database of m009's shape: the forwards (text ids), the failed forwards and the
+    latest scores (text) move into their compact tables, and what reads them answers as before
+    (here: the new tables turned back into the old ones, the migration version set back to 9,
+    then LNbits restarted)."""
+    run = env.dry_run()
+    scores = env.api("GET", "/scores").json()
+    earnings = env.api("GET", "/earnings?days=30").json()
+    [(forwards,)] = ext_query(env, "SELECT COUNT(*) FROM {s}forward_events")
+    [(failures,)] = ext_query(env, "SELECT COUNT(*) FROM {s}link_failures")
+    assert int(forwards) > 500, forwards
+    host = env.session.host
+    host.stop()
+    htlc = "CASE WHEN {0} < 0 THEN '' ELSE CAST({0} AS TEXT) END"
+    old_shape = [
+        # (an earlier test of this module set the version back to 6: m008 ran again and made failed_forwards)
+        *(f"DROP TABLE IF EXISTS {{s}}{table}" for table in ("forwards", "failed_forwards", "latest_scores")),
+        "CREATE TABLE {s}forwards (id TEXT PRIMARY KEY, ts_ns BIGINT NOT NULL, chan_id_in TEXT NOT NULL, "
+        "chan_id_out TEXT NOT NULL, amt_in_msat BIGINT NOT NULL, amt_out_msat BIGINT NOT NULL, fee_msat BIGINT NOT NULL)",
+        # the id as forwards_store.event_key made it: time|in|out|in_htlc|out_htlc|amt_in|amt_out
+        "INSERT INTO {s}forwards SELECT CAST(ts_ns AS TEXT) || '|' || CAST(chan_in AS TEXT) || '|' || CAST(chan_out AS TEXT) "
+        f"|| '|' || {htlc.format('htlc_in')} || '|' || {htlc.format('htlc_out')} || '|' || "
+        "CAST(amt_out_msat + fee_msat AS TEXT) || '|' || CAST(amt_out_msat AS TEXT), ts_ns, CAST(chan_in AS TEXT), "
+        "CAST(chan_out AS TEXT), amt_out_msat + fee_msat, amt_out_msat, fee_msat FROM {s}forward_events",
+        "CREATE TABLE {s}failed_forwards (id TEXT PRIMARY KEY, ts_ns BIGINT NOT NULL, chan_id_out TEXT NOT NULL, "
+        "chan_id_in TEXT NOT NULL, amount_msat BIGINT NOT NULL, wire_failure TEXT NOT NULL, failure_detail TEXT NOT NULL)",
+        "INSERT INTO {s}failed_forwards SELECT CAST(chan_in AS TEXT) || ':' || CAST(htlc_in AS TEXT) || ':' || "
+        "CAST(ts_ns AS TEXT), ts_ns, CAST(chan_out AS TEXT), CAST(chan_in AS TEXT), amount_msat, wire_failure, "
+        "failure_detail FROM {s}link_failures",
+        "CREATE TABLE {s}latest_scores (id TEXT PRIMARY KEY, run_id TEXT NOT NULL, at BIGINT NOT NULL, etag TEXT NOT NULL, "
+        "channels TEXT NOT NULL)",
+        "INSERT INTO {s}latest_scores (id, run_id, at, etag, channels) VALUES ('latest', '" + run["id"] + "', "
+        + str(run["created_at"]) + ", 'before-m010', '" + json.dumps(scores["channels"], separators=(",", ":")).replace("'", "''") + "')",
+        *(f"DROP TABLE {{s}}{table}" for table in ("forward_events", "forward_days", "link_failures", "scores_latest",
+                                                   "run_decisions")),
+        "ALTER TABLE {s}forwards_sync DROP COLUMN created_index",
+    ]
+    assert run_sql(env, old_shape, "UPDATE dbversions SET version = 9 WHERE db = 'feepilot'") == 1
+    host.start()
+    env.session.super_token = host.login("admin", env.session.super_password)
+    assert ext_query(env, "SELECT COUNT(*) FROM {s}forward_events") == [(forwards,)]
+    assert ext_query(env, "SELECT COUNT(*) FROM {s}link_failures") == [(failures,)]
+    assert env.api("GET", "/scores").json()["channels"] == scores["channels"]
+    assert env.api("GET", "/earnings?days=30").json() == earnings
+    # the daily sums were built from the copied forwards: a run over them sees the same flows
+    env.dry_run()
+    assert _activity(env.api("GET", "/scores").json()) == _activity(scores)
+
+
 def test_retention_prunes_in_mode_off_and_keeps_the_change_log(env):
     assert env.api("GET", "/settings").json()["mode"] == "off"
     run = env.dry_run()
