@@ -261,11 +261,12 @@ async def runs_with_status(statuses: tuple[str, ...]) -> list[dict]:
 
 
 async def latest_scores() -> tuple[Optional[dict], list[dict]]:
-    """The newest run that scored channels, and its scores (decoded: for aggregates)."""
+    """The newest run that scored channels, and its scores (decoded: for aggregates). A big node's
+    are 12 MB of JSON: decoded in a thread, not on LNbits' event loop."""
     latest = await latest_scores_serialised()
     if latest is None:
         return None, []
-    return await get_run(latest.run_id), decode(latest.channels)
+    return await get_run(latest.run_id), await asyncio.to_thread(decode, latest.channels)
 
 
 # A decision's fields that have columns of their own in the per-channel rows versions before

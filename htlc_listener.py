@@ -28,7 +28,7 @@ from . import crud
 from .clock import now
 from .engine.ingest_htlc import LIQUIDITY_FAILURE_DETAILS, HtlcFailures, LinkFailure, with_failed_out
 from .engine.snapshot import FailedOut, NodeSnapshot
-from .node import CredentialRefused, NodeCallError, NodeGateway, NodeUnavailable, backend_name
+from .node import CredentialRefused, NodeCallError, NodeGateway, NodeUnavailable, backend_name, failures_come_with_history
 from .resilience import RetryPolicy
 
 LISTENER_TASK_NAME = "ext_feepilot_htlc_events"
@@ -250,7 +250,7 @@ async def channel_failures(chan_id: str, since: int) -> dict[str, Any]:
     24 h and since `since`, the newest failures of every reason, and whether the stream is heard."""
     at = now()
     await flush()
-    from_history = backend_name() == "CoreLightningWallet"  # listforwards: read with every sync, no stream
+    from_history = failures_come_with_history(backend_name())  # read with every sync, no stream to hear
     day = await crud.channel_failure_totals(chan_id, (at - DAY) * NS, LIQUIDITY_FAILURE_DETAILS)
     window = await crud.channel_failure_totals(chan_id, since * NS, LIQUIDITY_FAILURE_DETAILS)
     recent = await crud.channel_failed_forwards(chan_id, since * NS, RECENT_FAILURES)

@@ -167,6 +167,12 @@ def resolve_node() -> Any:
     return node_cls(source)
 
 
+def failures_come_with_history(backend: str) -> bool:
+    """Whether the funding source's node lists failed forwards in its forwarding history (Core
+    Lightning's listforwards) rather than on a stream that must be heard (LND's HTLC events)."""
+    return backend == "CoreLightningWallet"
+
+
 def backend_kind(node: Any) -> str:
     name = type(node).__name__
     if name == "LndRestNode":
@@ -518,9 +524,8 @@ class NodeGateway:
 
     @property
     def failures_from_history(self) -> bool:
-        """Failed forwards come with the forwarding history (Core Lightning's listforwards), not
-        from a stream that must be heard (LND's HTLC events)."""
-        return self.kind == "cln"
+        """Failed forwards come with the forwarding history, not from a stream (failures_come_with_history)."""
+        return failures_come_with_history(self.backend)
 
     @property
     def capabilities(self) -> dict[str, bool]:
