@@ -236,8 +236,8 @@ class NodeSession:
     async def read(self, chan_id: str) -> Policy:
         return await self.reads.call(f"read policy {chan_id}", lambda: self.writer.read(chan_id))
 
-    async def write(self, channel_point: str, policy: Policy) -> None:
-        """An error the node answered (HTTP 5xx) proves it did not act, so it is retried
+    async def write(self, chan_id: str, channel_point: str, policy: Policy) -> None:
+        """An error the node answered (HTTP 5xx, lightningd's catch-all) proves it did not act, so it is retried
         with backoff; a timeout or a dropped connection proves nothing: sent once, and
         the read-back decides."""
         paused = writes_paused()
@@ -245,9 +245,9 @@ class NodeSession:
             raise CircuitOpen(f"fee writes are paused: {paused}; rotate or revoke the credential (Node credential)")
         for attempt in range(retry_policy.attempts):
             try:
-                return await self.writes.call(f"set policy {channel_point}", lambda: self.writer.write(channel_point, policy))
+                return await self.writes.call(f"set policy {channel_point}", lambda: self.writer.write(chan_id, channel_point, policy))
             except NodeCallError as exc:
-                if exc.status is None or not exc.transient or attempt + 1 >= retry_policy.attempts:
+                if not exc.answered or not exc.transient or attempt + 1 >= retry_policy.attempts:
                     raise
                 delay = retry_policy.delay(attempt, self.writes.rng)
                 logger.info(f"feepilot: set policy {channel_point}: the node answered {exc}; retry in {delay:.2f} s")
@@ -266,10 +266,10 @@ class NodeSession:
 
 
 def _outcome_unknown(exc: BaseException) -> bool:
-    """Did the node perhaps act although the call failed? Only an HTTP answer or a
-    refusal the node gave us proves it did not."""
+    """Did the node perhaps act although the call failed? Only an error the node answered
+    (HTTP, JSON-RPC) or a refusal it gave us proves it did not."""
     if isinstance(exc, NodeCallError):
-        return exc.status is None and exc.transient
+        return not exc.answered and exc.transient
     return True
 
 
@@ -312,7 +312,7 @@ async def _write_change(
     tag = f"change {row['id']} ({chan_id}, run {run_id or '-'})"
     write_error: Optional[BaseException] = None
     try:
-        await session.write(channel_point, new)
+        await session.write(chan_id, channel_point, new)
     except CircuitOpen as exc:
         # Nothing was sent: failed, proven, without asking the node that is being left alone.
         await crud.settle_change(row["id"], FAILED, f"not sent: {_describe(exc)}")
@@ -436,8 +436,8 @@ async def reconcile_and_check_drift(wait_s: Optional[float] = None) -> Optional[
 async def reconcile_now(wait_s: Optional[float] = MANUAL_WAIT_S) -> dict[str, list]:
     """Settle pending changes, record drift and close batches a crash cut off, under the lock."""
     async with exclusive("reconciling with the node", wait_s):
-        # reads only: drift is recorded on a backend we cannot write to too (Core Lightning); a pending
-        # change there cannot be read back and stays pending (the read says why)
+        # reads only: drift is recorded on a backend we cannot write to too; a pending change there
+        # cannot be read back and stays pending (the read says why)
         session = await NodeSession.open(writes=False)
         settled = [await crud.get_change(c["id"]) for c in await _reconcile(session)]
         external = await _detect_drift(session)

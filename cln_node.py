@@ -8,6 +8,10 @@ source uses (`wallet.ln.socket_path`, LNbits' CORELIGHTNING_RPC): a deadline per
 answers decoded a piece at a time in a thread, and the graph streamed undecoded to a file that the
 heavy-work process reads (worker.py), as LND's describegraph is.
 
+Fee writes are `setchannel` on one short channel id, fee fields with the HTLC limits named as they
+are (engine/ingest_cln.setchannel_params); a channel's policy is read back from
+`listpeerchannels short_channel_id=…` (v25.05+; older lightningd: the whole list, filtered here).
+
 Calls per read, whatever the number of channels: info 1 (`getinfo`); channels 3 (`getinfo`,
 `listpeerchannels`, `listnodes` trimmed by a filter to ids and aliases); the graph 2
 (`listchannels`, `listnodes`); forwards 1 page of `listforwards` per LISTFORWARDS_PAGE new entries
@@ -22,7 +26,20 @@ import json
 import re
 from typing import Any, AsyncIterator, BinaryIO, Optional
 
-from .engine.ingest_cln import ForwardPage, aliases_from_listnodes, channels_from_listpeerchannels, forward_page
+from .engine.ingest_cln import (
+    ForwardPage,
+    aliases_from_listnodes,
+    channels_from_listpeerchannels,
+    forward_page,
+    is_setchannel_answer,
+    local_policy,
+    scid_from_chan_id,
+    setchannel_left_out,
+    setchannel_params,
+    setchannel_problem,
+    unwritable,
+)
+from .engine.snapshot import Policy
 from .node import LARGE_BODY_BYTES, WRITE_BATCH_BYTES, NodeCallError, NodeChannels, NodeInfo, decode_large
 
 BACKEND = "CoreLightningWallet"
@@ -127,8 +144,8 @@ def _answered_error(method: str, envelope: bytes) -> NodeCallError:
         error = {}
     code, message = error.get("code"), str(error.get("message", "unreadable error"))
     # -1 is lightningd's catch-all (a plugin or subdaemon that failed): worth another try
-    return NodeCallError(f"{method}: Core Lightning answered error {code}: {message}", transient=code == -1,
-                         detail=message)
+    return NodeCallError(f"Core Lightning refused {method} (error {code}: {message})", transient=code == -1,
+                         detail=message, answered=True)
 
 
 async def _decode_result(method: str, raw: bytes) -> Any:
@@ -203,3 +220,50 @@ async def cln_graph(client: ClnClient, channels_into: BinaryIO, nodes_into: Bina
     channels = await client.call("listchannels", timeout=timeout, into=channels_into)
     nodes = await client.call("listnodes", timeout=timeout, into=nodes_into)
     return channels + nodes
+
+
+# --- one channel's policy: read and write ------------------------------------------------------
+
+INVALID_PARAMS = -32602  # JSON-RPC's code for a parameter lightningd does not know
+
+
+async def _peer_channels(client: ClnClient, short_channel_id: str) -> list[Any]:
+    try:
+        answer = await client.call("listpeerchannels", {"short_channel_id": short_channel_id})
+    except NodeCallError as exc:
+        if f"error {INVALID_PARAMS}" not in str(exc) or "short_channel_id" not in exc.detail:
+            raise
+        answer = await client.call("listpeerchannels")  # before v25.05 it filters only by peer
+    if not isinstance(answer, dict) or not isinstance(answer.get("channels"), list):
+        raise NodeCallError("listpeerchannels: Core Lightning's answer has no channels", transient=True)
+    return answer["channels"]
+
+
+async def cln_read_policy(client: ClnClient, chan_id: str) -> Policy:
+    """Our complete policy on one channel, from listpeerchannels' `updates.local`."""
+    scid = scid_from_chan_id(chan_id)
+    entry = next((e for e in await _peer_channels(client, scid) if e.get("short_channel_id") == scid), None)
+    policy = local_policy(entry) if entry is not None else None
+    if policy is None:
+        raise NodeCallError(f"channel {scid} has no policy of ours on this node", transient=False)
+    return policy
+
+
+async def cln_write_policy(client: ClnClient, chan_id: str, policy: Policy) -> None:
+    """The channel's fees set to `policy`'s with `setchannel`, the rest kept as it is. What it
+    cannot write (a cltv delta, inbound fees) is refused before anything is sent."""
+    scid = scid_from_chan_id(chan_id)
+    live = await cln_read_policy(client, chan_id)
+    why = unwritable(live, policy)
+    if why:
+        raise NodeCallError(f"not sent: {why}", transient=False, answered=True)
+    answer = await client.call("setchannel", setchannel_params(scid, policy))
+    if not is_setchannel_answer(answer):  # proves nothing either way: the read-back decides
+        raise NodeCallError("setchannel: Core Lightning's answer is not a setchannel answer", transient=True)
+    if setchannel_left_out(answer, scid):
+        raise NodeCallError(f"Core Lightning refused setchannel: channel {scid} was left out of its answer, not changed",
+                            transient=False, answered=True)
+    problem = setchannel_problem(answer, scid, policy)
+    if problem:
+        # lightningd answered, so it did whatever it says; the read-back decides what stands
+        raise NodeCallError(problem, transient=False)

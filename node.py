@@ -52,13 +52,16 @@ class NodeUnavailable(Exception):
 
 
 class NodeCallError(Exception):
-    """A node call failed. `transient` errors are worth retrying."""
+    """A node call failed. `transient` errors are worth retrying. `answered`: the node answered
+    with an error (an HTTP status, a JSON-RPC error), which proves it did not act on the call."""
 
-    def __init__(self, message: str, *, transient: bool, status: Optional[int] = None, detail: str = ""):
+    def __init__(self, message: str, *, transient: bool, status: Optional[int] = None, detail: str = "",
+                 answered: Optional[bool] = None):
         super().__init__(message)
         self.transient = transient
         self.status = status
         self.detail = detail  # the node's own words, when it answered
+        self.answered = status is not None if answered is None else answered
 
 
 class CredentialRefused(NodeCallError):
@@ -161,8 +164,7 @@ def resolve_node() -> Any:
             )
         raise NodeUnavailable(
             f"The funding source {name} has no node API. Fee Autopilot needs "
-            "LndRestWallet (LND REST) or CoreLightningWallet (read-only: scores and dry runs, "
-            "no fee changes yet) as LNbits' funding source."
+            "LndRestWallet (LND REST) or CoreLightningWallet (Core Lightning) as LNbits' funding source."
         )
     return node_cls(source)
 
@@ -531,7 +533,7 @@ class NodeGateway:
     def capabilities(self) -> dict[str, bool]:
         """What Fee Autopilot can do on this backend (GET /status)."""
         return {"reads_forwards": self.can_read_forwards, "reads_graph": self.can_read_graph,
-                "writes_fees": self.kind == "lnd", "inbound_fees": self.kind == "lnd"}
+                "writes_fees": self.kind in ("lnd", "cln"), "inbound_fees": self.kind == "lnd"}
 
     async def info(self) -> NodeInfo:
         if self.lnd:
@@ -685,7 +687,8 @@ async def lnd_write_policy(client: LndClient, channel_point: str, policy: Policy
 
 
 class PolicyWriter:
-    """Read and set one channel's complete local policy, per backend."""
+    """Read and set one channel's complete local policy, per backend: the only code that writes
+    channel policies (LND: /v1/chanpolicy; Core Lightning: setchannel)."""
 
     def __init__(self, gateway: NodeGateway, our_id: str):
         self.gateway = gateway
@@ -693,27 +696,34 @@ class PolicyWriter:
 
     @property
     def can_write(self) -> bool:
-        return self.gateway.kind in ("lnd",)
+        return self.gateway.kind in ("lnd", "cln")
 
     @property
     def why_not(self) -> str:
-        if self.gateway.kind == "cln":
-            return ("Fee changes are not supported on Core Lightning yet: Fee Autopilot reads and scores this "
-                    "node (dry runs, shadow mode) and writes fees only on LND (LndRestWallet). Nothing was changed.")
         return (
             f"{self.gateway.backend} cannot set a complete channel policy without side effects; "
-            "Fee Autopilot applies changes on LND (LndRestWallet)"
+            "Fee Autopilot applies changes on LND (LndRestWallet) and Core Lightning (CoreLightningWallet). "
+            "Nothing was changed."
         )
 
     async def read(self, chan_id: str) -> Policy:
-        if self.gateway.lnd is None:
-            raise NodeCallError(self.why_not, transient=False)
-        return await lnd_read_policy(self.gateway.lnd, self.our_id, chan_id)
+        if self.gateway.lnd is not None:
+            return await lnd_read_policy(self.gateway.lnd, self.our_id, chan_id)
+        if self.gateway.cln is not None:
+            from .cln_node import cln_read_policy
 
-    async def write(self, channel_point: str, policy: Policy) -> None:
-        if self.gateway.lnd is None:
-            raise NodeCallError(self.why_not, transient=False)
-        await lnd_write_policy(self.gateway.lnd, channel_point, policy)
+            return await cln_read_policy(self.gateway.cln, chan_id)
+        raise NodeCallError(self.why_not, transient=False)
+
+    async def write(self, chan_id: str, channel_point: str, policy: Policy) -> None:
+        """LND names the channel by its funding outpoint, Core Lightning by its short channel id."""
+        if self.gateway.lnd is not None:
+            return await lnd_write_policy(self.gateway.lnd, channel_point, policy)
+        if self.gateway.cln is not None:
+            from .cln_node import cln_write_policy
+
+            return await cln_write_policy(self.gateway.cln, chan_id, policy)
+        raise NodeCallError(self.why_not, transient=False)
 
 
 def writes_paused() -> Optional[str]:

@@ -27,7 +27,7 @@ from .clock import now
 from . import credential_service, forwards_store, htlc_listener
 from .engine.inbound import inbound_set_by_us
 from .engine.ingest_lnd import daily_earnings
-from .engine.settings import EngineSettings, without_retired
+from .engine.settings import INBOUND_OFF, EngineSettings, without_inbound_management, without_retired
 from .engine.snapshot import ChangeRecord, NodeSnapshot
 from .models import ChannelOut, ChannelsOut, CredentialStatusOut, HtlcEventsOut, StatusOut, WorkerStatusOut
 from .node import (
@@ -352,6 +352,12 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         await crud.update_run(run["id"], status="skipped", reason=str(exc))
         logger.info(f"feepilot: run {run['id']} skipped: {exc}")
         return await crud.get_run(run["id"])  # type: ignore[return-value]
+    warnings: list[str] = []
+    if not gateway.capabilities["inbound_fees"]:
+        if engine_settings.inbound.manage != INBOUND_OFF or any(
+                o.manage_inbound for o in engine_settings.guardrails.channel_overrides.values()):
+            warnings.append(f"Inbound fees are not managed: {gateway.backend} has none (the inbound settings are ignored)")
+        engine_settings = without_inbound_management(engine_settings)
     try:
         at = now()
         graph, graph_error = await graph_cache.get_graph(gateway, document["graph_refresh_minutes"] * 60)
@@ -382,7 +388,7 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
     # ones; `blocked` the decisions a guardrail blocked (the summary's activity counts them here).
     counts = {**result.counts, "scored": len(result.encoded.scored), "blocked": result.encoded.blocked}
     summary = {
-        "warnings": list(result.warnings),
+        "warnings": warnings + list(result.warnings),
         "graph_fingerprint": result.graph_fingerprint,
         "sources": dict(snapshot.sources),
         "source_errors": dict(snapshot.source_errors),

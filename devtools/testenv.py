@@ -100,10 +100,54 @@ class NodeEnv:
     see simulated time.
     """
 
-    def __init__(self, simnode, session: HostSession, clock_file: Path):
+    def __init__(self, simnode, session: HostSession, clock_file: Path, backend: str = "lnd"):
         self.simnode = simnode
         self.session = session
         self.clock_file = clock_file
+        self.backend = backend  # "lnd" (LndRestWallet) or "cln" (CoreLightningWallet)
+
+    # Faults and requests named by what they do, whichever face of simnode LNbits talks to: one
+    # test of the safety net runs on both backends.
+
+    def write_fault(self, **rule) -> dict:
+        """A fault rule for fee writes: LND's POST /v1/chanpolicy, CLN's setchannel."""
+        if self.backend == "cln":
+            return {"method": "CLN", "path": "setchannel", **rule}
+        return {"path": "/v1/chanpolicy", **rule}
+
+    def policy_read_fault(self, chan_id: str = "*", **rule) -> dict:
+        """A fault rule for reading one channel's policy (or any, with "*"): LND's
+        /v1/graph/edge/<chan_id>, CLN's listpeerchannels short_channel_id=<scid>."""
+        if self.backend == "cln":  # "*": every call that names one channel (the channel list names none)
+            named = "*" if chan_id == "*" else scid(chan_id)
+            return {"method": "CLN", "path": "listpeerchannels", "params": {"short_channel_id": named}, **rule}
+        return {"path": f"/v1/graph/edge/{chan_id}", **rule}
+
+    def change_elsewhere(self, chan_id: str, **fields: int) -> None:
+        """Someone else (lncli, lightning-cli) changes the channel's policy straight on the node:
+        `ppm`, `cltv` (LND only: CLN's cltv delta is node-wide) or `max_htlc_msat`."""
+        live = self.channel_truth()[chan_id]["policy"]
+        wanted = {**live, **fields}
+        if self.backend == "cln":
+            if "cltv" in fields:
+                raise ValueError("Core Lightning has no per-channel cltv delta")
+            answer = self.simnode.cln_call("setchannel", {"id": scid(chan_id), "feebase": wanted["base_msat"],
+                                                          "feeppm": wanted["ppm"], "htlcmax": wanted["max_htlc_msat"]})
+            assert "result" in answer, answer
+            return
+        txid, index = self.channel_truth()[chan_id]["channel_point"].split(":")
+        status, body = self.simnode.post("/v1/chanpolicy", {
+            "chan_point": {"funding_txid_str": txid, "output_index": int(index)},
+            "base_fee_msat": str(wanted["base_msat"]), "fee_rate_ppm": wanted["ppm"],
+            "time_lock_delta": wanted["cltv"], "max_htlc_msat": str(wanted["max_htlc_msat"]),
+            "min_htlc_msat": str(wanted["min_htlc_msat"]), "min_htlc_msat_specified": True,
+        })
+        assert status == 200, body
+
+    def write_requests(self) -> list[dict]:
+        """What the node received as fee writes, oldest first: chanpolicy bodies or setchannel params."""
+        state = self.state()
+        return state["setchannel_requests"] if self.backend == "cln" else state["chanpolicy_requests"]
 
     def sync_clock(self) -> None:
         # Atomic replace: the extension reads this file on every clock reading.
@@ -151,6 +195,12 @@ class NodeEnv:
             assert (live["base_msat"], live["ppm"]) == (expected["base_msat"], expected["ppm"]), (chan_id, change)
 
 
+def scid(chan_id: str) -> str:
+    """LND's integer chan_id as Core Lightning's short channel id."""
+    number = int(chan_id)
+    return f"{number >> 40}x{(number >> 16) & 0xFFFFFF}x{number & 0xFFFF}"
+
+
 def start_node_env(workdir: Path, seed: int = 7, simnode_args: tuple = (), cln: bool = False,
                    channels: int = 16) -> NodeEnv:
     """simnode and LNbits on it: on LND REST, or with `cln` on Core Lightning's JSON-RPC socket."""
@@ -182,7 +232,7 @@ def attach_host(node, workdir: Path, cln: bool = False) -> NodeEnv:
     """A real LNbits with the extension on a running simnode (`node`), the two on one simulated clock;
     `cln`: LNbits on CoreLightningWallet through simnode's Core Lightning socket."""
     clock_file = workdir / "clock-offset"
-    env = NodeEnv(node, None, clock_file)  # type: ignore[arg-type]
+    env = NodeEnv(node, None, clock_file, backend="cln" if cln else "lnd")  # type: ignore[arg-type]
     env.sync_clock()
     session = start_host_session(
         workdir,

@@ -147,7 +147,8 @@ def policy_from_channel_update(update: Mapping[str, Any]) -> Policy:
     )
 
 
-def _local_policy(entry: Mapping[str, Any]) -> Optional[Policy]:
+def local_policy(entry: Mapping[str, Any]) -> Optional[Policy]:
+    """Our side of one listpeerchannels entry, complete (None when the node has not set one)."""
     updates = entry.get("updates")
     if isinstance(updates, Mapping) and isinstance(updates.get("local"), Mapping):
         return policy_from_channel_update(updates["local"])
@@ -189,7 +190,7 @@ def channel_from_listpeerchannels(entry: Mapping[str, Any], aliases: Mapping[str
         remote_sat=(total_msat - local_msat) // 1000,
         private=bool(entry.get("private", False)),
         initiator=None if opener is None else opener == "local",
-        local_policy=_local_policy(entry) if is_open else None,
+        local_policy=local_policy(entry) if is_open else None,
         peer_policy=policy_from_channel_update(remote) if is_open and isinstance(remote, Mapping) else None,
         funding_height=(int(chan_id) >> 40) or None if is_open else None,
         peer_online=connected,
@@ -326,3 +327,63 @@ def forward_page(forwards: Iterable[Mapping[str, Any]]) -> ForwardPage:
             failed.append(FailureRow(at, chan_in, _htlc(f.get("in_htlc_id")), chan_out, amount,
                                      wire_failure_name(code, reason), failure_detail(status, code, reason)))
     return ForwardPage(tuple(settled), tuple(failed), read, last, first_offered)
+
+
+# --- setchannel: the one call that writes a channel's fees on Core Lightning --------------------
+
+
+def setchannel_params(short_channel_id: str, policy: Policy) -> dict[str, Any]:
+    """`setchannel` parameters that leave the channel at `policy`.
+
+    setchannel keeps what is omitted (lightningd's json_setchannel), but Fee Autopilot names the
+    HTLC limits anyway, as they are in `policy` (the live ones it read): the write then says
+    exactly what the channel should be, as an LND chanpolicy body does. There is no cltv delta (a
+    node-wide option on CLN) and no inbound fee (CLN has none): `unwritable` refuses a policy that
+    would need them. `enforcedelay` is left at lightningd's default (600 s): the old fee stays
+    acceptable that long, so HTLCs already on their way are not failed for it.
+    """
+    return {
+        "id": short_channel_id,
+        "feebase": policy.base_msat,
+        "feeppm": policy.ppm,
+        "htlcmin": policy.min_htlc_msat,
+        "htlcmax": policy.max_htlc_msat,
+    }
+
+
+def unwritable(live: Policy, policy: Policy) -> Optional[str]:
+    """Why setchannel cannot leave the channel at `policy` from `live`, or None."""
+    if policy.inbound_base_msat or policy.inbound_ppm:
+        return "Core Lightning has no inbound fees"
+    if policy.cltv_delta != live.cltv_delta:
+        return (f"Core Lightning's cltv delta is node-wide (cltv-delta option), not set per channel: "
+                f"{live.cltv_delta} cannot become {policy.cltv_delta} here")
+    return None
+
+
+def is_setchannel_answer(answer: Any) -> bool:
+    return isinstance(answer, Mapping) and isinstance(answer.get("channels"), list)
+
+
+def setchannel_left_out(answer: Mapping[str, Any], short_channel_id: str) -> bool:
+    """lightningd leaves a channel out of its answer when it did not change it (not in a state that
+    takes the change)."""
+    return not any(isinstance(c, Mapping) and c.get("short_channel_id") == short_channel_id for c in answer["channels"])
+
+
+def setchannel_problem(answer: Mapping[str, Any], short_channel_id: str, policy: Policy) -> Optional[str]:
+    """What differs from `policy` in setchannel's answer for the channel it changed (None: nothing).
+
+    lightningd clamps an htlcmin below the peer's minimum or an htlcmax above what the channel can
+    carry, and says so in a warning.
+    """
+    row = next(c for c in answer["channels"] if isinstance(c, Mapping) and c.get("short_channel_id") == short_channel_id)
+    warnings = [str(v) for k, v in sorted(row.items()) if k.startswith("warning_")]
+    got = (_msat(row.get("fee_base_msat")), int(row.get("fee_proportional_millionths") or 0),
+           _msat(row.get("minimum_htlc_out_msat")), _msat(row.get("maximum_htlc_out_msat")))
+    wanted = (policy.base_msat, policy.ppm, policy.min_htlc_msat, policy.max_htlc_msat)
+    if warnings or got != wanted:
+        said = f" ({'; '.join(warnings)})" if warnings else ""
+        return (f"Core Lightning set base {got[0]} msat, {got[1]} ppm, htlc {got[2]}..{got[3]} msat instead of "
+                f"base {wanted[0]} msat, {wanted[1]} ppm, htlc {wanted[2]}..{wanted[3]} msat{said}")
+    return None

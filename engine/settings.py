@@ -716,3 +716,16 @@ def without_retired(engine_doc: Mapping[str, Any]) -> Dict[str, Any]:
     if isinstance(decisions, Mapping):
         doc["decisions"] = {k: v for k, v in decisions.items() if k not in RETIRED_DECISION_KEYS}
     return doc
+
+
+def without_inbound_management(settings: EngineSettings) -> EngineSettings:
+    """The settings with every inbound fee left as it is (`inbound.manage` off, no channel opted
+    in): for a backend without inbound fees (Core Lightning), whatever the stored document says."""
+    g = settings.guardrails
+    overrides = {k: dataclasses.replace(o, manage_inbound=None) if o.manage_inbound else o
+                 for k, o in g.channel_overrides.items()}
+    return dataclasses.replace(
+        settings,
+        inbound=dataclasses.replace(settings.inbound, manage=INBOUND_OFF),
+        guardrails=dataclasses.replace(g, channel_overrides=overrides),
+    )

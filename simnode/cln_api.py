@@ -148,7 +148,7 @@ def handle_cln(sim: SimNode, method: str, params: Any = None, fault: FaultAction
             raise ClnError(METHOD_NOT_FOUND, f"Unknown command '{method}'")
         args = bind({} if params is None else params, command.params)
         if fault is None:
-            fault = sim.faults.decide(CLN_METHOD, method)
+            fault = sim.faults.decide(CLN_METHOD, method, params)
         if fault.status is not None:
             raise ClnError(fault.cln_code, fault.message)
         result = command.run(Call(sim, args, params, fault))

@@ -170,7 +170,7 @@ class ClnServer:
             return True
         request_id, method = request["id"], request["method"]
         run = self.sim_server.run
-        fault: FaultAction = await run(self.sim.faults.decide, CLN_METHOD, method)
+        fault: FaultAction = await run(self.sim.faults.decide, CLN_METHOD, method, request.get("params"))
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
         if fault.hang_seconds:

@@ -9,6 +9,9 @@ Core Lightning calls are matched as method "CLN" and the RPC's name as the path
 ("setchannel", "list*"), so {"path": "*"} hits both faces, {"method": "CLN"} only
 CLN's, and an LND path glob never a CLN call.  A CLN error carries `cln_code`
 (default -1, lightningd's catch-all); `cln_code` alone also makes a rule an error rule.
+`params` narrows a CLN rule to calls whose named parameters have those values ("*": any), e.g.
+{"path": "listpeerchannels", "params": {"short_channel_id": "103x1x0"}} (an LND path names its
+channel already); a positional parameter list never matches it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 FIELDS = {
     "path", "method", "error_rate", "status", "grpc_code", "message", "latency_ms",
     "hang", "hang_seconds", "drop", "failed_updates", "failed_reason", "times", "garbled",
-    "cln_code", "htlcmin_floor_msat", "htlcmax_ceiling_msat",
+    "cln_code", "htlcmin_floor_msat", "htlcmax_ceiling_msat", "params",
 }
 CLN_METHOD = "CLN"  # the `method` a Core Lightning call is matched as
 CLN_CATCHALL = -1  # lightningd's LIGHTNINGD error code
@@ -45,9 +48,14 @@ class FaultRule:
     cln_code: int | None = None  # the code of the injected CLN error (default -1)
     htlcmin_floor_msat: int | None = None  # CLN setchannel: as if the peer required at least this htlc minimum
     htlcmax_ceiling_msat: int | None = None  # CLN setchannel: as if the channel could carry at most this
+    params: dict | None = None  # CLN: only calls with these named parameter values
 
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method == "*" or self.method.upper() == method.upper()) and fnmatch.fnmatchcase(path, self.path)
+    def matches(self, method: str, path: str, params: object = None) -> bool:
+        if not ((self.method == "*" or self.method.upper() == method.upper()) and fnmatch.fnmatchcase(path, self.path)):
+            return False
+        if self.params:
+            return isinstance(params, dict) and all(k in params and v in ("*", params[k]) for k, v in self.params.items())
+        return True
 
 
 @dataclass
@@ -92,10 +100,10 @@ class Faults:
     def describe(self) -> dict:
         return {"rules": [asdict(r) for r in self.rules], "injected": self.injected}
 
-    def decide(self, method: str, path: str) -> FaultAction:
+    def decide(self, method: str, path: str, params: object = None) -> FaultAction:
         act = FaultAction()
         for rule in list(self.rules):
-            if not rule.matches(method, path):
+            if not rule.matches(method, path, params):
                 continue
             if rule.times is not None:
                 if rule.times <= 0:

@@ -64,11 +64,25 @@ def scratch_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def node_env(tmp_path_factory) -> Iterator[NodeEnv]:
-    """A fresh node and LNbits for one test module (tests in it share them)."""
-    env = start_node_env(tmp_path_factory.mktemp("node-env"))
+def _node_env(tmp_path_factory, backend: str) -> Iterator[NodeEnv]:
+    env = start_node_env(tmp_path_factory.mktemp(f"node-env-{backend}"), cln=backend == "cln")
     yield env
     env.session.host.stop()
     env.simnode.stop()
-    _keep_log(env.session.host, f"lnbits-node-env-{id(env)}.log")
+    _keep_log(env.session.host, f"lnbits-node-env-{backend}-{id(env)}.log")
+
+
+@pytest.fixture(scope="module")
+def node_env(tmp_path_factory) -> Iterator[NodeEnv]:
+    """A fresh node and LNbits (on LND) for one test module (tests in it share them)."""
+    yield from _node_env(tmp_path_factory, "lnd")
+
+
+@pytest.fixture(scope="module", params=["lnd", "cln"])
+def node_env_both(request, tmp_path_factory) -> Iterator[NodeEnv]:
+    """As `node_env`, once on LND (LndRestWallet) and once on Core Lightning (CoreLightningWallet,
+    simnode's CLN face): the modules that prove the safety net take it as their `node_env`, and
+    each of their tests runs on both backends. `env.backend` says which; `env.write_fault`,
+    `env.policy_read_fault`, `env.write_requests` and `env.change_elsewhere` name faults and
+    requests by what they do, on either face."""
+    yield from _node_env(tmp_path_factory, request.param)

@@ -35,6 +35,11 @@ window.app = Vue.createApp({
     }
   },
   computed: {
+    // GET /status says what the backend can do; until it has answered, nothing is hidden
+    inboundFees() {
+      const can = this.status && this.status.capabilities
+      return !can || can.inbound_fees !== false
+    },
     isAdmin() {
       return Boolean(this.g.user && (this.g.user.admin || this.g.user.super_user))
     },

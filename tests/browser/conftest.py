@@ -56,18 +56,23 @@ def page_host(page_simnode, tmp_path_factory) -> Iterator[HostSession]:
         lnd_endpoint=page_simnode.url,
         macaroon=page_simnode.macaroon,
     )
-    with session.client(session.super_token) as client:  # before the first cycle (30 s after start)
-        client.put("/feepilot/api/v1/settings", json=TEST_GRAPH_WORK).raise_for_status()
-        # scores now (a dry run), instead of waiting for the schedule's first shadow cycle
-        client.post("/feepilot/api/v1/runs", json={"dry_run": True}, timeout=300).raise_for_status()
-    wait_for_scores(session)
-    wait_first_cycle_over(session)
+    ready_for_the_page(session)
     yield session
     session.host.stop()
     try:
         shutil.copy(session.host.log_path, output_dir() / "lnbits-browser.log")
     except OSError:
         pass
+
+
+def ready_for_the_page(session: HostSession) -> None:
+    """Channels scored and the schedule's first cycle behind us: nothing runs during the tests."""
+    with session.client(session.super_token) as client:  # before the first cycle (30 s after start)
+        client.put("/feepilot/api/v1/settings", json=TEST_GRAPH_WORK).raise_for_status()
+        # scores now (a dry run), instead of waiting for the schedule's first shadow cycle
+        client.post("/feepilot/api/v1/runs", json={"dry_run": True}, timeout=300).raise_for_status()
+    wait_for_scores(session)
+    wait_first_cycle_over(session)
 
 
 def wait_for_scores(session: HostSession, timeout: float = 180.0) -> None:

@@ -11,6 +11,7 @@ import re
 from devtools.testenv import wait_until
 
 from .conftest import PHONE
+from .flows import dry_run_apply_two_then_roll_back_one
 
 SCORE = re.compile(r"^[01]\.\d\d$")
 API = "/feepilot/api/v1"
@@ -75,77 +76,12 @@ def test_every_channel_has_a_score_and_a_row_expands(open_page, page_host, page_
 
 
 def test_dry_run_apply_two_then_roll_back_one(open_page, page_host, page_simnode):
-    w = open_page(page_host.super_token)
-    page = w.page
-    page.wait_for_selector("[data-testid=channel-row] [data-testid=score]")
-    before = {c["chan_id"]: c for c in page_simnode.state()["channels"]}
-    writes_before = len(page_simnode.state()["chanpolicy_requests"])
+    dry_run_apply_two_then_roll_back_one(open_page(page_host.super_token), page_host, page_simnode, lnd_written_ppms)
 
-    posts = []
-    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and r.url.endswith(f"{API}/runs") else None)
-    page.locator("[data-testid=dry-run]").dblclick()  # a second click must not start a second run
-    dialog = page.locator("[data-testid=run-dialog]")
-    dialog.wait_for()
-    assert len(posts) == 1, f"the dry-run started {len(posts)} runs"
-    proposals = dialog.locator("[data-testid=proposal]")
-    assert proposals.count() >= 2
-    w.shot("dry-run-preview")
-    assert len(page_simnode.state()["chanpolicy_requests"]) == writes_before, "a dry-run wrote to the node"
 
-    chosen = []
-    for i in range(2):
-        item = proposals.nth(i)
-        chosen.append((item.get_attribute("data-decision"), item.get_attribute("data-chan")))
-        item.locator("[data-testid=proposal-check]").click()
-    page.locator("[data-testid=apply-selected]").click()
-    page.locator("[data-testid=apply-confirm]").wait_for()
-    w.shot("apply-confirm")
-    page.locator("[data-testid=apply-confirm-ok]").click()
-    outcomes = page.locator("[data-testid=outcome]")
-    wait_until(lambda: outcomes.count() == 2, what="two outcomes")
-    assert page.locator("[data-testid=outcome] [data-status=applied]").count() == 2, outcomes.all_inner_texts()
-    w.shot("apply-outcomes")
-
-    with page_host.client(page_host.super_token) as client:
-        run = client.get(f"{API}/runs", params={"limit": 1}).json()["data"][0]
-        decisions = {d["id"]: d for d in client.get(f"{API}/runs/{run['id']}").json()["decisions"]}
-    state = page_simnode.state()
-    live = {c["chan_id"]: c for c in state["channels"]}
-    for decision_id, chan_id in chosen:
-        decision = decisions[decision_id]
-        assert decision["chan_id"] == chan_id
-        new_ppm = decision["new_policy"]["ppm"]
-        assert live[chan_id]["policy"]["ppm"] == new_ppm != before[chan_id]["policy"]["ppm"]
-        writes = fee_writes(state, live[chan_id]["channel_point"])
-        assert writes and int(writes[-1]["body"]["fee_rate_ppm"]) == new_ppm, writes
-    untouched = set(before) - {chan for _, chan in chosen}
-    for chan_id in untouched:
-        assert live[chan_id]["policy"]["ppm"] == before[chan_id]["policy"]["ppm"], chan_id
-
-    # roll the first one back from the history
-    page.locator("[data-testid=run-dialog] button[aria-label=Close]").click()
-    page.locator("[data-testid=tab-history]").click()
-    first_chan = chosen[0][1]
-    change = page.locator(f'[data-testid=history-change][data-chan="{first_chan}"]').filter(
-        has=page.locator("[data-testid=rollback-change]")
-    )
-    change.wait_for()
-    assert "applied" in change.locator("[data-testid=status-chip]").inner_text()
-    change.locator("[data-testid=rollback-change]").click()
-    page.get_by_role("button", name="OK").click()
-
-    old_ppm = before[first_chan]["policy"]["ppm"]
-    wait_until(
-        lambda: {c["chan_id"]: c for c in page_simnode.state()["channels"]}[first_chan]["policy"]["ppm"] == old_ppm,
-        what="the roll back on the node",
-    )
-    state = page_simnode.state()
-    live = {c["chan_id"]: c for c in state["channels"]}
-    assert int(fee_writes(state, live[first_chan]["channel_point"])[-1]["body"]["fee_rate_ppm"]) == old_ppm
-    second_chan = chosen[1][1]
-    assert live[second_chan]["policy"]["ppm"] == decisions[chosen[1][0]]["new_policy"]["ppm"]
-    page.locator(f'[data-testid=history-change][data-chan="{first_chan}"]', has_text="rolled back").wait_for()
-    w.shot("history-rolled-back")
+def lnd_written_ppms(state: dict, channel: dict) -> list[int]:
+    """The fee rates LND's /v1/chanpolicy received for the channel, oldest first."""
+    return [int(w["body"]["fee_rate_ppm"]) for w in fee_writes(state, channel["channel_point"])]
 
 
 def test_settings_show_the_server_error_beside_the_field(open_page, page_host):
@@ -156,6 +92,10 @@ def test_settings_show_the_server_error_beside_the_field(open_page, page_host):
     dialog = page.locator("[data-testid=settings-dialog]")
     field = dialog.locator('[data-field="interval_minutes"]')
     field.wait_for()
+    # LND sets inbound fees: their controls are there (on Core Lightning they are not: test_cln_page)
+    assert dialog.locator("[data-testid=inbound-help]").is_visible()
+    assert dialog.locator('[data-field="engine.inbound.manage"]').count() == 1
+    assert dialog.locator("[data-testid=inbound-unavailable]").count() == 0
     field.locator("input").fill("2")
     dialog.locator("[data-testid=save-settings]").click()
     wait_until(lambda: "at least 5" in field.inner_text(), what="the field error")

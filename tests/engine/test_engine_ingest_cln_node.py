@@ -133,3 +133,78 @@ def test_graph_from_listchannels_and_listnodes():
     (edge,) = graph.edges
     assert (edge.node1, edge.capacity_sat, edge.policy1.ppm, edge.policy2) == (US, 5000, 2, None)
     assert graph.aliases == {PEER: "bob", US: ""} and graph.taken_at == 5
+
+
+# --- setchannel: the write ------------------------------------------------------------------
+
+
+def _policy(**over):
+    from engine.snapshot import Policy
+
+    base = dict(base_msat=500, ppm=120, cltv_delta=40, min_htlc_msat=1000, max_htlc_msat=990_000_000)
+    return Policy(**{**base, **over})
+
+
+def _answer_row(**over):
+    row = {"peer_id": PEER, "channel_id": "cd" * 32, "short_channel_id": "850000x10x1", "fee_base_msat": 700,
+           "fee_proportional_millionths": 150, "minimum_htlc_out_msat": 1000, "maximum_htlc_out_msat": 990_000_000,
+           "ignore_fee_limits": False}
+    return {**row, **over}
+
+
+def test_setchannel_names_the_fees_and_both_htlc_limits_and_nothing_else():
+    from engine.ingest_cln import setchannel_params
+
+    assert setchannel_params("850000x10x1", _policy(base_msat=700, ppm=150)) == {
+        "id": "850000x10x1", "feebase": 700, "feeppm": 150, "htlcmin": 1000, "htlcmax": 990_000_000}
+
+
+def test_what_setchannel_cannot_write_is_named():
+    from engine.ingest_cln import unwritable
+
+    live = _policy()
+    assert unwritable(live, _policy(ppm=999)) is None
+    assert "no inbound fees" in unwritable(live, _policy(inbound_ppm=-10))
+    assert "no inbound fees" in unwritable(live, _policy(inbound_base_msat=-1))
+    assert "cltv" in unwritable(live, _policy(cltv_delta=144)) and "144" in unwritable(live, _policy(cltv_delta=144))
+
+
+def test_setchannel_answers_read_as_lightningd_means_them():
+    from engine.ingest_cln import is_setchannel_answer, setchannel_left_out, setchannel_problem
+
+    wanted = _policy(base_msat=700, ppm=150)
+    assert not is_setchannel_answer(["garbled"]) and not is_setchannel_answer({"channels": {}})
+    answer = {"channels": [_answer_row()]}
+    assert is_setchannel_answer(answer) and not setchannel_left_out(answer, "850000x10x1")
+    assert setchannel_left_out(answer, "850000x10x2") and setchannel_left_out({"channels": []}, "850000x10x1")
+    assert setchannel_problem(answer, "850000x10x1", wanted) is None
+    assert setchannel_problem({"channels": [_answer_row(fee_base_msat="700msat")]}, "850000x10x1", wanted) is None
+    clamped = {"channels": [_answer_row(minimum_htlc_out_msat=50_000,
+                                        warning_htlcmin_too_low="Set minimum_htlc_out_msat to minimum allowed by peer")]}
+    problem = setchannel_problem(clamped, "850000x10x1", wanted)
+    assert "htlc 50000..990000000" in problem and "minimum allowed by peer" in problem
+    assert "150 ppm" in setchannel_problem({"channels": [_answer_row(fee_proportional_millionths=99)]}, "850000x10x1", wanted)
+
+
+def test_without_inbound_management_leaves_every_inbound_fee_alone():
+    from engine.guardrails import inbound_managed
+    from engine.settings import ChannelOverride, EngineSettings, InboundSettings, without_inbound_management
+    from engine.snapshot import Channel
+
+    settings = dataclasses_replace_guardrails(EngineSettings(inbound=InboundSettings(manage="on")),
+                                              {"1": ChannelOverride(manage_inbound=True, max_ppm=900),
+                                               "2": ChannelOverride(manage_inbound=False)})
+    channel = Channel(chan_id="1", short_id="0x0x1", channel_point="aa:0", peer_id=PEER, peer_alias="", state=ACTIVE,
+                      capacity_sat=1_000_000, local_sat=500_000, remote_sat=500_000, local_policy=_policy())
+    assert inbound_managed(channel, settings)
+    off = without_inbound_management(settings)
+    assert off.inbound.manage == "off" and not inbound_managed(channel, off)
+    assert off.guardrails.channel_overrides["1"] == ChannelOverride(max_ppm=900)  # its bounds stay
+    assert off.guardrails.channel_overrides["2"].manage_inbound is False
+    assert off.weights == settings.weights and off.guardrails.max_ppm == settings.guardrails.max_ppm
+
+
+def dataclasses_replace_guardrails(settings, overrides):
+    import dataclasses
+
+    return dataclasses.replace(settings, guardrails=dataclasses.replace(settings.guardrails, channel_overrides=overrides))

@@ -3,7 +3,7 @@
 Reads need an LNbits admin; changing the node or the settings needs the super
 user; LNbits ACL tokens are honoured (read-only tokens cannot write). Calls use
 unknown ids or invalid bodies where the allowed answer would change something,
-so an allowed call answers 404/422 and a refused one 401/403.
+so an allowed call answers 404/422 and a refused one 401/403. On LND and on Core Lightning (issue 18).
 """
 
 from __future__ import annotations
@@ -59,6 +59,22 @@ ALLOWED = {
 }
 
 
+@pytest.fixture(scope="module", params=["lnd", "cln"])
+def lnbits_on_each_backend(request, tmp_path_factory):
+    """The session's LNbits on LND, or one on simnode's Core Lightning face for this module."""
+    if request.param == "lnd":
+        yield request.getfixturevalue("lnbits")
+        return
+    from devtools.testenv import start_node_env
+
+    env = start_node_env(tmp_path_factory.mktemp("auth-cln"), cln=True)
+    try:
+        yield env.session
+    finally:
+        env.session.host.stop()
+        env.simnode.stop()
+
+
 def make_acl_token(lnbits, write: bool) -> str:
     password = lnbits.super_password
     with lnbits.client(lnbits.super_token) as client:
@@ -79,23 +95,23 @@ def make_acl_token(lnbits, write: bool) -> str:
 
 
 @pytest.fixture(scope="module")
-def callers(lnbits) -> dict[str, dict]:
-    adminkey = lnbits.host.user(lnbits.super_token)["wallets"][0]["adminkey"]
+def callers(lnbits_on_each_backend) -> dict[str, dict]:
+    adminkey = lnbits_on_each_backend.host.user(lnbits_on_each_backend.super_token)["wallets"][0]["adminkey"]
     return {
         "anonymous": {},
-        "user": {"Authorization": f"Bearer {lnbits.user_token}"},
+        "user": {"Authorization": f"Bearer {lnbits_on_each_backend.user_token}"},
         "wallet_key": {"X-API-KEY": adminkey},
-        "admin": {"Authorization": f"Bearer {lnbits.admin_token}"},
-        "super_user": {"Authorization": f"Bearer {lnbits.super_token}"},
-        "acl_read_only": {"Authorization": f"Bearer {make_acl_token(lnbits, write=False)}"},
-        "acl_read_write": {"Authorization": f"Bearer {make_acl_token(lnbits, write=True)}"},
+        "admin": {"Authorization": f"Bearer {lnbits_on_each_backend.admin_token}"},
+        "super_user": {"Authorization": f"Bearer {lnbits_on_each_backend.super_token}"},
+        "acl_read_only": {"Authorization": f"Bearer {make_acl_token(lnbits_on_each_backend, write=False)}"},
+        "acl_read_write": {"Authorization": f"Bearer {make_acl_token(lnbits_on_each_backend, write=True)}"},
     }
 
 
 @pytest.mark.parametrize("caller", list(ALLOWED))
-def test_every_endpoint_answers_each_caller_as_allowed(lnbits, callers, caller):
+def test_every_endpoint_answers_each_caller_as_allowed(lnbits_on_each_backend, callers, caller):
     wrong = []
-    with httpx.Client(base_url=lnbits.url, headers=callers[caller], timeout=120) as client:
+    with httpx.Client(base_url=lnbits_on_each_backend.url, headers=callers[caller], timeout=120) as client:
         settings_before = client.get(f"{API}/settings").json() if ALLOWED[caller] else None
         for kind, method, path, body in ENDPOINTS:
             response = client.request(method, API + path, json=body)
@@ -112,15 +128,15 @@ def test_every_endpoint_answers_each_caller_as_allowed(lnbits, callers, caller):
     assert not wrong, "\n".join(wrong)
 
 
-def test_dry_run_false_needs_the_super_user(lnbits, callers):
+def test_dry_run_false_needs_the_super_user(lnbits_on_each_backend, callers):
     for caller in ("admin", "acl_read_only", "user"):
-        with httpx.Client(base_url=lnbits.url, headers=callers[caller], timeout=60) as client:
+        with httpx.Client(base_url=lnbits_on_each_backend.url, headers=callers[caller], timeout=60) as client:
             assert client.post(f"{API}/runs", json={"dry_run": False}).status_code == 403, caller
 
 
-def test_public_summary_is_for_any_logged_in_user(lnbits, callers):
+def test_public_summary_is_for_any_logged_in_user(lnbits_on_each_backend, callers):
     for caller, expected in (("anonymous", 401), ("wallet_key", 401), ("user", 200), ("admin", 200)):
-        with httpx.Client(base_url=lnbits.url, headers=callers[caller], timeout=60) as client:
+        with httpx.Client(base_url=lnbits_on_each_backend.url, headers=callers[caller], timeout=60) as client:
             response = client.get(f"{API}/public/summary")
             assert response.status_code == expected, (caller, response.text)
             if expected == 200:

@@ -2,7 +2,8 @@
 simnode's Core Lightning face (lightningd v25.12's JSON-RPC on a unix socket): a dry run scores
 every channel from the same inputs as on LND — complete policies, flows from the forwarding history
 we keep (listforwards, incremental by created_index), failed forwards from it — in a fixed number of
-calls, and fee writes refuse plainly."""
+calls; autopilot writes fees with setchannel, fee fields only. (The safety net's own suites run on
+both backends: test_safety_net, test_executor, test_crash_recovery, test_authorization.)"""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from tests.integration.flow_oracle import assert_flows_are_the_sums
 
 DAY = 86400
 NS = 1_000_000_000
-NOT_SUPPORTED = "not supported on Core Lightning yet"
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_status_names_core_lightning_and_what_it_can_do(env):
     assert status["backend"] == "CoreLightningWallet" and status["node_api_available"] is True, status
     truth = env.state()
     assert (status["node_id"], status["alias"], status["block_height"]) == (truth["node_id"], truth["alias"], truth["block_height"])
-    assert status["capabilities"] == {"reads_forwards": True, "reads_graph": True, "writes_fees": False,
+    assert status["capabilities"] == {"reads_forwards": True, "reads_graph": True, "writes_fees": True,
                                       "inbound_fees": False}
     assert status["sources"] == {"channels": True, "policies": True, "forwards": True, "graph": True, "htlc_events": True}
     assert status["channel_counts"] == {"active": 15, "inactive": 1, "pending": 3}
@@ -170,27 +170,52 @@ def test_a_cycle_after_the_first_reads_only_the_new_forwards(env):
     assert sync["read"] < len(entries) / 4  # not the whole history again
 
 
-def test_fee_writes_refuse_plainly_and_change_nothing(env):
+def test_autopilot_applies_through_setchannel_changing_only_the_fees(env):
+    """The scheduled cycle in autopilot mode writes its proposals with setchannel: the fee fields
+    and nothing else change in simnode's ground truth, and the log holds them applied, read back.
+    Inbound management asked for in the settings is ignored here, and the run says why."""
     before = env.state()
-    run = env.dry_run()
-    assert run["counts"].get("accepted", 0) >= 1, run["counts"]
-    response = env.api("POST", f"/runs/{run['id']}/apply", json={})
-    assert response.status_code == 501, response.text
-    assert NOT_SUPPORTED in response.text
-    # autopilot: the scheduled cycle scores and then refuses to apply, with the same words
-    env.api("PUT", "/settings", json={"mode": "autopilot"}).raise_for_status()
+    env.api("PUT", "/settings", json={"mode": "autopilot", "engine": {"inbound": {"manage": "on"}}}).raise_for_status()
     try:
         env.advance(hours=2)  # the cycle is due
         cycle = wait_until(lambda: next((r for r in env.api("GET", "/runs?limit=5").json()["data"]
-                                         if r["kind"] == "autopilot" and r["status"] not in ("running",)), None),
+                                         if r["kind"] == "autopilot" and r["status"] not in ("running", "applying")), None),
                            timeout=180, what="an autopilot cycle")
     finally:
-        env.api("PUT", "/settings", json={"mode": "off"}).raise_for_status()
-    assert cycle["status"] == "failed_apply" and NOT_SUPPORTED in cycle["reason"], cycle
+        env.api("PUT", "/settings", json={"mode": "off", "engine": {"inbound": {"manage": "off"}}}).raise_for_status()
+    assert cycle["status"] == "applied", cycle
+    assert any("Inbound fees are not managed" in w for w in cycle["summary"]["warnings"]), cycle["summary"]["warnings"]
     after = env.state()
-    assert after["setchannel_requests"] == before["setchannel_requests"] == []
-    assert [c["policy"] for c in after["channels"]] == [c["policy"] for c in before["channels"]]
-    assert env.api("GET", "/changes?limit=10").json()["data"] == []
+    changes = env.api("GET", f"/changes?run_id={cycle['id']}&limit=100").json()["data"]
+    assert changes and all(c["status"] == "applied" and c["message"] == "verified by read-back" for c in changes), changes
+    was = {c["chan_id"]: c["policy"] for c in before["channels"]}
+    now = {c["chan_id"]: c["policy"] for c in after["channels"]}
+    changed = {c["chan_id"] for c in changes}
+    for chan, policy in now.items():
+        old = was[chan]
+        if chan in changed:
+            change = next(c for c in changes if c["chan_id"] == chan)
+            assert (policy["base_msat"], policy["ppm"]) == (change["new_policy"]["base_msat"], change["new_policy"]["ppm"])
+            assert (old["base_msat"], old["ppm"]) == (change["old_policy"]["base_msat"], change["old_policy"]["ppm"])
+            assert change["new_policy"]["inbound_ppm"] == change["new_policy"]["inbound_base_msat"] == 0
+        else:
+            assert (policy["base_msat"], policy["ppm"]) == (old["base_msat"], old["ppm"]), chan
+        rest = ("cltv", "min_htlc_msat", "max_htlc_msat", "inbound_base_msat", "inbound_ppm")
+        assert {k: policy[k] for k in rest} == {k: old[k] for k in rest}, chan
+    writes = after["setchannel_requests"][len(before["setchannel_requests"]):]
+    assert len(writes) == len(changes) and not any(w.get("error") for w in writes), writes
+    # CLN's enforcedelay: the fee a raise replaced stays acceptable for lightningd's default 600 s
+    raised = {c["chan_id"] for c in changes if c["new_policy"]["ppm"] > c["old_policy"]["ppm"]}
+    assert raised, "the seed's first autopilot cycle raises a fee"
+    for channel in (c for c in after["channels"] if c["chan_id"] in raised):
+        assert channel["old_policy"]["ppm"] == was[channel["chan_id"]]["ppm"], channel
+        assert 0 < channel["old_policy_until"] - after["now"] <= 600, channel
+    # the run is rolled back by hand as on LND: the fees as they were, the rest untouched
+    undo = env.api("POST", f"/runs/{cycle['id']}/rollback", json={})
+    assert undo.status_code == 200 and undo.json()["status"] == "rolled_back", undo.text
+    restored = {c["chan_id"]: c["policy"] for c in env.state()["channels"]}
+    fields = ("base_msat", "ppm") + rest
+    assert {c: {k: p[k] for k in fields} for c, p in restored.items()} == {c: {k: p[k] for k in fields} for c, p in was.items()}
 
 
 def _calls_per_cycle(env: NodeEnv) -> dict[str, int]:

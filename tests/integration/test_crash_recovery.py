@@ -1,6 +1,6 @@
 """Issue 5: LNbits killed in the middle of a batch; after a restart every change
 is reconciled against the node — none is left pending, and each status tells
-the truth."""
+the truth. On LND and on Core Lightning (issue 18)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ import threading
 import time
 
 import httpx
+import pytest
+
+
+@pytest.fixture(scope="module")
+def node_env(node_env_both):
+    return node_env_both
 
 
 def test_a_crash_mid_batch_leaves_nothing_pending(node_env):
@@ -17,7 +23,7 @@ def test_a_crash_mid_batch_leaves_nothing_pending(node_env):
     assert len(chosen) >= 3
     host = node_env.session.host
     # Slow the node so the kill lands while a change is in flight.
-    node_env.simnode.set_faults({"path": "/v1/chanpolicy", "latency_ms": 1500})
+    node_env.simnode.set_faults(node_env.write_fault(latency_ms=1500))
 
     def apply() -> None:
         try:

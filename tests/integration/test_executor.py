@@ -1,4 +1,5 @@
-"""Issues 4 and 5 against real LNbits + simnode, checked against simnode's truth.
+"""Issues 4 and 5 against real LNbits + simnode, checked against simnode's truth, on LND and on
+Core Lightning (issue 18: `node_env_both`).
 
 The tests of this module share one fresh node (`node_env`) and run in order;
 each advances simulated time past the cooldowns it needs.
@@ -7,6 +8,15 @@ each advances simulated time past the cooldowns it needs.
 from __future__ import annotations
 
 import time
+
+import pytest
+
+from devtools.testenv import scid
+
+
+@pytest.fixture(scope="module")
+def node_env(node_env_both):
+    return node_env_both
 
 POLICY_FIELDS = ("base_msat", "ppm", "cltv", "min_htlc_msat", "max_htlc_msat", "inbound_base_msat", "inbound_ppm", "disabled")
 NON_FEE_FIELDS = ("cltv", "min_htlc_msat", "max_htlc_msat", "inbound_base_msat", "inbound_ppm", "disabled")
@@ -44,7 +54,7 @@ def test_dry_run_decides_every_active_channel_and_writes_nothing(node_env):
         assert decision["status"] in ("proposed", "blocked", "no_action")
     after = node_env.state()
     assert after["totals"]["policy_updates"] == 0
-    assert after["chanpolicy_requests"] == []
+    assert node_env.write_requests() == []
 
     scores = node_env.api("GET", "/scores").json()
     assert scores["run"]["id"] == run["id"]
@@ -77,12 +87,7 @@ def test_apply_changes_exactly_the_fee_fields(node_env):
             assert after[chan]["policy"][field] == before[chan]["policy"][field], (chan, field)
     for chan in set(before) - chosen_ids:
         assert policy(after, chan) == policy(before, chan), chan
-    # The posted bodies kept cltv and HTLC limits (LNbits' own call would send 80).
-    bodies = node_env.state()["chanpolicy_requests"][-3:]
-    for body in (entry["body"] for entry in bodies):
-        point = f"{body['chan_point']['funding_txid_str']}:{body['chan_point']['output_index']}"
-        chan = next(c for c, t in before.items() if t["channel_point"] == point)
-        assert body["time_lock_delta"] == before[chan]["policy"]["cltv"]
+    assert_writes_kept_the_rest(node_env, before, node_env.write_requests()[-3:])
     # The log holds the complete old and new policy, applied and verified.
     changes = node_env.api("GET", f"/changes?run_id={run['id']}").json()["data"]
     assert len(changes) == 3
@@ -96,6 +101,25 @@ def test_apply_changes_exactly_the_fee_fields(node_env):
     again = node_env.api("POST", f"/runs/{run['id']}/apply", json={"decision_ids": [d["id"] for d in chosen]}).json()
     assert [o["status"] for o in again["outcomes"]] == ["unchanged"] * 3
     assert node_env.state()["totals"]["policy_updates"] == 3
+
+
+def assert_writes_kept_the_rest(env, before: dict, requests: list[dict]) -> None:
+    """The writes the node received name every field that is not a fee as it was: LND's complete
+    chanpolicy body (LNbits' own call would send a cltv delta of 80), CLN's setchannel with the HTLC
+    limits given explicitly (omitted they would be kept too, but the write says what it means)."""
+    assert len(requests) == 3 and not any(r.get("error") for r in requests), requests
+    for request in requests:
+        if env.backend == "cln":
+            params = request["params"]
+            chan = next(c for c in before if scid(c) == params["id"])
+            assert set(params) == {"id", "feebase", "feeppm", "htlcmin", "htlcmax"}, params
+            assert (params["htlcmin"], params["htlcmax"]) == (before[chan]["policy"]["min_htlc_msat"],
+                                                              before[chan]["policy"]["max_htlc_msat"])
+        else:
+            body = request["body"]
+            point = f"{body['chan_point']['funding_txid_str']}:{body['chan_point']['output_index']}"
+            chan = next(c for c, t in before.items() if t["channel_point"] == point)
+            assert body["time_lock_delta"] == before[chan]["policy"]["cltv"]
 
 
 def test_rollback_of_a_change_and_of_a_run_restores_exactly(node_env):
@@ -149,28 +173,19 @@ def test_rollback_after_a_change_elsewhere_is_a_conflict_unless_forced(node_env)
     assert response.status_code == 200, response.text
     change_id = response.json()["outcomes"][0]["change_id"]
 
-    # Someone else (another tool, lncli) changes the channel's cltv delta.
-    truth = node_env.channel_truth()[chan]
-    txid, index = truth["channel_point"].split(":")
-    status, _ = node_env.simnode.post(
-        "/v1/chanpolicy",
-        {
-            "chan_point": {"funding_txid_str": txid, "output_index": int(index)},
-            "base_fee_msat": str(truth["policy"]["base_msat"]),
-            "fee_rate_ppm": truth["policy"]["ppm"],
-            "time_lock_delta": 144,
-            "max_htlc_msat": str(truth["policy"]["max_htlc_msat"]),
-            "min_htlc_msat": str(truth["policy"]["min_htlc_msat"]),
-            "min_htlc_msat_specified": True,
-        },
-    )
-    assert status == 200
+    # Someone else (another tool, lncli / lightning-cli) changes the channel's cltv delta (LND) or its
+    # HTLC maximum (CLN: the cltv delta is node-wide there).
+    if node_env.backend == "cln":
+        field, truth_field, changed = "max_htlc_msat", "max_htlc_msat", original["max_htlc_msat"] // 2
+    else:
+        field, truth_field, changed = "cltv_delta", "cltv", 144
+    node_env.change_elsewhere(chan, **{truth_field: changed})
     conflict = node_env.api("POST", f"/changes/{change_id}/rollback", json={})
     assert conflict.status_code == 409
     body = conflict.json()
     assert "changed since" in body["detail"] and "force" in body["detail"]
-    assert body["differences"]["cltv_delta"] == {"expected": original["cltv"], "live": 144}
-    assert node_env.channel_truth()[chan]["policy"]["cltv"] == 144, "a refused rollback changes nothing"
+    assert body["differences"][field] == {"expected": original[truth_field], "live": changed}
+    assert node_env.channel_truth()[chan]["policy"][truth_field] == changed, "a refused rollback changes nothing"
 
     forced = node_env.api("POST", f"/changes/{change_id}/rollback", json={"force": True})
     assert forced.status_code == 200, forced.text
@@ -182,7 +197,7 @@ def test_failed_update_in_a_batch_rolls_the_batch_back(node_env):
     chosen = accepted(run)[:3]
     before = node_env.channel_truth()
     victim = chosen[2]["chan_id"]
-    node_env.simnode.set_faults({"path": "/v1/chanpolicy", "failed_updates": [victim]})
+    node_env.simnode.set_faults(node_env.write_fault(failed_updates=[victim]))
     try:
         response = node_env.api("POST", f"/runs/{run['id']}/apply", json={"decision_ids": [d["id"] for d in chosen]})
     finally:
@@ -191,7 +206,7 @@ def test_failed_update_in_a_batch_rolls_the_batch_back(node_env):
     batch = response.json()
     assert batch["status"] == "rolled_back"
     assert [o["status"] for o in batch["outcomes"]] == ["restored", "restored", "failed"]
-    assert "refused" in batch["outcomes"][2]["message"]
+    assert "refused" in batch["outcomes"][2]["message"], batch["outcomes"][2]
     failed = node_env.api("GET", f"/changes/{batch['outcomes'][2]['change_id']}").json()
     assert [e["status"] for e in failed["events"]] == ["pending", "failed"] and failed["events"][1]["message"]
     after = node_env.channel_truth()
@@ -206,9 +221,9 @@ def test_transient_faults_are_retried_and_every_change_ends_known(node_env):
     node_env.api("PUT", "/settings", json={"node_timeout_seconds": 2}).raise_for_status()
     # A 500, a dropped connection and a hang past the timeout, once each.
     node_env.simnode.set_faults(
-        {"path": "/v1/chanpolicy", "status": 500, "times": 1},
-        {"path": "/v1/graph/edge/*", "drop": True, "times": 1},
-        {"path": "/v1/chanpolicy", "hang": True, "hang_seconds": 4, "times": 1},
+        node_env.write_fault(status=500, times=1),
+        node_env.policy_read_fault("*", drop=True, times=1),
+        node_env.write_fault(hang=True, hang_seconds=4, times=1),
     )
     try:
         response = node_env.api("POST", f"/runs/{run['id']}/apply", json={"decision_ids": [d["id"] for d in chosen]})
@@ -264,7 +279,8 @@ def test_circuit_breaker_opens_and_closes(node_env):
     ).raise_for_status()
     try:
         before = node_env.state()
-        node_env.simnode.set_faults({"path": "/v1/graph/edge/*", "status": 503})
+        writes_before = len(node_env.write_requests())
+        node_env.simnode.set_faults(node_env.policy_read_fault("*", status=503))
         first = node_env.api("POST", f"/runs/{run['id']}/apply", json={})
         assert first.status_code == 200
         # one outcome per accepted decision, none applied, and the failures opened the breaker
@@ -279,7 +295,7 @@ def test_circuit_breaker_opens_and_closes(node_env):
         # nothing reached the node: no policy update, not even a refused one, and every policy as it was
         after = node_env.state()
         assert after["totals"]["policy_updates"] == before["totals"]["policy_updates"]
-        assert len(after["chanpolicy_requests"]) == len(before["chanpolicy_requests"])
+        assert len(node_env.write_requests()) == writes_before
         assert {c["chan_id"]: c["policy"] for c in after["channels"]} == {c["chan_id"]: c["policy"] for c in before["channels"]}
 
         node_env.simnode.clear_faults()

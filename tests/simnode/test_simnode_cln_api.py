@@ -402,6 +402,22 @@ def test_fault_rules_match_cln_method_names(sim):
     assert error(sim, "listforwards") == {"code": -1, "message": "simnode fault: service unavailable"}
 
 
+def test_fault_params_narrow_a_rule_to_the_calls_naming_them(sim):
+    a, b = active(sim)[0], active(sim)[1]
+    sim.faults.add({"method": "CLN", "path": "listpeerchannels", "params": {"short_channel_id": scid(a.chan_id)},
+                    "status": 500})
+    assert error(sim, "listpeerchannels", {"short_channel_id": scid(a.chan_id)})["code"] == -1
+    assert result(sim, "listpeerchannels", {"short_channel_id": scid(b.chan_id)})["channels"]
+    assert result(sim, "listpeerchannels")["channels"]  # the whole list names no channel
+    assert result(sim, "listpeerchannels", [a.peer])["channels"]  # positional: never matched by name
+    sim.faults.clear()
+    sim.faults.add({"method": "CLN", "path": "listpeerchannels", "params": {"short_channel_id": "*"}, "status": 500})
+    assert error(sim, "listpeerchannels", {"short_channel_id": scid(b.chan_id)})["code"] == -1
+    assert result(sim, "listpeerchannels", {"id": a.peer})["channels"]
+    with pytest.raises(ValueError):
+        sim.faults.add({"path": "setchannel", "parameters": {}})  # unknown field, named
+
+
 def test_fault_setchannel_failures_and_warnings(sim):
     a, b = active(sim)[0], active(sim)[1]
     sim.faults.add({"path": "setchannel", "failed_updates": [scid(a.chan_id)]})

@@ -63,7 +63,10 @@ window.app.component('fp-settings-dialog', {
   props: {
     modelValue: Boolean,
     canEdit: Boolean,
-    channels: {type: Array, default: () => []}
+    channels: {type: Array, default: () => []},
+    // the backend sets inbound fees (GET /status capabilities.inbound_fees); Core Lightning has none
+    inboundFees: {type: Boolean, default: true},
+    backend: {type: String, default: ''}
   },
   emits: ['update:modelValue', 'saved'],
   data() {
