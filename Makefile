@@ -9,7 +9,7 @@ SIMNODE_PORT ?= 8080
 SEED ?= 7
 BACKEND ?= lnd
 
-.PHONY: run test test-unit release bench bench-score bench-oracle bench-host bench-scale deps clean
+.PHONY: run test test-unit release bench bench-cln bench-score bench-oracle bench-host bench-scale deps clean
 
 $(PY):
 	@test -n "$(PYTHON_BOOT)" || { echo "Python 3.10-3.12 is required"; exit 1; }
@@ -47,6 +47,12 @@ release: deps
 # BENCH_ARGS="--regime mission_control,demand_shifts": some regimes only (see bench/strategies.py).
 bench: deps
 	$(PY) bench/strategies.py $(BENCH_ARGS)
+
+# The same comparison on Core Lightning semantics (issue 18): every strategy through simnode's CLN face (setchannel
+# with enforcedelay, listforwards failures), plus CLN's feeadjuster plugin; writes bench/results/strategies_cln.*.
+# `make bench-cln BENCH_ARGS=--quick` / `--tuning` as for `make bench`.
+bench-cln: deps
+	$(PY) bench/strategies.py --backend cln $(BENCH_ARGS)
 
 # Scoring speed and memory against the 2024 graph.
 bench-score: deps

@@ -253,7 +253,11 @@ async def cln_write_policy(client: ClnClient, chan_id: str, policy: Policy) -> N
     """The channel's fees set to `policy`'s with `setchannel`, the rest kept as it is. What it
     cannot write (a cltv delta, inbound fees) is refused before anything is sent."""
     scid = scid_from_chan_id(chan_id)
-    live = await cln_read_policy(client, chan_id)
+    try:
+        live = await cln_read_policy(client, chan_id)
+    except NodeCallError as exc:  # setchannel was not sent: proven, and worth another try when the read is
+        raise NodeCallError(f"not sent: the live policy could not be read first ({exc})", transient=exc.transient,
+                            answered=True) from exc
     why = unwritable(live, policy)
     if why:
         raise NodeCallError(f"not sent: {why}", transient=False, answered=True)

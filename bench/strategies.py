@@ -6,6 +6,7 @@
     .venv/bin/python bench/strategies.py --regime mission_control,demand_shifts   # some regimes only
     .venv/bin/python bench/strategies.py --no-gossip   # simnode without gossip realism, for comparison
     .venv/bin/python bench/strategies.py --graph today.json --seeds 1,2,3   # any listchannels snapshot
+    .venv/bin/python bench/strategies.py --backend cln --tuning   # the same on Core Lightning semantics (+ feeadjuster)
 
 Market regimes (`--regime NAME[,NAME...]`, simnode/README.md "Market regimes"): `stationary` (the model
 before regimes: fixed graph and demand, senders without memory), `mission_control` (a sender that failed
@@ -36,32 +37,61 @@ of that file for 7 days.
 
 For every (graph, seed, regime) each strategy gets its own SimNode built from the same seed (same node,
 peers, balances, policies and traffic RNG) under that regime and runs for `--days` simulated days, called
-at its natural cadence. Strategies see the node only through LND REST answers (simnode's `handle`,
-in-process) and write only complete `/v1/chanpolicy` bodies. LNDg and Fee Autopilot additionally read
-the `link_fail_event`s LND's HTLC event stream would have delivered (LNDg records failed HTLCs that
-way; Fee Autopilot's snapshot gets `failed_out_*` of the last 24 h from them through
-`engine.ingest_htlc.link_failure` / `failed_out_by_channel`, as the shell's listener parses them).
-The harness reads simnode's ground truth only to measure.
+at its natural cadence. Strategies see the node only through one face of it, a `Node` (below), and the
+harness reads simnode's ground truth only to measure.
+
+`--backend lnd` (the default): LND REST answers (simnode's `handle`, in-process, class `Lnd`); every write
+is a complete `/v1/chanpolicy` body. LNDg and Fee Autopilot additionally read the `link_fail_event`s LND's
+HTLC event stream would have delivered (LNDg records failed HTLCs that way; Fee Autopilot's snapshot gets
+`failed_out_*` of the last 24 h from them through `engine.ingest_htlc.link_failure` /
+`failed_out_by_channel`, as the shell's listener parses them).
+
+`--backend cln`: Core Lightning v25.12 JSON-RPC (simnode's `handle_cln`, in-process, class `Cln`), read as
+the extension reads CLN: `getinfo`, `listpeerchannels` (our policies from `updates.local`), `listnodes`
+(aliases, once per run), `listforwards index=created` from the entry after the last created_index read (a
+strategy's Node keeps the rows `engine.ingest_cln.forward_page` makes of them, as forwards_store keeps
+them: settled forwards, and failed ones — `local_failed` failcode 4103 → INSUFFICIENT_BALANCE, the
+amount the HTLC's in_msat), `listchannels source=<us>` (LNDg's last update times) and the graph from
+`listchannels` + `listnodes`. Every write is one `setchannel` with the fee fields and the channel's
+current htlcmin/htlcmax (passed so they stay exactly as they are); no cltv delta (CLN's is node-wide:
+lndmanage's 40 is not written) and no inbound fee (CLN has none: `fee_autopilot_inbound` is refused);
+`enforcedelay` is lightningd's default, so after a raise the old fee is still accepted for 600 simulated
+seconds, and a setchannel that changes nothing is no channel_update. The default set adds CLN's own
+`feeadjuster` plugin (engine/baselines/feeadjuster.py; it runs on `--backend lnd` too when named in
+`--strategies`, but is not in LND's default set). simnode's relay bucket applies to both faces: CLN
+v24.02+ has no token bucket of its own, and simnode keeps the bucket as the network's behaviour (the
+older CLN relays part of the senders depend on; simnode/README.md "What differs per face, and gossip").
+Its cost: `--quick --backend cln` 29 s where `--quick` took 24 s on the same machine, `--tuning --backend
+cln` 205 CPU-seconds to LND's 178 (an eighth strategy; a CLN seed's setup decodes listchannels instead).
+
+A `Node` is the strategies' one interface to either face: `info`, `channels`, `forwards(now, since)`,
+`liquidity_failures(now, since)`, `policy` (the live one, read back), `policy_times`, `graph`, and
+`write_fees` (the live policy with only what may change replaced, sent by `send`).
 
 Fee Autopilot is the extension's own cycle: the snapshot is assembled by the same ingest functions
-as `node.py` (six channel calls, `/v1/switch` pages over 30 days, the describegraph), graph metrics
-are computed once per seed (the graph does not change in a run apart from our own policies, which
-the metrics exclude), `evaluate()` runs at default `EngineSettings()` every 60 minutes with the
+as the shell (LND, as `node.py`: six channel calls, `/v1/switch` pages over 30 days, the
+describegraph; CLN, as `cln_node.py`: `channels_from_listpeerchannels`, `forward_page`, `graph_from_cln`,
+and its settings through `without_inbound_management`, as services.py passes them on CLN), graph
+metrics are computed once per seed (the graph does not change in a run apart from our own policies,
+which the metrics exclude), `evaluate()` runs at default `EngineSettings()` every 60 minutes with the
 applied changes of the last 30 days as history, and each accepted proposal is applied as
-`live.with_fees(base, ppm)` on the policy read back from `/v1/graph/edge/<chan_id>`.
+`live.with_fees(base, ppm)` on the policy read back (LND: `/v1/graph/edge/<chan_id>`; CLN:
+listpeerchannels' `updates.local` of that short channel id).
 `--strategies fee_autopilot_inbound` runs it with inbound management on (`inbound.manage` "on"; not in the
-default set, never counted as a baseline): a proposal's inbound fee goes into the same `/v1/chanpolicy` body
-(`inbound_fee {base_fee_msat, fee_rate_ppm}`), and the channels whose live inbound fee is the one it last
-wrote are passed as `inbound_ours` (simnode's two hand-set inbound fees stay untouched).
+default set, never counted as a baseline; LND only): a proposal's inbound fee goes into the same
+`/v1/chanpolicy` body (`inbound_fee {base_fee_msat, fee_rate_ppm}`), and the channels whose live inbound
+fee is the one it last wrote are passed as `inbound_ours` (simnode's two hand-set inbound fees stay untouched).
 
 Writes `bench/results/strategies.md`, `bench/results/strategies.json` and
-`bench/results/strategies_revenue.png` (or `--out DIR`).
+`bench/results/strategies_revenue.png` (or `--out DIR`); `--backend cln` writes `strategies_cln.md`,
+`strategies_cln.json` and `strategies_cln_revenue.png` beside them.
 """
 
 from __future__ import annotations
 
 import abc
 import argparse
+import bisect
 import json
 import math
 import multiprocessing
@@ -76,13 +106,30 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.baselines import charge_lnd, clboss, clboss_budget, lndg, lndmanage  # noqa: E402
+from engine.baselines import charge_lnd, clboss, clboss_budget, feeadjuster, lndg, lndmanage  # noqa: E402
 from engine.baselines.common import FeeSetting, competitor_medians  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
 from engine.graph_metrics import compute_graph_metrics  # noqa: E402
-from engine.ingest_htlc import FAILED_OUT_WINDOW_S, failed_out_by_channel, link_failure, with_failed_out  # noqa: E402
+from engine.ingest_cln import (  # noqa: E402
+    aliases_from_listnodes,
+    chan_id_from_scid,
+    channels_from_listpeerchannels,
+    forward_page,
+    graph_from_cln,
+    is_setchannel_answer,
+    scid_from_chan_id,
+    setchannel_left_out,
+    setchannel_params,
+    setchannel_problem,
+)
+from engine.ingest_htlc import (  # noqa: E402
+    FAILED_OUT_WINDOW_S,
+    LinkFailure,
+    failed_out_by_channel,
+    link_failure,
+    with_failed_out,
+)
 from engine.ingest_lnd import (  # noqa: E402
-    aggregate_forwards,
     channels_from_lnd,
     chanpolicy_body,
     edge_policies,
@@ -90,12 +137,25 @@ from engine.ingest_lnd import (  # noqa: E402
     graph_from_describegraph,
     with_flows,
 )
-from engine.settings import EngineSettings  # noqa: E402
-from engine.snapshot import FLOW_WINDOWS_DAYS, ChangeRecord, NetworkGraph, NodeSnapshot  # noqa: E402
+from engine.settings import EngineSettings, without_inbound_management  # noqa: E402
+from engine.snapshot import (  # noqa: E402
+    ACTIVE,
+    FLOW_WINDOWS_DAYS,
+    INACTIVE,
+    ChangeRecord,
+    Channel,
+    NetworkGraph,
+    NodeSnapshot,
+    Policy,
+)
 from simnode.regimes import REGIMES  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 STRATEGIES = ("fee_autopilot", "static", "charge_lnd", "lndg", "clboss", "lndmanage", "clboss_budget")
+# `--backend cln`: the same strategies on Core Lightning semantics, and CLN's own feeadjuster plugin
+CLN_STRATEGIES = STRATEGIES + ("feeadjuster",)
+BACKENDS = ("lnd", "cln")
+RESULT_STEM = {"lnd": "strategies", "cln": "strategies_cln"}  # bench/results/<stem>.md, .json, _revenue.png
 LABELS = {
     "fee_autopilot": "Fee Autopilot",
     "static": "static fees",
@@ -104,6 +164,7 @@ LABELS = {
     "clboss": "CLBOSS/feeadjuster balance",
     "lndmanage": "lndmanage update-fees",
     "clboss_budget": "CLBOSS balance within the relay budget",
+    "feeadjuster": "feeadjuster plugin (median)",
     "fee_autopilot_inbound": "Fee Autopilot, inbound discounts on",
 }
 # Fee Autopilot's own variants: run on request (`--strategies`), never counted as a baseline
@@ -116,6 +177,7 @@ CADENCE_HOURS = {
     "clboss": clboss.CADENCE_HOURS,
     "lndmanage": lndmanage.CADENCE_HOURS,
     "clboss_budget": clboss_budget.CADENCE_HOURS,
+    "feeadjuster": feeadjuster.CADENCE_HOURS,  # event-driven: the hour's settled forwards, at its end
     "fee_autopilot_inbound": 1,
 }
 REPORT_SETS = (("2024", tuple(range(6, 16))), ("2026", tuple(range(1, 11))))
@@ -142,6 +204,8 @@ REGIME_NOTES = {
                      "or doubled.",
 }
 SWITCH_PAGE_SIZE = 5000  # as node.py
+LISTFORWARDS_PAGE = 5000  # as cln_node.py
+ALIASES_FILTER = {"nodes": [{"nodeid": True, "alias": True}]}  # as cln_node.py
 HISTORY_DAYS = 30  # the extension's history_days default
 # Tuning only (`--fa-settings`): overrides for Fee Autopilot's EngineSettings; the report uses defaults.
 FA_OVERRIDES: Dict[str, Any] = {}
@@ -151,15 +215,88 @@ GOSSIP_REALISM: List[bool] = [True]
 
 
 # --- the node, as a client sees it ---------------------------------------------------------
+#
+# A strategy reads and writes its node through one `Node`: LND REST (`Lnd`, simnode's `handle`) or
+# Core Lightning JSON-RPC (`Cln`, simnode's `handle_cln`), both in-process. A Node also keeps what
+# it has read, as the extension's store does: the forwarding history (LND: /v1/switch by time; CLN:
+# listforwards by created_index) and the failed forwards (LND: the HTLC stream's link_fail_events;
+# CLN: listforwards' local_failed entries, read with the same pages as the settled ones).
+
+# (ts s, chan in, chan out, amt in sat, amt out sat, fee msat): a settled forward as ForwardBook keeps it
+Event = Tuple[int, str, str, int, int, int]
 
 
-class Lnd:
+class Node(abc.ABC):
+    """One strategy's client of its SimNode: the reads the strategies need and the one write."""
+
+    backend = ""  # "lnd" | "cln"
+    wallet = ""  # the LNbits funding source the extension would run on (NodeSnapshot.backend)
+
+    def __init__(self, sim: Any):
+        self.sim = sim
+
+    @abc.abstractmethod
+    def info(self) -> Tuple[str, str, Optional[int]]:
+        """(node id, alias, block height)."""
+
+    @abc.abstractmethod
+    def channels(self, our_id: str) -> List[Channel]:
+        """Every channel with its complete local policy, as the extension reads them."""
+
+    @abc.abstractmethod
+    def forwards(self, now: int, since: int) -> List[Event]:
+        """The settled forwards of [since, now] (seconds), oldest first."""
+
+    @abc.abstractmethod
+    def liquidity_failures(self, now: int, since: int) -> List[LinkFailure]:
+        """The forwards that failed on our outgoing channel for lack of balance in [since, now]."""
+
+    @abc.abstractmethod
+    def policy(self, channel: Channel) -> Policy:
+        """The channel's live local policy, read back before a write."""
+
+    @abc.abstractmethod
+    def policy_times(self, our_id: str) -> Dict[str, int]:
+        """Per chan_id, when our policy was last updated, as the node tells (LNDg starts from it)."""
+
+    @abc.abstractmethod
+    def graph(self) -> NetworkGraph:
+        """The public graph, as the extension reads it on this backend."""
+
+    @abc.abstractmethod
+    def send(self, channel: Channel, new: Policy) -> None:
+        """Write `new` (the live policy with only what may change replaced); raise if refused."""
+
+    def settings(self, settings: EngineSettings) -> EngineSettings:
+        """Fee Autopilot's settings on this backend, as the shell (services.py) passes them."""
+        return settings
+
+    def write_fees(self, channel: Channel, base_msat: int, ppm: int, cltv_delta: Optional[int] = None,
+                   inbound: Optional[Tuple[int, int]] = None) -> Tuple[Policy, Policy]:
+        """Read the live policy, write it back with only the fees (and, where the backend has them,
+        the cltv delta and the inbound fee) replaced; (live, written)."""
+        from dataclasses import replace
+
+        live = self.policy(channel)
+        new = live.with_fees(base_msat, ppm)
+        if cltv_delta is not None:
+            new = replace(new, cltv_delta=cltv_delta)
+        if inbound is not None:
+            new = replace(new, inbound_base_msat=inbound[0], inbound_ppm=inbound[1])
+        self.send(channel, new)
+        return live, new
+
+
+class Lnd(Node):
     """LND REST over simnode's in-process dispatcher; raises on an error answer."""
+
+    backend = "lnd"
+    wallet = "LndRestWallet"
 
     def __init__(self, sim: Any):
         from simnode import handle
 
-        self.sim = sim
+        super().__init__(sim)
         self._handle = handle
 
     def get(self, path: str, query: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
@@ -195,6 +332,39 @@ class Lnd:
                  int(event["link_fail_event"]["info"]["outgoing_amt_msat"]) // 1000)
                 for event in self.link_fail_events(since)]
 
+    def info(self) -> Tuple[str, str, Optional[int]]:
+        info = self.get("/v1/getinfo")
+        return info["identity_pubkey"], info.get("alias", ""), info.get("block_height")
+
+    def channels(self, our_id: str) -> List[Channel]:
+        return read_channels(self, our_id)
+
+    def forwards(self, now: int, since: int) -> List[Event]:
+        return [(int(raw.get("timestamp_ns") or 0) // 10**9 or int(raw.get("timestamp") or 0),
+                 str(raw.get("chan_id_in")), str(raw.get("chan_id_out")), int(raw["amt_in_msat"]) // 1000,
+                 int(raw["amt_out_msat"]) // 1000, int(raw.get("fee_msat") or 0))
+                for raw in read_forwards(self, now, start=since)]
+
+    def liquidity_failures(self, now: int, since: int) -> List[LinkFailure]:
+        return [f for f in (link_failure(e) for e in self.link_fail_events(since)) if f is not None and f.at <= now]
+
+    def policy(self, channel: Channel) -> Policy:
+        our_id = self.sim.pubkey
+        live, _ = edge_policies(self.get(f"/v1/graph/edge/{channel.chan_id}"), our_id)
+        return live
+
+    def policy_times(self, our_id: str) -> Dict[str, int]:
+        return {c.chan_id: c.local_policy.last_update or 0 for c in read_channels(self, our_id)
+                if c.local_policy is not None}
+
+    def graph(self) -> NetworkGraph:
+        return graph_from_describegraph(self.get("/v1/graph"), int(self.sim.now))
+
+    def send(self, channel: Channel, new: Policy) -> None:
+        result = self.post("/v1/chanpolicy", chanpolicy_body(channel.channel_point, new))
+        if result.get("failed_updates"):
+            raise RuntimeError(f"chanpolicy {channel.chan_id}: {result['failed_updates']}")
+
 
 def read_channels(lnd: Lnd, our_id: str) -> list:
     return channels_from_lnd(
@@ -209,7 +379,7 @@ def read_channels(lnd: Lnd, our_id: str) -> list:
 
 
 def read_forwards(lnd: Lnd, now: int, start: int) -> list:
-    """The forwarding events of [start, now), page by page."""
+    """The forwarding events of [start, now], page by page."""
     events: list = []
     offset = 0
     while True:
@@ -222,12 +392,148 @@ def read_forwards(lnd: Lnd, now: int, start: int) -> list:
         offset = int(page.get("last_offset_index", offset + len(batch)))
 
 
+class Cln(Node):
+    """Core Lightning v25.12 JSON-RPC over simnode's in-process dispatcher (`handle_cln`), read as
+    the extension reads it (cln_node.py, engine/ingest_cln.py); raises on an error answer.
+
+    The forwarding history is synced as `forwards_store.sync_by_index` does: each read asks
+    listforwards only for the entries after the last created_index read (pages of
+    LISTFORWARDS_PAGE), `forward_page` turns them into the rows the extension stores (settled
+    forwards; failed ones, `local_failed` failcode 4103 → INSUFFICIENT_BALANCE), and the time
+    windows are answered from those rows (a settled forward at its resolved_time; amounts in sat
+    per forward, the incoming one = out + fee, as crud.forward_sums adds them). simnode never lists
+    an `offered` forward (they settle within its step), so the position is always the last entry."""
+
+    backend = "cln"
+    wallet = "CoreLightningWallet"
+
+    def __init__(self, sim: Any):
+        from simnode import handle_cln
+
+        super().__init__(sim)
+        self._handle = handle_cln
+        self.position = 0  # the last created_index read
+        self._settled: List[Tuple[int, Event]] = []  # (ts ns, event), by time
+        self._failed: List[LinkFailure] = []  # by time
+        self._aliases: Optional[Dict[str, str]] = None
+        self.listforwards_starts: List[int] = []  # every listforwards page's `start` (the tests read them)
+
+    def call(self, method: str, params: Optional[Dict[str, Any]] = None, filter: Any = None) -> Dict[str, Any]:
+        reply = self._handle(self.sim, method, params or {}, filter=filter).json()
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    def info(self) -> Tuple[str, str, Optional[int]]:
+        info = self.call("getinfo")
+        return info["id"], info.get("alias", ""), info.get("blockheight")
+
+    def aliases(self) -> Dict[str, str]:
+        """listnodes filtered to ids and aliases (ALIASES_FILTER), read once: the extension reads it
+        every cycle, but simnode's graph (and so every alias) is fixed for a run, and the whole
+        node list on every tick of every strategy would be most of a run's time."""
+        if self._aliases is None:
+            self._aliases = aliases_from_listnodes(self.call("listnodes", filter=ALIASES_FILTER))
+        return self._aliases
+
+    def channels(self, our_id: str) -> List[Channel]:
+        return channels_from_listpeerchannels(self.call("listpeerchannels"), self.aliases())
+
+    def sync(self) -> None:
+        """Read the listforwards entries after the last one read, page by page."""
+        while True:
+            start = self.position + 1
+            self.listforwards_starts.append(start)
+            entries = self.call("listforwards", {"index": "created", "start": start,
+                                                 "limit": LISTFORWARDS_PAGE}).get("forwards") or []
+            if entries:
+                page = forward_page(entries)
+                for row in page.settled:
+                    self._add(self._settled, (row.ts_ns, (
+                        row.ts_ns // 10**9, str(row.chan_in), str(row.chan_out),
+                        (row.amt_out_msat + row.fee_msat) // 1000, row.amt_out_msat // 1000, row.fee_msat)))
+                for f in page.failed:
+                    self._add(self._failed, LinkFailure(
+                        key=f"{f.chan_in}:{f.htlc_in}:{f.ts_ns}", ts_ns=f.ts_ns, chan_id_out=str(f.chan_out),
+                        chan_id_in=str(f.chan_in), amount_msat=f.amount_msat, wire_failure=f.wire_failure,
+                        failure_detail=f.failure_detail, htlc_in=f.htlc_in))
+                self.position = max(self.position, page.last_index)
+            if len(entries) < LISTFORWARDS_PAGE:
+                return
+
+    @staticmethod
+    def _add(rows: list, row: Any) -> None:
+        key = (lambda r: r[0]) if isinstance(row, tuple) else (lambda r: r.ts_ns)
+        if rows and key(rows[-1]) > key(row):
+            bisect.insort(rows, row, key=key)
+        else:
+            rows.append(row)
+
+    def forwards(self, now: int, since: int) -> List[Event]:
+        self.sync()
+        lo = bisect.bisect_left(self._settled, since * 10**9, key=lambda r: r[0])
+        hi = bisect.bisect_right(self._settled, now * 10**9, key=lambda r: r[0])
+        return [event for _, event in self._settled[lo:hi]]
+
+    def liquidity_failures(self, now: int, since: int) -> List[LinkFailure]:
+        self.sync()
+        lo = bisect.bisect_left(self._failed, since * 10**9, key=lambda f: f.ts_ns)
+        hi = bisect.bisect_right(self._failed, now * 10**9, key=lambda f: f.ts_ns)
+        return [f for f in self._failed[lo:hi] if f.lack_of_balance]
+
+    def policy(self, channel: Channel) -> Policy:
+        """listpeerchannels' `updates.local` of the one channel (the extension's read-back)."""
+        scid = scid_from_chan_id(channel.chan_id)
+        rows = channels_from_listpeerchannels(self.call("listpeerchannels", {"short_channel_id": scid}), {})
+        live = next((c.local_policy for c in rows if c.chan_id == channel.chan_id), None)
+        if live is None:
+            raise RuntimeError(f"listpeerchannels {scid}: no policy of ours")
+        return live
+
+    def policy_times(self, our_id: str) -> Dict[str, int]:
+        """listchannels of our own directions: listpeerchannels has no update time."""
+        return {chan_id_from_scid(e["short_channel_id"]): int(e.get("last_update") or 0)
+                for e in self.call("listchannels", {"source": our_id}).get("channels", [])}
+
+    def graph(self) -> NetworkGraph:
+        return graph_from_cln(self.call("listchannels"), self.call("listnodes"), int(self.sim.now))
+
+    def settings(self, settings: EngineSettings) -> EngineSettings:
+        return without_inbound_management(settings)
+
+    def send(self, channel: Channel, new: Policy) -> None:
+        """setchannel as the extension sends it (engine.ingest_cln.setchannel_params: the fee fields and
+        the HTLC limits as they are; no cltv, no inbound fee; enforcedelay lightningd's default, 600 s),
+        its answer read as the extension reads it: the channel listed at what was asked, unclamped."""
+        if new.inbound_base_msat or new.inbound_ppm:
+            raise RuntimeError("Core Lightning has no inbound fees")
+        scid = scid_from_chan_id(channel.chan_id)
+        answer = self.call("setchannel", setchannel_params(scid, new))
+        if not is_setchannel_answer(answer) or setchannel_left_out(answer, scid):
+            raise RuntimeError(f"setchannel {scid}: {answer}")
+        problem = setchannel_problem(answer, scid, new)
+        if problem:
+            raise RuntimeError(f"setchannel {scid}: {problem}")
+
+    def write_fees(self, channel: Channel, base_msat: int, ppm: int, cltv_delta: Optional[int] = None,
+                   inbound: Optional[Tuple[int, int]] = None) -> Tuple[Policy, Policy]:
+        """As for LND, without a cltv delta (a baseline's, e.g. lndmanage's 40, is not written:
+        Core Lightning sets it node-wide); an inbound fee is refused."""
+        if inbound is not None:
+            raise RuntimeError("Core Lightning has no inbound fees")
+        return super().write_fees(channel, base_msat, ppm)
+
+
+NODES = {cls.backend: cls for cls in (Lnd, Cln)}
+
+
 class ForwardBook:
     """The forwarding history a strategy keeps, as the extension (forwards_store.py) and LNDg keep
-    theirs: each tick reads only `/v1/switch`'s new events, [last read, now), and keeps the sums of
-    every flow window up to date (events enter at the front, leave at the back). Its flows are
-    `aggregate_forwards` of a full read of the window at the same second (a test checks it);
-    re-reading 30 days every hour was most of a run's time."""
+    theirs: each tick asks its Node only for the new events, [last read, now] (LND: a `/v1/switch`
+    window; CLN: the rows of the listforwards entries after the last created_index read), and keeps
+    the sums of every flow window up to date (events enter at the front, leave at the back). Its
+    flows are `aggregate_forwards` of a full read of the window at the same second (a test checks
+    it); re-reading 30 days every hour was most of a run's time."""
 
     def __init__(self) -> None:
         self.windows = sorted(FLOW_WINDOWS_DAYS)
@@ -247,14 +553,10 @@ class ForwardBook:
             if acc[0] == 0 and acc[1] == 0:  # no forward left in the window: as if never seen
                 del sums[chan]
 
-    def flows(self, lnd: Lnd, now: int) -> Dict[str, Dict[int, Any]]:
+    def flows(self, node: Node, now: int) -> Dict[str, Dict[int, Any]]:
         since = now - max(self.windows) * 86400 if self.read_to is None else self.read_to
         known = len(self.events)
-        for raw in read_forwards(lnd, now, start=since):
-            ts = int(raw.get("timestamp_ns") or 0) // 10**9 or int(raw.get("timestamp") or 0)
-            self.events.append((ts, str(raw.get("chan_id_in")), str(raw.get("chan_id_out")),
-                                int(raw["amt_in_msat"]) // 1000, int(raw["amt_out_msat"]) // 1000,
-                                int(raw.get("fee_msat") or 0)))
+        self.events += node.forwards(now, since)
         self.read_to = now
         # Events are oldest first. A window's sums hold the known events from start[days] on: the
         # ones it has passed leave them, then the new ones still inside it enter.
@@ -276,26 +578,25 @@ class ForwardBook:
         return flows_from_sums(per_chan)
 
 
-def take_snapshot(lnd: Lnd, graph: Optional[NetworkGraph], failed_forwards: bool = False,
+def take_snapshot(node: Node, graph: Optional[NetworkGraph], failed_forwards: bool = False,
                   book: Optional[ForwardBook] = None) -> NodeSnapshot:
-    """What `node.NodeGateway.snapshot` builds for LND, from the same answers; with `failed_forwards`,
-    the channels' `failed_out_*` of the last 24 h from the HTLC stream's link_fail_events (the ones
-    LNDg's baseline reads), through the engine's own parser. With a `book`, the forwards come from
-    it (only the new ones are read); without, the whole window is read."""
-    info = lnd.get("/v1/getinfo")
-    our_id = info["identity_pubkey"]
-    now = int(lnd.sim.now)
-    channels = read_channels(lnd, our_id)
-    flows = book.flows(lnd, now) if book is not None else \
-        aggregate_forwards(read_forwards(lnd, now, start=now - max(FLOW_WINDOWS_DAYS) * 86400), now, FLOW_WINDOWS_DAYS)
+    """What `node.NodeGateway.snapshot` builds on the Node's backend, from the same answers; with
+    `failed_forwards`, the channels' `failed_out_*` of the last 24 h, through the engine's own
+    rule (`failed_out_by_channel`): on LND from the HTLC stream's link_fail_events (the ones LNDg's
+    baseline reads, parsed by `link_failure` as the shell's listener does), on CLN from listforwards'
+    local_failed entries (`forward_page`, as the shell's sync stores them). With a `book`, the
+    forwards come from it (only the new ones are read); without, the whole window is read."""
+    our_id, alias, block_height = node.info()
+    now = int(node.sim.now)
+    channels = node.channels(our_id)
+    flows = (book if book is not None else ForwardBook()).flows(node, now)
     channels = with_flows(channels, flows, FLOW_WINDOWS_DAYS)
     if failed_forwards:
-        events = lnd.link_fail_events(now - FAILED_OUT_WINDOW_S)
-        failures = [f for f in (link_failure(e) for e in events) if f is not None]
+        failures = node.liquidity_failures(now, now - FAILED_OUT_WINDOW_S)
         channels = with_failed_out(channels, failed_out_by_channel(failures, now))
     return NodeSnapshot(
-        node_id=our_id, alias=info.get("alias", ""), taken_at=now, block_height=info.get("block_height"),
-        channels=tuple(channels), graph=graph, backend="LndRestWallet",
+        node_id=our_id, alias=alias, taken_at=now, block_height=block_height,
+        channels=tuple(channels), graph=graph, backend=node.wallet,
         sources={"channels": True, "policies": True, "forwards": True, "graph": graph is not None,
                  **({"htlc_events": True} if failed_forwards else {})},
     )
@@ -303,20 +604,10 @@ def take_snapshot(lnd: Lnd, graph: Optional[NetworkGraph], failed_forwards: bool
 
 def write_fees(lnd: Lnd, our_id: str, chan_id: str, channel_point: str, base_msat: int, ppm: int,
                cltv_delta: Optional[int] = None, inbound: Optional[Tuple[int, int]] = None) -> Tuple[Any, Any]:
-    """Read the live policy, send it back complete with only the given fields changed
+    """LND: read the live policy, send it back complete with only the given fields changed
     (`inbound`: (inbound base msat, inbound ppm), sent as LND's `inbound_fee` in the same body)."""
-    from dataclasses import replace
-
-    live, _ = edge_policies(lnd.get(f"/v1/graph/edge/{chan_id}"), our_id)
-    new = live.with_fees(base_msat, ppm)
-    if cltv_delta is not None:
-        new = replace(new, cltv_delta=cltv_delta)
-    if inbound is not None:
-        new = replace(new, inbound_base_msat=inbound[0], inbound_ppm=inbound[1])
-    result = lnd.post("/v1/chanpolicy", chanpolicy_body(channel_point, new))
-    if result.get("failed_updates"):
-        raise RuntimeError(f"chanpolicy {chan_id}: {result['failed_updates']}")
-    return live, new
+    channel = next(c for c in read_channels(lnd, our_id) if c.chan_id == chan_id and c.channel_point == channel_point)
+    return lnd.write_fees(channel, base_msat, ppm, cltv_delta, inbound)
 
 
 # --- strategies -----------------------------------------------------------------------------
@@ -325,8 +616,8 @@ def write_fees(lnd: Lnd, our_id: str, chan_id: str, channel_point: str, base_msa
 class Strategy(abc.ABC):
     name = ""
 
-    def __init__(self, lnd: Lnd, ctx: "SeedContext"):
-        self.lnd = lnd
+    def __init__(self, node: Node, ctx: "SeedContext"):
+        self.node = node
         self.ctx = ctx
         self.our_id = ctx.node_id
         self.book = ForwardBook()
@@ -335,14 +626,10 @@ class Strategy(abc.ABC):
     def tick(self, now: int) -> None:
         """Called at the strategy's cadence: read the node, write policies."""
 
-    def apply(self, settings: Sequence[FeeSetting], channels: Sequence[Any]) -> None:
-        points = {c.chan_id: c.channel_point for c in channels}
+    def apply(self, settings: Sequence[FeeSetting], channels: Sequence[Channel]) -> None:
+        by_id = {c.chan_id: c for c in channels}
         for s in settings:
-            self.write(s.chan_id, points[s.chan_id], s.base_msat, s.ppm, s.cltv_delta)
-
-    def write(self, chan_id: str, point: str, base: int, ppm: int, cltv: Optional[int] = None,
-              inbound: Optional[Tuple[int, int]] = None) -> Tuple[Any, Any]:
-        return write_fees(self.lnd, self.our_id, chan_id, point, base, ppm, cltv, inbound)
+            self.node.write_fees(by_id[s.chan_id], s.base_msat, s.ppm, s.cltv_delta)
 
 
 class StaticFees(Strategy):
@@ -356,23 +643,26 @@ class ChargeLnd(Strategy):
     name = "charge_lnd"
 
     def tick(self, now: int) -> None:
-        channels = read_channels(self.lnd, self.our_id)
+        channels = self.node.channels(self.our_id)
         self.apply(charge_lnd.propose(channels), channels)
 
 
 class Lndg(Strategy):
     name = "lndg"
 
-    def __init__(self, lnd: Lnd, ctx: "SeedContext"):
-        super().__init__(lnd, ctx)
+    def __init__(self, node: Node, ctx: "SeedContext"):
+        super().__init__(node, ctx)
         self.fees_updated: Dict[str, int] = {}
 
     def tick(self, now: int) -> None:
-        snap = take_snapshot(self.lnd, None, book=self.book)
-        for c in snap.channels:
-            if c.chan_id not in self.fees_updated and c.local_policy is not None:
-                self.fees_updated[c.chan_id] = c.local_policy.last_update or 0
-        failures = self.lnd.link_failures(now - lndg.UPDATE_HOURS * 3600)
+        snap = take_snapshot(self.node, None, book=self.book)
+        if any(c.chan_id not in self.fees_updated and c.local_policy is not None for c in snap.channels):
+            times = self.node.policy_times(self.our_id)
+            for c in snap.channels:
+                if c.chan_id not in self.fees_updated and c.local_policy is not None:
+                    self.fees_updated[c.chan_id] = times.get(c.chan_id, 0)
+        failures = [(f.at, f.chan_id_out, f.amount_msat // 1000)
+                    for f in self.node.liquidity_failures(now, now - lndg.UPDATE_HOURS * 3600)]
         settings = lndg.propose(snap.channels, self.fees_updated, failures, now)
         self.apply(settings, snap.channels)
         for s in settings:
@@ -383,19 +673,19 @@ class Clboss(Strategy):
     name = "clboss"
 
     def tick(self, now: int) -> None:
-        channels = read_channels(self.lnd, self.our_id)
+        channels = self.node.channels(self.our_id)
         self.apply(clboss.propose(channels, self.ctx.medians), channels)
 
 
 class ClbossBudget(Strategy):
     name = "clboss_budget"
 
-    def __init__(self, lnd: Lnd, ctx: "SeedContext"):
-        super().__init__(lnd, ctx)
+    def __init__(self, node: Node, ctx: "SeedContext"):
+        super().__init__(node, ctx)
         self.sent: Dict[str, List[ChangeRecord]] = {}
 
     def tick(self, now: int) -> None:
-        channels = read_channels(self.lnd, self.our_id)
+        channels = self.node.channels(self.our_id)
         settings = clboss_budget.propose(channels, self.ctx.medians, self.sent, now)
         self.apply(settings, channels)
         for s in settings:
@@ -403,11 +693,38 @@ class ClbossBudget(Strategy):
             self.sent.setdefault(s.chan_id, []).append(ChangeRecord(s.chan_id, now, 0, s.ppm))
 
 
+class FeeAdjuster(Strategy):
+    """CLN's feeadjuster plugin: every channel at the first tick (the plugin's start), then the
+    channels that had a settled forward since the previous tick (its forward_event), each at its
+    balance now; a channel's balance at its last change is the plugin's state."""
+
+    name = "feeadjuster"
+
+    def __init__(self, node: Node, ctx: "SeedContext"):
+        super().__init__(node, ctx)
+        self.last_local: Dict[str, int] = {}
+        self.read_to: Optional[int] = None
+        self.competitors: Optional[Dict[str, List[Tuple[int, int]]]] = None
+
+    def tick(self, now: int) -> None:
+        channels = self.node.channels(self.our_id)
+        if self.competitors is None:  # listchannels destination=<peer>: other nodes' fees stay as gossiped
+            self.competitors = feeadjuster.competitor_fees(self.ctx.graph, self.our_id, {c.peer_id for c in channels})
+        touched = None if self.read_to is None else \
+            {chan for event in self.node.forwards(now, self.read_to) for chan in (event[1], event[2])}
+        self.read_to = now
+        settings = feeadjuster.propose(channels, self.competitors, self.last_local, touched)
+        self.apply(settings, channels)
+        local = {c.chan_id: c.local_sat for c in channels}
+        for s in settings:
+            self.last_local[s.chan_id] = local[s.chan_id]
+
+
 class Lndmanage(Strategy):
     name = "lndmanage"
 
     def tick(self, now: int) -> None:
-        snap = take_snapshot(self.lnd, None, book=self.book)
+        snap = take_snapshot(self.node, None, book=self.book)
         self.apply(lndmanage.propose(snap.channels), snap.channels)
 
 
@@ -415,27 +732,28 @@ class FeeAutopilot(Strategy):
     name = "fee_autopilot"
     extra_settings: Dict[str, Any] = {}
 
-    def __init__(self, lnd: Lnd, ctx: "SeedContext"):
-        super().__init__(lnd, ctx)
+    def __init__(self, node: Node, ctx: "SeedContext"):
+        super().__init__(node, ctx)
         overrides = _merge(self.extra_settings, FA_OVERRIDES)
-        self.settings = EngineSettings.from_dict(_merge(EngineSettings().to_dict(), overrides)) \
+        settings = EngineSettings.from_dict(_merge(EngineSettings().to_dict(), overrides)) \
             if overrides else EngineSettings()
+        self.settings = node.settings(settings)
         self.history: List[ChangeRecord] = []
         self.inbound_written: Dict[str, Tuple[int, int]] = {}  # chan_id -> the inbound fee our last change wrote
 
     def tick(self, now: int) -> None:
-        snap = take_snapshot(self.lnd, self.ctx.graph, failed_forwards=True, book=self.book)
+        snap = take_snapshot(self.node, self.ctx.graph, failed_forwards=True, book=self.book)
         history = [r for r in self.history if r.at >= now - HISTORY_DAYS * 86400]
         # what the shell passes: channels whose live inbound fee is the one we wrote last
         ours = frozenset(c.chan_id for c in snap.channels if c.local_policy is not None
                          and self.inbound_written.get(c.chan_id) == (c.local_policy.inbound_base_msat,
                                                                      c.local_policy.inbound_ppm))
         evaluation = evaluate(snap, self.settings, history, self.ctx.metrics, now, inbound_ours=ours)
-        points = {c.chan_id: c.channel_point for c in snap.channels}
+        by_id = {c.chan_id: c for c in snap.channels}
         for a in evaluation.accepted:
             new = a.new_policy
             inbound = (new.inbound_base_msat, new.inbound_ppm) if a.proposal.inbound_changed else None
-            live, written = self.write(a.chan_id, points[a.chan_id], new.base_msat, new.ppm, inbound=inbound)
+            live, written = self.node.write_fees(by_id[a.chan_id], new.base_msat, new.ppm, inbound=inbound)
             if inbound is not None:
                 self.inbound_written[a.chan_id] = inbound
             self.history.append(ChangeRecord(chan_id=a.chan_id, at=now, old_ppm=live.ppm, new_ppm=written.ppm,
@@ -458,7 +776,7 @@ def _merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
 
 
 CLASSES = {cls.name: cls for cls in (FeeAutopilot, StaticFees, ChargeLnd, Lndg, Clboss, Lndmanage, ClbossBudget,
-                                     FeeAutopilotInbound)}
+                                     FeeAdjuster, FeeAutopilotInbound)}
 
 
 # --- one seed -------------------------------------------------------------------------------
@@ -472,6 +790,7 @@ class SeedContext:
     graph: NetworkGraph
     metrics: Any
     medians: Dict[str, Tuple[float, float, int]]
+    backend: str = "lnd"  # the face every strategy of the seed reads and writes through (NODES)
 
 
 _GRAPHS: Dict[str, Any] = {}
@@ -546,7 +865,7 @@ def _read_only(data: Dict[Any, Any]) -> Any:
     return types.MappingProxyType(data)
 
 
-def seed_context(graph_name: str, seed: int, with_metrics: bool) -> SeedContext:
+def seed_context(graph_name: str, seed: int, with_metrics: bool, backend: str = "lnd") -> SeedContext:
     if CACHE_DIR:
         import copyreg
         import pickle
@@ -554,27 +873,27 @@ def seed_context(graph_name: str, seed: int, with_metrics: bool) -> SeedContext:
 
         # the graph and metrics hold read-only mappings (MappingProxyType), which pickle cannot store as such
         copyreg.pickle(types.MappingProxyType, lambda m: (_read_only, (dict(m),)))
-        path = Path(CACHE_DIR[0]) / f"ctx-{cache_key(graph_name)}-{seed}-{int(with_metrics)}.pickle"
+        face = "" if backend == "lnd" else f"{backend}-"
+        path = Path(CACHE_DIR[0]) / f"ctx-{face}{cache_key(graph_name)}-{seed}-{int(with_metrics)}.pickle"
         if path.exists():
             return pickle.loads(path.read_bytes())
-        ctx = _seed_context(graph_name, seed, with_metrics)
+        ctx = _seed_context(graph_name, seed, with_metrics, backend)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(pickle.dumps(ctx))
         return ctx
-    return _seed_context(graph_name, seed, with_metrics)
+    return _seed_context(graph_name, seed, with_metrics, backend)
 
 
-def _seed_context(graph_name: str, seed: int, with_metrics: bool) -> SeedContext:
-    sim = new_sim(graph_name, seed)
-    lnd = Lnd(sim)
-    our_id = lnd.get("/v1/getinfo")["identity_pubkey"]
-    raw = lnd.get("/v1/graph")
-    graph = graph_from_describegraph(raw, int(sim.now))
-    del raw
+def _seed_context(graph_name: str, seed: int, with_metrics: bool, backend: str = "lnd") -> SeedContext:
+    """The seed's graph as the backend's face serves it (LND: describegraph; CLN: listchannels +
+    listnodes), its metrics and the competitors' medians into our peers."""
+    node = NODES[backend](new_sim(graph_name, seed))
+    our_id = node.info()[0]
+    graph = node.graph()
     metrics = compute_graph_metrics(graph, our_id, EngineSettings().graph) if with_metrics else None
-    peers = [c["remote_pubkey"] for c in lnd.get("/v1/channels")["channels"]]
+    peers = [c.peer_id for c in node.channels(our_id) if c.state in (ACTIVE, INACTIVE)]
     medians = competitor_medians(graph, our_id, peers)
-    return SeedContext(graph_name, seed, our_id, graph, metrics, medians)
+    return SeedContext(graph_name, seed, our_id, graph, metrics, medians, backend)
 
 
 def measure(sim: Any) -> Dict[str, int]:
@@ -635,8 +954,7 @@ def update_stats(sim: Any, start: int, end: int) -> Dict[str, float]:
 
 def run_strategy(name: str, ctx: SeedContext, days: float, regime: str = "stationary") -> Dict[str, Any]:
     sim = new_sim(ctx.graph_name, ctx.seed, regime, days)
-    lnd = Lnd(sim)
-    strategy = CLASSES[name](lnd, ctx)
+    strategy = CLASSES[name](NODES[ctx.backend](sim), ctx)
     start = int(sim.now)
     base = measure(sim)
     cadence = CADENCE_HOURS[name]
@@ -657,6 +975,7 @@ def run_strategy(name: str, ctx: SeedContext, days: float, regime: str = "statio
     m = measure(sim)
     result = {
         "strategy": name, "graph": ctx.graph_name, "seed": ctx.seed, "days": days, "regime": regime,
+        **({} if ctx.backend == "lnd" else {"backend": ctx.backend}),
         "fees_sat": (m["revenue_msat"] - base["revenue_msat"]) / 1000,
         "volume_sat": (m["volume_msat"] - base["volume_msat"]) / 1000,
         "forwards": m["forwards"] - base["forwards"],
@@ -677,11 +996,14 @@ def run_strategy(name: str, ctx: SeedContext, days: float, regime: str = "statio
     return result
 
 
-def run_seed(job: Tuple[str, int, float, Tuple[str, ...], Tuple[str, ...]]) -> List[Dict[str, Any]]:
-    """Every regime and strategy of one (graph, seed); the context (graph, metrics) is built once for all."""
-    graph_name, seed, days, names, regimes = job
+def run_seed(job: Tuple[Any, ...]) -> List[Dict[str, Any]]:
+    """Every regime and strategy of one (graph, seed); the context (graph, metrics) is built once for all.
+    `job`: (graph, seed, days, strategies, regimes[, backend]), the backend "lnd" unless named."""
+    graph_name, seed, days, names, regimes, *rest = job
+    backend = rest[0] if rest else "lnd"
     t0, c0 = time.time(), time.process_time()
-    ctx = seed_context(graph_name, seed, with_metrics=any(n == "fee_autopilot" or n in FA_VARIANTS for n in names))
+    ctx = seed_context(graph_name, seed, with_metrics=any(n == "fee_autopilot" or n in FA_VARIANTS for n in names),
+                       backend=backend)
     setup, setup_cpu = time.time() - t0, time.process_time() - c0
     results: List[Dict[str, Any]] = []
     for regime in regimes:
@@ -689,7 +1011,8 @@ def run_seed(job: Tuple[str, int, float, Tuple[str, ...], Tuple[str, ...]]) -> L
         for r in rows:
             r["setup_cpu_seconds"] = round(setup_cpu, 2)  # once per seed, shared by its regimes
         results += rows
-        print(f"  {graph_label(graph_name)} seed {seed} {regime}: setup {setup:.0f} s (cpu {setup_cpu:.0f} s), "
+        face = "" if backend == "lnd" else f" ({backend})"
+        print(f"  {graph_label(graph_name)} seed {seed} {regime}{face}: setup {setup:.0f} s (cpu {setup_cpu:.0f} s), "
               + ", ".join(f"{r['strategy']} {r['fees_sat']:.0f} sat ({r['seconds']:.0f} s, cpu {r['cpu_seconds']:.0f} s)"
                           for r in rows), flush=True)
     return results
@@ -802,11 +1125,18 @@ def verdict(results: Sequence[Dict[str, Any]], names: Sequence[str]) -> List[str
     ]
 
 
-def gossip_note() -> str:
+CLN_GOSSIP_NOTE = (" On Core Lightning the node's own updates are not rate-limited by its own gossipd (v24.02 and later "
+                   "have no token bucket, v25.12 relays every valid update): simnode's bucket stands for the older CLN "
+                   "relays in the network that part of the senders depend on, the same for both faces.")
+
+
+def gossip_note(backend: str = "lnd") -> str:
     from simnode import TrafficParams
 
     if not GOSSIP_REALISM[0]:
         return "Gossip realism OFF (`--no-gossip`): every policy update reaches every sender at once."
+    if backend != "lnd":
+        return gossip_note() + CLN_GOSSIP_NOTE
     p = TrafficParams()
     lags = " / ".join(f"{m:g} min" for m in p.gossip_lag_minutes)
     shares = " / ".join(f"{w * 100:g}" for w in p.gossip_lag_weights)
@@ -816,6 +1146,31 @@ def gossip_note() -> str:
             f"update, max {p.gossip_bucket_max:g}: 2/day, burst 4); senders route by the fee they believe; a fee below "
             f"ours fails FEE_INSUFFICIENT and {p.fee_retry_share * 100:g} % of those senders retry once with our policy "
             "from the error; overpayments are kept. See `simnode/README.md`.")
+
+
+def backend_note(backend: str) -> str:
+    """What `--backend cln` changes (nothing to say for LND, the harness's original face)."""
+    if backend == "lnd":
+        return ""
+    return ("Core Lightning semantics (`--backend cln`): every strategy reads and writes its node through simnode's "
+            "Core Lightning v25.12 JSON-RPC face (in-process, `simnode.handle_cln`), as the extension reads CLN "
+            "(`cln_node.py`, `engine/ingest_cln.py`): `getinfo`, `listpeerchannels` (balances and our complete policies "
+            "from `updates.local`), `listforwards index=created` from the entry after the last one read (settled "
+            "forwards, and `local_failed` ones: failcode 4103 `WIRE_TEMPORARY_CHANNEL_FAILURE` counts as lack of "
+            "balance, its amount the HTLC's `in_msat`), `listchannels source=<us>` (LNDg's last update times), and "
+            "the graph from `listchannels` + `listnodes` once per seed. Every write is one `setchannel` with the fee "
+            "fields and the channel's current `htlcmin`/`htlcmax` (so they stay exactly as they are), no cltv delta "
+            "(node-wide on CLN: lndmanage's cltv 40 is not written) and no inbound fee (CLN has none; Fee Autopilot "
+            "runs with inbound management off, as the shell does on CLN); `enforcedelay` stays at lightningd's "
+            "default: after a raise the previous fee is still accepted for 600 simulated seconds (LND: the new fee "
+            "holds at once), and a setchannel that changes nothing is no channel_update (not counted as an update). "
+            "Fee Autopilot's snapshot comes from the extension's CLN ingest (`channels_from_listpeerchannels`, "
+            "`forward_page`) and the engine's `failed_out_by_channel`. CLBOSS and the feeadjuster plugin are Core "
+            "Lightning's own tools; charge-lnd, LNDg and lndmanage are LND tools, run with their rules on this node. "
+            "feeadjuster runs with its defaults except the fee strategy `median` (the peer's other channels' median "
+            "ppm × 50^(0.5 − our share), base fee lightningd's 1000 msat) and fuzz off, at the start and then on the "
+            "channels of each hour's settled forwards once their balance moved 5 % or 0.001 BTC "
+            "(`engine/baselines/feeadjuster.py`).")
 
 
 def regime_note(regime: str, days: float) -> str:
@@ -880,17 +1235,20 @@ def regime_section(results: Sequence[Dict[str, Any]], names: Sequence[str], grap
 
 def write_markdown(results: Sequence[Dict[str, Any]], names: Sequence[str], sets: Sequence[Tuple[str, Sequence[int]]],
                    days: float, elapsed: float, path: Path, command: str,
-                   regimes: Sequence[str] = ("stationary",)) -> None:
+                   regimes: Sequence[str] = ("stationary",), backend: str = "lnd") -> None:
     from simnode.graph import GRAPH_SHORTCUTS
 
     report_length = (f" All {len(REGIMES)} regimes run on all 20 report seeds for {REPORT_DAYS} days, the tuning runs' "
                      "length." if tuple(sets) == REPORT_SETS and days == REPORT_DAYS else "")
-    lines = ["# Fee Autopilot vs baseline fee strategies on simnode", "",
+    title = "# Fee Autopilot vs baseline fee strategies on simnode" + \
+        ("" if backend == "lnd" else ", Core Lightning semantics")
+    lines = [title, "",
              f"Generated by `{command}` in {elapsed / 60:.1f} min. {days:g} simulated days per run, the same SimNode "
              "seed for every strategy (same node, peers, balances, initial policies and traffic RNG), "
              "16 channels (15 active). Fee Autopilot runs `engine.evaluate` at default `EngineSettings()` every hour; "
              "baselines at their natural cadence (see `engine/baselines/`)." + report_length, "",
-             gossip_note(), "",
+             gossip_note(backend), "",
+             *([backend_note(backend), ""] if backend != "lnd" else []),
              "Market regimes (simnode `TrafficParams.regime`, sources in `simnode/README.md` \"Market regimes\"), "
              "each run on the same seeds and reported separately: " + ", ".join(f"`{r}`" for r in regimes) + ". "
              "A regime is a rule of the market, the same whoever sets the fees; the 14 days of history before the "
@@ -980,7 +1338,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--regime", default=None, metavar="NAME[,NAME...]",
                         help=f"market regimes to run, each reported separately: {', '.join(REGIMES)} "
                              "(default: all four; --quick and --tuning: stationary)")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--backend", choices=BACKENDS, default="lnd",
+                        help="the node's face every strategy reads and writes through: lnd (REST, /v1/chanpolicy) or "
+                             "cln (JSON-RPC, setchannel with enforcedelay); cln writes bench/results/strategies_cln.*")
+    parser.add_argument("--strategies", default=None,
+                        help=f"comma-separated (default lnd: {','.join(STRATEGIES)}; cln: the same and feeadjuster)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=str(RESULTS), help="output folder")
     parser.add_argument("--no-chart", action="store_true")
@@ -995,10 +1357,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.fa_settings:
         FA_OVERRIDES.update(json.loads(args.fa_settings))
 
-    names = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
+    backend = args.backend
+    default_names = CLN_STRATEGIES if backend == "cln" else STRATEGIES
+    names = tuple(n.strip() for n in (args.strategies or ",".join(default_names)).split(",") if n.strip())
     for n in names:
         if n not in CLASSES:
             parser.error(f"unknown strategy {n}")
+    if backend == "cln" and "fee_autopilot_inbound" in names:
+        parser.error("fee_autopilot_inbound is not available on --backend cln: Core Lightning has no inbound fees "
+                     "(setchannel sets outbound fees only)")
     if args.graph:
         problem = check_graph(args.graph)  # loaded here once; forked workers inherit it
         if problem:
@@ -1021,10 +1388,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sets, days = REPORT_SETS, args.days or REPORT_DAYS
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(g, seed, days, names, regimes) for g, seeds in sets for seed in seeds]
+    jobs = [(g, seed, days, names, regimes, backend) for g, seeds in sets for seed in seeds]
     t0 = time.time()
     print(f"{len(jobs)} seed runs x {len(regimes)} regimes x {len(names)} strategies, {days:g} days, "
-          f"{args.workers} workers", flush=True)
+          f"{args.workers} workers" + ("" if backend == "lnd" else f", {backend} semantics"), flush=True)
     results: List[Dict[str, Any]] = []
     if args.workers > 1 and len(jobs) > 1:
         # Jobs sorted by graph so each worker mostly keeps one graph loaded.
@@ -1037,15 +1404,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elapsed = time.time() - t0
     command = " ".join(["bench/strategies.py", *reproducible_args(list(argv) if argv is not None else sys.argv[1:])])
     results.sort(key=lambda r: (regimes.index(r["regime"]), r["graph"], r["seed"], names.index(r["strategy"])))
-    write_markdown(results, names, sets, days, elapsed, out / "strategies.md", command, regimes)
-    (out / "strategies.json").write_text(json.dumps(
-        {"days": days, "sets": [[g, list(s)] for g, s in sets], "regimes": list(regimes),
+    stem = RESULT_STEM[backend]
+    write_markdown(results, names, sets, days, elapsed, out / f"{stem}.md", command, regimes, backend)
+    (out / f"{stem}.json").write_text(json.dumps(
+        {**({} if backend == "lnd" else {"backend": backend, "backend_note": backend_note(backend)}),
+         "days": days, "sets": [[g, list(s)] for g, s in sets], "regimes": list(regimes),
          "regime_notes": {r: regime_note(r, days) for r in regimes}, "elapsed_s": round(elapsed, 1),
          "gossip_realism": GOSSIP_REALISM[0], "fa_overrides": FA_OVERRIDES,
          "results": [{k: v for k, v in r.items() if k != "revenue_curve"} for r in results]}, indent=1))
     if not args.no_chart and not args.quick:
-        write_chart(results, names, [g for g, _ in sets], out / "strategies_revenue.png", regimes)
-    print(f"done in {elapsed:.0f} s -> {out / 'strategies.md'}", flush=True)
+        write_chart(results, names, [g for g, _ in sets], out / f"{stem}_revenue.png", regimes)
+    print(f"done in {elapsed:.0f} s -> {out / (stem + '.md')}", flush=True)
     for regime in regimes:
         lines = verdict([r for r in results if r["regime"] == regime], names)
         if lines:

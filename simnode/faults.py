@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 FIELDS = {
     "path", "method", "error_rate", "status", "grpc_code", "message", "latency_ms",
     "hang", "hang_seconds", "drop", "failed_updates", "failed_reason", "times", "garbled",
-    "cln_code", "htlcmin_floor_msat", "htlcmax_ceiling_msat", "params",
+    "cln_code", "htlcmin_floor_msat", "htlcmax_ceiling_msat", "params", "skip",
 }
 CLN_METHOD = "CLN"  # the `method` a Core Lightning call is matched as
 CLN_CATCHALL = -1  # lightningd's LIGHTNINGD error code
@@ -45,6 +45,7 @@ class FaultRule:
     failed_updates: list[str] = field(default_factory=list)  # chan_ids chanpolicy reports failed
     failed_reason: str = "UPDATE_FAILURE_INTERNAL_ERR"
     times: int | None = None  # apply to the next N matching requests only
+    skip: int = 0  # let the first N matching requests through first (then `times` counts)
     cln_code: int | None = None  # the code of the injected CLN error (default -1)
     htlcmin_floor_msat: int | None = None  # CLN setchannel: as if the peer required at least this htlc minimum
     htlcmax_ceiling_msat: int | None = None  # CLN setchannel: as if the channel could carry at most this
@@ -104,6 +105,9 @@ class Faults:
         act = FaultAction()
         for rule in list(self.rules):
             if not rule.matches(method, path, params):
+                continue
+            if rule.skip > 0:
+                rule.skip -= 1
                 continue
             if rule.times is not None:
                 if rule.times <= 0:

@@ -13,6 +13,9 @@ Choices the description leaves open:
 - No random placement inside the bin (CLBOSS randomises bin moves against probing).
 - A peer without competitors keeps its current fees.
 - Cadence: hourly (CLBOSS runs about hourly); an update is sent only when the fees differ.
+
+The feeadjuster plugin's own rule (the plain median, no bins, the base fee not scaled, recomputed
+on balance moves after settled forwards) is `feeadjuster`.
 """
 
 from __future__ import annotations

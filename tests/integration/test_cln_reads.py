@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from devtools.testenv import NodeEnv, start_node_env, wait_until
+from devtools.testenv import NodeEnv, scid, start_node_env, wait_until
 from tests.integration.flow_oracle import assert_flows_are_the_sums
 
 DAY = 86400
@@ -216,6 +216,25 @@ def test_autopilot_applies_through_setchannel_changing_only_the_fees(env):
     restored = {c["chan_id"]: c["policy"] for c in env.state()["channels"]}
     fields = ("base_msat", "ppm") + rest
     assert {c: {k: p[k] for k in fields} for c, p in restored.items()} == {c: {k: p[k] for k in fields} for c, p in was.items()}
+
+
+def test_a_write_whose_own_read_fails_is_retried_not_left_unknown(env):
+    """setchannel is sent only after the live policy is read (to refuse what it cannot write): when
+    that read fails, nothing was sent, so the write is retried instead of left with an unknown outcome."""
+    env.advance(hours=49)  # past the cooldowns of the autopilot test's changes
+    run = env.dry_run()
+    decision = next(d for d in run["decisions"] if d["accepted"])
+    # the apply's own read of the channel passes; the write's read, the next one, is dropped
+    env.simnode.set_faults({"method": "CLN", "path": "listpeerchannels", "params": {"short_channel_id": scid(decision["chan_id"])},
+                            "skip": 1, "drop": True, "times": 1})
+    try:
+        outcome = env.api("POST", f"/decisions/{decision['id']}/apply").json()["outcomes"][0]
+    finally:
+        env.simnode.clear_faults()
+    assert env.simnode.state()["faults"]["injected"] == 1
+    assert outcome["status"] == "applied", outcome
+    assert env.channel_truth()[decision["chan_id"]]["policy"]["ppm"] == decision["new_policy"]["ppm"]
+    env.api("POST", f"/changes/{outcome['change_id']}/rollback", json={}).raise_for_status()
 
 
 def _calls_per_cycle(env: NodeEnv) -> dict[str, int]:

@@ -414,6 +414,9 @@ def test_fault_params_narrow_a_rule_to_the_calls_naming_them(sim):
     sim.faults.add({"method": "CLN", "path": "listpeerchannels", "params": {"short_channel_id": "*"}, "status": 500})
     assert error(sim, "listpeerchannels", {"short_channel_id": scid(b.chan_id)})["code"] == -1
     assert result(sim, "listpeerchannels", {"id": a.peer})["channels"]
+    sim.faults.clear()
+    sim.faults.add({"method": "CLN", "path": "getinfo", "skip": 2, "status": 500, "times": 1})
+    assert [("error" in handle_cln(sim, "getinfo").json()) for _ in range(4)] == [False, False, True, False]
     with pytest.raises(ValueError):
         sim.faults.add({"path": "setchannel", "parameters": {}})  # unknown field, named
 
