@@ -238,9 +238,12 @@ class LndClient:
                 method, url, params=params, json=body, timeout=timeout, headers=headers
             )
             response = await self.wallet.client.send(request, stream=True)
+            content = b""
             try:
-                if into is None or response.status_code >= 400:
-                    await response.aread()
+                if response.status_code >= 400:
+                    await response.aread()  # an error's few bytes, read as httpx reads them
+                elif into is None:
+                    content = await _read_body(response)
                 else:
                     written = await _write_body(response, into)
             finally:
@@ -277,9 +280,9 @@ class LndClient:
         if into is not None:
             return written
         try:
-            if len(response.content) > LARGE_BODY_BYTES:
-                return await asyncio.to_thread(decode_large, response.content)
-            return response.json()
+            if len(content) > LARGE_BODY_BYTES:
+                return await asyncio.to_thread(decode_large, content)
+            return json.loads(content)
         except ValueError as exc:
             raise NodeCallError(f"{method} {path}: the node answered with invalid JSON", transient=True) from exc
 
@@ -340,6 +343,15 @@ class LndClient:
 
 
 WRITE_BATCH_BYTES = 1 << 20
+
+
+async def _read_body(response: httpx.Response) -> bytes:
+    """The answer's body, held by this call only. httpx keeps what `aread()` read on the response,
+    and a response is in a reference cycle (its stream points back at it): its body stays until the
+    interpreter's full collection, which on LNbits' heap is rare. 120 pages of a first forwarding-
+    history sync held about 90 MB of LNbits' memory that way."""
+    chunks = [chunk async for chunk in response.aiter_bytes()]
+    return b"".join(chunks)
 
 
 async def _write_body(response: httpx.Response, into: BinaryIO) -> int:
