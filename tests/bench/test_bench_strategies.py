@@ -12,6 +12,7 @@ import time
 import pytest
 
 from bench import strategies
+from engine.ingest_lnd import aggregate_forwards
 
 
 @pytest.mark.timeout(180)
@@ -153,7 +154,7 @@ def test_the_forward_book_gives_the_flows_of_a_full_read_at_every_tick():
     for hours in [1] * 6 + [48] + [1] * 3 + [24 * 6, 5]:
         sim.advance(hours=hours)
         now = int(sim.now)
-        full = strategies.aggregate_forwards(
+        full = aggregate_forwards(
             strategies.read_forwards(lnd, now, start=now - max(windows) * 86_400), now, windows)
         assert book.flows(lnd, now) == full, f"at {now}"
         compared += sum(len(per) for per in full.values())

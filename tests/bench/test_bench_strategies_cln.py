@@ -14,6 +14,7 @@ import time
 import pytest
 
 from bench import strategies
+from engine.ingest_lnd import aggregate_forwards
 
 FEE_FIELDS = {"id", "feebase", "feeppm", "htlcmin", "htlcmax"}
 
@@ -74,7 +75,7 @@ def test_forwards_are_read_incrementally_and_give_the_flows_of_the_lnd_face():
     for hours in [1] * 4 + [48] + [1] * 3 + [24 * 6, 5]:
         sim.advance(hours=hours)
         now = int(sim.now)
-        full = strategies.aggregate_forwards(
+        full = aggregate_forwards(
             strategies.read_forwards(lnd, now, start=now - max(windows) * 86_400), now, windows)
         starts_before = len(cln.listforwards_starts)
         assert book.flows(cln, now) == full, f"at {now}"

@@ -178,9 +178,11 @@ def test_autopilot_applies_through_setchannel_changing_only_the_fees(env):
     env.api("PUT", "/settings", json={"mode": "autopilot", "engine": {"inbound": {"manage": "on"}}}).raise_for_status()
     try:
         env.advance(hours=2)  # the cycle is due
+        # a cycle's run is stored "completed" and then applied ("applying"): wait for where it ends
         cycle = wait_until(lambda: next((r for r in env.api("GET", "/runs?limit=5").json()["data"]
-                                         if r["kind"] == "autopilot" and r["status"] not in ("running", "applying")), None),
-                           timeout=180, what="an autopilot cycle")
+                                         if r["kind"] == "autopilot"
+                                         and r["status"] not in ("running", "completed", "applying")), None),
+                           timeout=180, what="an autopilot cycle's apply")
     finally:
         env.api("PUT", "/settings", json={"mode": "off", "engine": {"inbound": {"manage": "off"}}}).raise_for_status()
     assert cycle["status"] == "applied", cycle
