@@ -602,14 +602,6 @@ def take_snapshot(node: Node, graph: Optional[NetworkGraph], failed_forwards: bo
     )
 
 
-def write_fees(lnd: Lnd, our_id: str, chan_id: str, channel_point: str, base_msat: int, ppm: int,
-               cltv_delta: Optional[int] = None, inbound: Optional[Tuple[int, int]] = None) -> Tuple[Any, Any]:
-    """LND: read the live policy, send it back complete with only the given fields changed
-    (`inbound`: (inbound base msat, inbound ppm), sent as LND's `inbound_fee` in the same body)."""
-    channel = next(c for c in read_channels(lnd, our_id) if c.chan_id == chan_id and c.channel_point == channel_point)
-    return lnd.write_fees(channel, base_msat, ppm, cltv_delta, inbound)
-
-
 # --- strategies -----------------------------------------------------------------------------
 
 

@@ -79,8 +79,7 @@ def test_baselines_write_complete_policies():
     lnd = strategies.Lnd(sim)
     our_id = lnd.get("/v1/getinfo")["identity_pubkey"]
     channel = next(c for c in strategies.read_channels(lnd, our_id) if c.state == "active")
-    live, new = strategies.write_fees(lnd, our_id, channel.chan_id, channel.channel_point,
-                                      channel.local_policy.base_msat, channel.local_policy.ppm + 7)
+    live, new = lnd.write_fees(channel, channel.local_policy.base_msat, channel.local_policy.ppm + 7)
     after, _ = strategies.edge_policies(lnd.get(f"/v1/graph/edge/{channel.chan_id}"), our_id)
     assert after.ppm == live.ppm + 7
     assert (after.cltv_delta, after.min_htlc_msat, after.max_htlc_msat, after.inbound_ppm, after.inbound_base_msat) == (
