@@ -241,8 +241,8 @@ def test_a_host_without_node_api_records_skipped_runs_without_errors(fake_env):
 
 
 def test_lnbits_keeps_answering_while_a_cycle_computes_graph_metrics(tmp_path):
-    """A cold cycle on the 2024 graph (graph download, parse, metrics) must not
-    block LNbits' event loop for more than 500 ms at a time."""
+    """A cold cycle on the 2024 graph (graph download, parse, metrics) must leave LNbits' event
+    loop answering: no phase of it on the loop, and no steady interference with the loop."""
     env = start_node_env(tmp_path)
     try:
         # The graph work an operator's host does: the default centrality pivots, not the tests' few.
@@ -287,14 +287,22 @@ def test_lnbits_keeps_answering_while_a_cycle_computes_graph_metrics(tmp_path):
         log = env.session.host.log_path.read_text()
         assert elapsed > 2, "the cycle was cold: it downloaded the graph and computed metrics"
         worst = max(latencies)
+        p99 = sorted(latencies)[int(len(latencies) * 0.99)]
         print(f"health during a cold cycle: {len(latencies)} probes over {elapsed:.1f} s, "
-              f"median {statistics.median(latencies) * 1000:.0f} ms, worst {worst * 1000:.0f} ms")
-        # A guard against blocking the loop for a whole phase of the cycle (a cold graph build
-        # in LNbits' process held it 649 ms). The heavy work runs in Fee Autopilot's own process
-        # now; single stalls still come and go with the machine's load (other processes share
-        # the 2 cores), so the bound stays generous: the figures an operator can rely on come
-        # from `make bench-host` (bench/host_impact.py), not from this test.
-        assert worst < 0.5, f"the event loop was blocked for {worst * 1000:.0f} ms"
+              f"median {statistics.median(latencies) * 1000:.0f} ms, 99th percentile {p99 * 1000:.0f} ms, "
+              f"worst {worst * 1000:.0f} ms")
+        # Two bounds, each against its own failure:
+        # - a phase of the cycle on the loop: decoding this graph takes 2 s and its metrics 1-8 s
+        #   (the log's figures), so any of them there is one stall of seconds. Single stalls of a few
+        #   hundred ms are not ours: they are LNbits' own full garbage collections (its process
+        #   tracks some 440,000 objects: 110-170 ms on this machine when idle, a 697 ms one on a
+        #   loaded CI run), which Fee Autopilot may not tune (the host's process-wide state).
+        # - steady interference: the heavy work in threads of LNbits' process (FEEPILOT_WORKER=thread)
+        #   holds the GIL often enough to give a 99th percentile of about 220 ms; in the worker
+        #   process it is 6 ms idle and 24 ms with both cores busy elsewhere.
+        # The figures an operator can rely on come from `make bench-host` (bench/host_impact.py).
+        assert worst < 1.5, f"the event loop was blocked for {worst * 1000:.0f} ms"
+        assert p99 < 0.15, f"1 in 100 health probes waited {p99 * 1000:.0f} ms or more"
         assert log.count("graph metrics computed") >= 2, "the measured cycle recomputed the metrics"
         worker = env.api("GET", "/status").json()["worker"]
         assert worker["mode"] == "process" and worker["running"], worker  # the work was not in LNbits' process
