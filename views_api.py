@@ -66,6 +66,7 @@ from .node import NodeCallError, NodeUnavailable
 from .vault import VaultError
 from .request_errors import PlainErrorsRoute
 from .resilience import CircuitOpen
+from .run_encoding import run_detail_json
 from .tasks import schedule
 from .change_service import (
     NotFound,
@@ -309,9 +310,11 @@ async def _run_detail(run: dict, status: HTTPStatus, accept_encoding: Optional[s
     decisions = await decisions_with_outcomes(run["id"])
     gzipped = accepts_gzip(accept_encoding)
 
+    impact = extra.pop("impact", None)
+    impact_json = jsonable_encoder(impact) if impact is not None else None
+
     def encoded() -> bytes:
-        detail = RunDetail(**run, decisions=decisions, **extra)
-        body = json.dumps(jsonable_encoder(detail), separators=(",", ":"), allow_nan=False).encode()
+        body = run_detail_json(run, decisions, impact_json, **extra)
         return gzip.compress(body, GZIP_LEVEL) if gzipped else body
 
     headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if gzipped else {}

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from devtools.testenv import scid
+from tests.integration.answer_oracle import assert_is_the_models_json
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,10 @@ def fresh_proposals(env, at_least: int) -> dict:
 
 def test_dry_run_decides_every_active_channel_and_writes_nothing(node_env):
     before = node_env.state()
-    run = node_env.dry_run()
+    response = node_env.api("POST", "/runs", json={"dry_run": True})
+    assert response.status_code == 201, response.text
+    assert_is_the_models_json(response, "RunDetail")
+    run = response.json()
     assert run["status"] == "completed" and run["kind"] == "dry_run"
     decided = {d["chan_id"]: d for d in run["decisions"]}
     active = [c["chan_id"] for c in before["channels"] if c["active"]]
@@ -144,7 +148,9 @@ def test_rollback_of_a_change_and_of_a_run_restores_exactly(node_env):
     after = node_env.channel_truth()
     for chan in before:
         assert policy(after, chan) == policy(before, chan), chan
-    detail = node_env.api("GET", f"/runs/{run['id']}").json()
+    response = node_env.api("GET", f"/runs/{run['id']}")
+    assert_is_the_models_json(response, "RunDetail")  # built without pydantic: still the model's text
+    detail = response.json()
     assert detail["status"] == "rolled_back"
     statuses = {d["chan_id"]: d["status"] for d in detail["decisions"] if d["id"] in {c["id"] for c in chosen}}
     assert set(statuses.values()) == {"restored"}

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.answer_oracle import assert_is_the_models_json
+
 DAY = 86_400
 # The extension's clock runs on in real time between simnode's steps and is set back to
 # simnode's at each advance (devtools/testenv.py): a window measured "now" differs from the
@@ -183,7 +185,9 @@ def test_a_runs_impact_sums_its_applied_changes_over_one_window(node_env):
     assert len(outcomes) >= 2, applied.json()
     node_env.advance(hours=24)
 
-    body = node_env.api("GET", f"/runs/{run['id']}").json()
+    response = node_env.api("GET", f"/runs/{run['id']}")
+    assert_is_the_models_json(response, "RunDetail")  # the impact too: its `from`, `to` aliases
+    body = response.json()
     impact = body["impact"]
     assert body["impact_error"] is None and impact["changes"] == len(outcomes)
     changes = [impact_of(node_env, o["change_id"]) | {"chan_id": o["chan_id"]} for o in outcomes]

@@ -11,25 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
-import importlib.util
 import json
-import sys
-from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.extension_modules import load as load_module
+
 PACKAGE = "feepilot_node_under_test"
 BODY_EVENTS = 20_000  # about 2 MB of JSON: past LARGE_BODY_BYTES, decoded in a thread
 
 
-def load(name: str):
-    if PACKAGE not in sys.modules:  # the package without its __init__ (LNbits' routes)
-        spec = importlib.util.spec_from_file_location(PACKAGE, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
-        sys.modules[PACKAGE] = importlib.util.module_from_spec(spec)
-    return importlib.import_module(f"{PACKAGE}.{name}")
+def load(name: str) -> ModuleType:
+    return load_module(PACKAGE, name)
 
 
 class Sent(httpx.AsyncByteStream):

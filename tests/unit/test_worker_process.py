@@ -9,26 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
-import importlib.util
 import json
 import os
-import sys
 import zlib
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.extension_modules import load as load_module
+
 PACKAGE = "feepilot_worker_under_test"
 
 
 def load(name: str) -> ModuleType:
-    if PACKAGE not in sys.modules:  # the package without its __init__ (LNbits' routes), as the worker does
-        spec = importlib.util.spec_from_file_location(PACKAGE, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
-        sys.modules[PACKAGE] = importlib.util.module_from_spec(spec)
-    return importlib.import_module(f"{PACKAGE}.{name}")
+    return load_module(PACKAGE, name)
 
 
 worker = load("worker")
