@@ -150,7 +150,9 @@ def score_rows(evaluation: Evaluation, snapshot: NodeSnapshot) -> list[dict]:
     for assessment in evaluation.channels:
         if assessment.state not in ("active", "inactive"):
             continue
-        data = assessment.to_dict()
+        # only what the row shows: to_dict would also convert the proposal, signals and the rest
+        extra = assessment.advice_dicts()
+        proposal = assessment.proposal_dicts()
         channel = seen.get(assessment.chan_id)
         rows.append(
             {
@@ -162,18 +164,18 @@ def score_rows(evaluation: Evaluation, snapshot: NodeSnapshot) -> list[dict]:
                 "capacity_sat": assessment.capacity_sat,
                 "total": assessment.score,
                 "confidence": assessment.confidence,
-                "parts": data["parts"],
+                "parts": [part.to_dict() for part in assessment.parts],
                 "action": assessment.action,
                 "fee_action": assessment.fee_action,
                 "accepted": assessment.accepted,
                 "blocked_by": assessment.blocked_by,
                 "reason": assessment.reason,
-                "advice": data["advice"],
-                "old_policy": data["proposal"]["old_policy"] if data["proposal"] else None,
-                "new_policy": data["proposal"]["new_policy"] if data["proposal"] else None,
-                "notes": data["proposal"]["notes"] if data["proposal"] else [],
+                "advice": extra["advice"],
+                "old_policy": proposal["old_policy"],
+                "new_policy": proposal["new_policy"],
+                "notes": proposal["notes"],
                 "headline": assessment.headline,
-                "limited_by": data["limited_by"],
+                "limited_by": extra["limited_by"],
                 "advice_withheld": assessment.advice_withheld,
                 "score_role": assessment.score_role,
                 "scored_policy": policy_dict(channel.local_policy) if channel and channel.local_policy else None,

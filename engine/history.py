@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .snapshot import Channel, ChangeRecord
 
@@ -15,6 +15,25 @@ def records_for(history: Iterable[ChangeRecord], channel: Channel) -> List[Chang
     if channel.short_id:
         names.add(channel.short_id)
     return sorted((r for r in history if r.chan_id in names), key=lambda r: (r.at, r.new_ppm))
+
+
+def records_by_channel(history: Iterable[ChangeRecord]) -> Dict[str, List[Tuple[int, ChangeRecord]]]:
+    """The change log grouped by the channel name each record carries, with its place in the log:
+    one pass for a whole evaluation, where `records_for` per channel would read the log once for
+    each of a big node's thousands of channels."""
+    grouped: Dict[str, List[Tuple[int, ChangeRecord]]] = {}
+    for place, record in enumerate(history):
+        grouped.setdefault(record.chan_id, []).append((place, record))
+    return grouped
+
+
+def channel_records(grouped: Dict[str, List[Tuple[int, ChangeRecord]]], channel: Channel) -> List[ChangeRecord]:
+    """`records_for` the log `grouped` came from: the same records in the same order."""
+    found = list(grouped.get(channel.chan_id, ()))
+    if channel.short_id and channel.short_id != channel.chan_id:
+        found += grouped.get(channel.short_id, ())
+    found.sort(key=lambda item: (item[1].at, item[1].new_ppm, item[0]))
+    return [record for _, record in found]
 
 
 def last_change_at(records: Sequence[ChangeRecord]) -> Optional[int]:
