@@ -9,7 +9,7 @@ SIMNODE_PORT ?= 8080
 SEED ?= 7
 BACKEND ?= lnd
 
-.PHONY: run test test-unit release bench bench-cln bench-score bench-oracle bench-host bench-scale deps clean
+.PHONY: run test test-unit release bench bench-cln bench-score bench-oracle bench-host bench-scale bench-answer deps clean
 
 $(PY):
 	@test -n "$(PYTHON_BOOT)" || { echo "Python 3.10-3.12 is required"; exit 1; }
@@ -67,6 +67,10 @@ bench-host: deps
 # `make bench-scale BENCH_ARGS=--quick`: 40 channels, 1 simulated day (3-5 min on 2 cores).
 bench-scale: deps
 	$(PY) bench/scale.py $(BENCH_ARGS)
+
+# A run's answer (POST /runs, GET /runs/{id}) built from the model's fields against pydantic, 2,000 decisions (under a minute).
+bench-answer: deps
+	$(PY) bench/run_answer.py $(BENCH_ARGS)
 
 # The best fixed fees an in-sample search finds, against CLBOSS: a ceiling for judging `make bench`.
 bench-oracle: deps

@@ -9,7 +9,7 @@ import json
 import httpx
 from fastapi.encoders import jsonable_encoder
 
-from tests.extension_modules import load
+from devtools.extension_modules import load
 
 PACKAGE = "feepilot_models_under_test"
 

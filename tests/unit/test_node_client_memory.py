@@ -16,7 +16,7 @@ from types import ModuleType, SimpleNamespace
 
 import httpx
 
-from tests.extension_modules import load as load_module
+from devtools.extension_modules import load as load_module
 
 PACKAGE = "feepilot_node_under_test"
 BODY_EVENTS = 20_000  # about 2 MB of JSON: past LARGE_BODY_BYTES, decoded in a thread

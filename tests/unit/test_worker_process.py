@@ -17,7 +17,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.extension_modules import load as load_module
+from devtools.extension_modules import load as load_module
 
 PACKAGE = "feepilot_worker_under_test"
 
