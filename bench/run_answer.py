@@ -53,8 +53,9 @@ def decisions_of(channels: int) -> list[dict]:
 
 
 def tracked_at_peak(build: Callable[[], bytes]) -> int:
-    """Container objects the collector tracks, alive while the answer is built (sampled at the
-    moment the JSON text exists: the objects it was made from are all still referenced)."""
+    """Container objects the collector tracks, alive while the answer is built: counted when
+    json.dumps is called (patched for the count), when everything the text is made from is built
+    and still referenced."""
     gc.collect()
     before = len(gc.get_objects())
     seen: list[int] = []
