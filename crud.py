@@ -691,42 +691,45 @@ async def forward_sums(windows: list[tuple[int, int]]) -> list[dict[str, list[in
     partial first and last day from the forwards: a cycle reads a row per channel and day and at
     most two days of forwards, not every forward of 30 days."""
     out: list[dict[str, list[int]]] = []
-    for lo, hi in windows:
-        first_full = -(-lo // DAY_NS) * DAY_NS  # the first midnight at or after lo
-        end_full = (hi + 1) // DAY_NS * DAY_NS  # the last midnight at or before hi + 1
-        sums: dict[str, list[int]] = {}
+    # One connection for all the windows' queries: LNbits opens one per call, and aiosqlite starts
+    # a thread for each, on the event loop (7 ms on average measured there during a cold cycle).
+    async with db.connect() as conn:
+        for lo, hi in windows:
+            first_full = -(-lo // DAY_NS) * DAY_NS  # the first midnight at or after lo
+            end_full = (hi + 1) // DAY_NS * DAY_NS  # the last midnight at or before hi + 1
+            sums: dict[str, list[int]] = {}
 
-        def add(chan: Any, direction: int, row: Any) -> None:
-            totals = sums.setdefault(str(chan), [0] * 6)
-            totals[direction] += int(row["n"])  # FLOW_SUMS: count, volume, fee; out at even places, in at odd
-            totals[2 + direction] += int(row["volume"] or 0)
-            totals[4 + direction] += int(row["fee"] or 0)
+            def add(chan: Any, direction: int, row: Any) -> None:
+                totals = sums.setdefault(str(chan), [0] * 6)
+                totals[direction] += int(row["n"])  # FLOW_SUMS: count, volume, fee; out at even places, in at odd
+                totals[2 + direction] += int(row["volume"] or 0)
+                totals[4 + direction] += int(row["fee"] or 0)
 
-        if first_full < end_full:
-            for row in await db.fetchall(
-                """
-                SELECT chan, direction, SUM(forwards) AS n, SUM(volume_sat) AS volume, SUM(fee_msat) AS fee
-                FROM feepilot.forward_days WHERE day >= :lo AND day < :hi GROUP BY chan, direction
-                """,
-                {"lo": first_full // NS_PER_S, "hi": end_full // NS_PER_S},
-            ):
-                add(row["chan"], int(row["direction"]), row)
-            ranges = [(lo, first_full - 1), (end_full, hi)]
-        else:
-            ranges = [(lo, hi)]
-        for start, end in ranges:
-            if start > end:
-                continue
-            for direction, column, amount in ((0, "chan_out", "amt_out_msat"), (1, "chan_in", "(amt_out_msat + fee_msat)")):
-                for row in await db.fetchall(
-                    f"""
-                    SELECT {column} AS chan, COUNT(*) AS n, SUM({amount} / 1000) AS volume, SUM(fee_msat) AS fee
-                    FROM feepilot.forward_events WHERE ts_ns >= :lo AND ts_ns <= :hi GROUP BY {column}
+            if first_full < end_full:
+                for row in await conn.fetchall(
+                    """
+                    SELECT chan, direction, SUM(forwards) AS n, SUM(volume_sat) AS volume, SUM(fee_msat) AS fee
+                    FROM feepilot.forward_days WHERE day >= :lo AND day < :hi GROUP BY chan, direction
                     """,
-                    {"lo": start, "hi": end},
+                    {"lo": first_full // NS_PER_S, "hi": end_full // NS_PER_S},
                 ):
-                    add(row["chan"], direction, row)
-        out.append({chan: totals for chan, totals in sums.items() if totals[0] or totals[1]})
+                    add(row["chan"], int(row["direction"]), row)
+                ranges = [(lo, first_full - 1), (end_full, hi)]
+            else:
+                ranges = [(lo, hi)]
+            for start, end in ranges:
+                if start > end:
+                    continue
+                for direction, column, amount in ((0, "chan_out", "amt_out_msat"), (1, "chan_in", "(amt_out_msat + fee_msat)")):
+                    for row in await conn.fetchall(
+                        f"""
+                        SELECT {column} AS chan, COUNT(*) AS n, SUM({amount} / 1000) AS volume, SUM(fee_msat) AS fee
+                        FROM feepilot.forward_events WHERE ts_ns >= :lo AND ts_ns <= :hi GROUP BY {column}
+                        """,
+                        {"lo": start, "hi": end},
+                    ):
+                        add(row["chan"], direction, row)
+            out.append({chan: totals for chan, totals in sums.items() if totals[0] or totals[1]})
     return out
 
 
