@@ -362,7 +362,9 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         at = now()
         graph, graph_error = await graph_cache.get_graph(gateway, document["graph_refresh_minutes"] * 60)
         caller = ResilientCaller(breaker, retry_policy)
+        reading = time.perf_counter()
         snapshot = await caller.call("snapshot", lambda: gateway.snapshot(graph_loaded=graph is not None, now=at))
+        node_s = time.perf_counter() - reading
         snapshot = await htlc_listener.with_failed_forwards(snapshot, at, from_history=gateway.failures_from_history)
         if graph_error:
             snapshot = _with_source_error(snapshot, "graph", graph_error)
@@ -397,7 +399,9 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         # the run's own time until its rows are written (created_at/finished_at are whole seconds):
         # reading the node and our history, then the evaluation (the heavy-work process)
         "seconds": round(time.perf_counter() - started, 3),
-        "timing": {"gather_s": round(gathered - started, 3), "evaluate_s": round(time.perf_counter() - gathered, 3)},
+        # node_s: within gather_s, the node's answers with the forwards' sync and sums
+        "timing": {"gather_s": round(gathered - started, 3), "node_s": round(node_s, 3),
+                   "evaluate_s": round(time.perf_counter() - gathered, 3)},
     }
     # snapshot, scores, decisions, the channels' series and the run itself: one transaction
     await crud.store_run(run["id"], at, snapshot=snapshot_summary(snapshot), encoded=result.encoded,
