@@ -396,8 +396,9 @@ async def _compute_run_locked(kind: str, requested_by: Optional[str]) -> dict:
         "source_errors": dict(snapshot.source_errors),
         "mode": document["mode"],
         "forwards_sync": forwards_store.last_sync.as_dict() if forwards_store.last_sync else None,
-        # the run's own time until its rows are written (created_at/finished_at are whole seconds):
-        # reading the node and our history, then the evaluation (the heavy-work process)
+        # the run's own time until its rows are ready to write (created_at/finished_at are whole
+        # seconds): reading the node and our history, then the evaluation (the heavy-work process);
+        # the one transaction that writes them comes after and is not in it
         "seconds": round(time.perf_counter() - started, 3),
         # node_s: within gather_s, the node's answers with the forwards' sync and sums
         "timing": {"gather_s": round(gathered - started, 3), "node_s": round(node_s, 3),

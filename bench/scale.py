@@ -20,7 +20,7 @@ The first cycle is the schedule's, which starts with LNbits (shadow mode, the de
 run's stored times (whole seconds). Then the schedule is off and every cycle is a run as the schedule
 computes it (`POST /runs` dry run, stored like a scheduled cycle's: snapshot, scores, decisions, the
 channels' series), timed by the run itself (its `summary.seconds`: from its start until its rows are
-written, as a scheduled cycle has it); the round trip of the dry run's answer, which lists every
+ready to write, as a scheduled cycle has it; the transaction that writes them is not in it); the round trip of the dry run's answer, which lists every
 decision, is given beside it; pruning keeps its own schedule at
 the default retention. Three scheduled shadow cycles at the end give what the schedule's reconcile adds. Node requests and the bytes of their answers per cycle come from simnode
 (`GET /sim/requests`); LNbits' own status poll (`GET /v1/balance/channels`, LndRestWallet's) in the meantime
@@ -70,7 +70,7 @@ LNBITS_OWN = ("GET /v1/balance/channels",)
 
 @dataclass
 class Cycle:
-    seconds: float  # the run's own time until its rows are written (summary["seconds"]), else the round trip
+    seconds: float  # the run's own time until its rows are ready to write (summary["seconds"]), else the round trip
     requests: int
     bytes: int
     routes: dict[str, int] = field(default_factory=dict)
