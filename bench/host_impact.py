@@ -297,9 +297,9 @@ def main() -> None:
             print(line(f"during {BURST} x GET {HOST_ROUTE}", floor_health, idle_stats))
         print(f"GET /scores ({json_bytes / 1e6:.1f} MB of JSON each, {wire_bytes / 1e6:.2f} MB gzipped as sent)")
         print(line("one at a time, decoded (baseline)", single))
-        print(line(f"{BURST} concurrent", burst_stats, single) + f"   wall {burst_wall:.1f} s")
+        print(line(f"{BURST} concurrent", burst_stats, single) + f"   wall {burst_wall:.2f} s")
         print(f"GET {HOST_ROUTE} (LNbits' own route, the host's floor)")
-        print(line(f"{BURST} concurrent", floor_stats) + f"   wall {floor_wall:.1f} s; "
+        print(line(f"{BURST} concurrent", floor_stats) + f"   wall {floor_wall:.2f} s; "
               f"GET /scores burst x floor {burst_wall / floor_wall:.2f}")
         print("memory (VmRSS now / VmHWM peak)")
         print(f"  LNbits process: {lnbits_mem['rss_mb'] or 0:.0f} MB / {lnbits_mem['peak_mb'] or 0:.0f} MB; "
@@ -310,8 +310,8 @@ def main() -> None:
               f"({cold_stats['p99_ms']:.1f} vs {1.5 * idle_stats['p99_ms']:.1f} ms), "
               f"cold max < 50 ms {'OK' if max_ok else 'MISSED'} ({cold_stats['max_ms']:.1f} ms); "
               f"failed probes {idle.failures + cold.failures}; "
-              f"{BURST} x GET /scores < 2 s {'OK' if burst_wall < 2 else 'MISSED'} ({burst_wall:.1f} s; "
-              f"LNbits' own route: {floor_wall:.1f} s), health max < 50 ms meanwhile "
+              f"{BURST} x GET /scores < 2 s {'OK' if burst_wall < 2 else 'MISSED'} ({burst_wall:.2f} s; "
+              f"LNbits' own route: {floor_wall:.2f} s), health max < 50 ms meanwhile "
               f"{'OK' if burst_health and burst_health['max_ms'] < 50 else 'MISSED'} "
               f"({burst_health['max_ms'] if burst_health else float('nan'):.1f} ms; during LNbits' own burst: "
               f"{floor_health['max_ms'] if floor_health else float('nan'):.1f} ms)")
